@@ -1,0 +1,87 @@
+//! Sensor wear: how much of the period the CGM was recording, as iglu 4.3.0
+//! `active_percent` computes it, and the data-sufficiency rule of the consensus
+//! (Battelino et al. 2019, Diabetes Care 42:1593: ≥ 14 days with ≥ 70 % of data).
+
+use serde::{Deserialize, Serialize};
+
+use crate::series::GlucoseSeries;
+use crate::stats;
+
+/// Wear over the observed period (iglu `active_percent(range_type = "automatic")`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ActivePeriod {
+    /// Share of expected readings present, % (0–100).
+    pub active_percent: f64,
+    /// Period from first to last reading, days (not rounded; iglu rounds to 0.1).
+    pub days: f64,
+    /// Sampling interval used, minutes (rounded median interval unless given).
+    pub interval_min: f64,
+}
+
+/// Computes [`ActivePeriod`]: expected readings are `round(span / interval) + 1`;
+/// each gap longer than the interval (after rounding to whole minutes) removes
+/// `round((gap total − gaps × interval) / interval)` of them. `interval_min` of `None`
+/// takes the rounded median interval. A single reading is 100 % of a zero-length period.
+#[must_use]
+pub fn active_period(series: &GlucoseSeries, interval_min: Option<f64>) -> ActivePeriod {
+    let intervals = series.intervals_min();
+    let times = series.times_s();
+    let span_min = (times[times.len() - 1] - times[0]) / 60.0;
+    let interval = interval_min
+        .unwrap_or_else(|| stats::median(&intervals).round_ties_even())
+        .max(1.0);
+    if intervals.is_empty() {
+        return ActivePeriod { active_percent: 100.0, days: 0.0, interval_min: interval };
+    }
+    let expected = (span_min.round_ties_even() / interval).round_ties_even() + 1.0;
+    let gaps: Vec<f64> =
+        intervals.iter().copied().filter(|gap| gap.round_ties_even() > interval).collect();
+    let gap_minutes: f64 = gaps.iter().sum();
+    let missing = ((gap_minutes - gaps.len() as f64 * interval) / interval).round_ties_even();
+    ActivePeriod {
+        active_percent: (expected - missing) / expected * 100.0,
+        days: span_min / 1440.0,
+        interval_min: interval,
+    }
+}
+
+/// Share of the `days` days ending at the last reading that have readings, % — iglu
+/// `active_percent(range_type = "manual", ndays)`: readings in the window divided by
+/// `days × 1440 / interval`.
+#[must_use]
+pub fn active_percent_last_days(series: &GlucoseSeries, days: u32, interval_min: Option<f64>) -> f64 {
+    let times = series.times_s();
+    let interval = interval_min
+        .unwrap_or_else(|| stats::median(&series.intervals_min()).round_ties_even())
+        .max(1.0);
+    let end = times[times.len() - 1];
+    let start = end - f64::from(days) * 86_400.0;
+    let present = times.iter().filter(|&&t| t >= start && t <= end).count();
+    present as f64 / (f64::from(days) * 1440.0 / interval) * 100.0
+}
+
+/// The consensus data-sufficiency rule for a report (Battelino et al. 2019).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSufficiency {
+    /// The readings span at least 14 days.
+    pub at_least_14_days: bool,
+    /// At least 70 % of expected readings are present.
+    pub at_least_70_percent_active: bool,
+}
+
+impl DataSufficiency {
+    /// Applies the rule to a wear period.
+    #[must_use]
+    pub fn of(period: &ActivePeriod) -> Self {
+        Self {
+            at_least_14_days: period.days >= 14.0,
+            at_least_70_percent_active: period.active_percent >= 70.0,
+        }
+    }
+
+    /// Both conditions hold.
+    #[must_use]
+    pub fn sufficient(&self) -> bool {
+        self.at_least_14_days && self.at_least_70_percent_active
+    }
+}

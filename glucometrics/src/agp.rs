@@ -1,0 +1,139 @@
+//! The Ambulatory Glucose Profile: glucose percentiles (5, 25, 50, 75, 95) by local
+//! time of day, and one profile per local calendar day (Mazze et al. 1987, Diabetes
+//! Care 10:111; the AGP Report of the International Diabetes Center, Bergenstal et al.
+//! 2013, J Diabetes Sci Technol 7:562, doi:10.1177/193229681300700302).
+//!
+//! Smoothing: the AGP Report shows smoothed curves but does not publish its filter.
+//! We compute each bin's percentiles over the readings in a window centred on the bin
+//! (default 60 min, wrapping at midnight), so every point of a curve is an order
+//! statistic of real readings and no value is invented between them. Bin width
+//! (default 15 min) and window are configurable; see docs/glucometrics.md.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::ranges::percent_in_range;
+use crate::series::{date_from_local_day, GlucoseSeries};
+use crate::stats;
+
+/// Percentiles drawn on the AGP, %.
+pub const AGP_PERCENTILES: [f64; 5] = [5.0, 25.0, 50.0, 75.0, 95.0];
+
+/// AGP layout.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AgpConfig {
+    /// Width of a time-of-day bin, minutes; must divide 1440 (default 15).
+    pub bin_min: u32,
+    /// Width of the centred window whose readings make a bin's percentiles, minutes
+    /// (default 60; equal to `bin_min` for no smoothing).
+    pub smoothing_window_min: u32,
+}
+
+impl Default for AgpConfig {
+    fn default() -> Self {
+        Self { bin_min: 15, smoothing_window_min: 60 }
+    }
+}
+
+/// One time-of-day bin of the AGP.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AgpBin {
+    /// Start of the bin, minutes after local midnight.
+    pub start_min: u32,
+    /// Readings in the bin's smoothing window.
+    pub readings: usize,
+    /// 5th, 25th, 50th, 75th and 95th percentiles, in the summary's unit (mg/dL as
+    /// computed); NaN without readings.
+    pub percentiles: [f64; 5],
+}
+
+/// One local calendar day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyProfile {
+    /// Local date.
+    pub date: NaiveDate,
+    /// Readings that day.
+    pub readings: usize,
+    /// Mean glucose (mg/dL as computed).
+    pub mean: f64,
+    /// Lowest reading (mg/dL as computed).
+    pub min: f64,
+    /// Highest reading (mg/dL as computed).
+    pub max: f64,
+    /// Time in range 70–180 mg/dL that day, %.
+    pub time_in_range_percent: f64,
+    /// The day's readings as (minutes after local midnight, glucose in mg/dL as computed).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Computes the AGP bins. An invalid `bin_min` (0 or not dividing 1440) falls back to 15.
+#[must_use]
+pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
+    let bin = if config.bin_min == 0 || 1440 % config.bin_min != 0 { 15 } else { config.bin_min };
+    let window = f64::from(config.smoothing_window_min.max(bin));
+    // Readings ordered by time of day, so each window is one or two contiguous slices.
+    let mut by_time: Vec<(f64, f64)> = (0..series.len())
+        .map(|i| (series.local_minute_of_day(i), series.values()[i]))
+        .collect();
+    by_time.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let minutes: Vec<f64> = by_time.iter().map(|p| p.0).collect();
+    let mut scratch = Vec::new();
+    (0..1440 / bin)
+        .map(|index| {
+            let start = index * bin;
+            let centre = f64::from(start) + f64::from(bin) / 2.0;
+            let (low, high) = (centre - window / 2.0, centre + window / 2.0);
+            scratch.clear();
+            let mut take = |from: f64, to: f64| {
+                let a = minutes.partition_point(|&m| m < from);
+                let b = minutes.partition_point(|&m| m < to);
+                scratch.extend(by_time[a..b].iter().map(|p| p.1));
+            };
+            take(low.max(0.0), high.min(1440.0));
+            if low < 0.0 {
+                take(low + 1440.0, 1440.0);
+            }
+            if high > 1440.0 {
+                take(0.0, high - 1440.0);
+            }
+            scratch.sort_by(f64::total_cmp);
+            let percentiles =
+                AGP_PERCENTILES.map(|p| stats::quantile_sorted(&scratch, p / 100.0));
+            AgpBin { start_min: start, readings: scratch.len(), percentiles }
+        })
+        .collect()
+}
+
+/// One profile per local calendar day with readings, in date order.
+#[must_use]
+pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
+    let mut profiles: Vec<DailyProfile> = Vec::new();
+    let mut current_day = None;
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let finish = |day: i64, points: &mut Vec<(f64, f64)>, profiles: &mut Vec<DailyProfile>| {
+        let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+        profiles.push(DailyProfile {
+            date: date_from_local_day(day),
+            readings: values.len(),
+            mean: stats::mean(&values),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            time_in_range_percent: percent_in_range(&values, 70.0, 180.0),
+            points: std::mem::take(points),
+        });
+    };
+    for index in 0..series.len() {
+        let day = series.local_day_number(index);
+        if current_day.is_some_and(|d| d != day) {
+            finish(current_day.unwrap_or(day), &mut points, &mut profiles);
+        }
+        current_day = Some(day);
+        points.push((series.local_minute_of_day(index), series.values()[index]));
+    }
+    if let Some(day) = current_day {
+        finish(day, &mut points, &mut profiles);
+    }
+    // Readings are in UTC order; around a DST fall-back a day's readings stay together
+    // because local days only move forward.
+    profiles
+}

@@ -1,0 +1,265 @@
+//! Glycaemic indices computed from the readings themselves (no time grid): summary
+//! statistics, GMI and eA1c, risk indices, GRADE, the J-index, M-value, hypo/hyper
+//! index, IGC, COGI and GRI. Each function cites its definition and matches the R
+//! package iglu 4.3.0 (checked in `tests/iglu_reference.rs`). Values are mg/dL;
+//! NaN inputs are skipped (R's `na.rm = TRUE`).
+
+use crate::ranges::{percent_above, percent_below, percent_in_range};
+use crate::stats;
+
+/// Glucose Management Indicator, % (NGSP): `3.31 + 0.02392 × mean` (mean in mg/dL).
+/// Bergenstal et al. (2018) Diabetes Care 41:2275, doi:10.2337/dc18-1581; iglu `gmi`.
+#[must_use]
+pub fn gmi_percent(values: &[f64]) -> f64 {
+    3.31 + 0.02392 * stats::mean(values)
+}
+
+/// Glucose Management Indicator, mmol/mol (IFCC): `12.71 + 4.70587 × mean` with the
+/// mean in mmol/L. Bergenstal et al. (2018), same paper, second formula. The mean is
+/// converted with [`crate::units::MG_DL_PER_MMOL_L`].
+#[must_use]
+pub fn gmi_mmol_per_mol(values: &[f64]) -> f64 {
+    12.71 + 4.705_87 * (stats::mean(values) / crate::units::MG_DL_PER_MMOL_L)
+}
+
+/// Estimated A1c, %: `(46.7 + mean) / 28.7`. Nathan et al. (2008) Diabetes Care 31:1473,
+/// doi:10.2337/dc08-0545; iglu `ea1c`.
+#[must_use]
+pub fn ea1c_percent(values: &[f64]) -> f64 {
+    (46.7 + stats::mean(values)) / 28.7
+}
+
+/// Coefficient of variation, %: `100 × SD / mean` (iglu `cv_glu`; the consensus target is
+/// ≤ 36 %, Danne et al. 2017, Diabetes Care 40:1631).
+#[must_use]
+pub fn cv_percent(values: &[f64]) -> f64 {
+    100.0 * stats::sd(values) / stats::mean(values)
+}
+
+/// J-index, (mg/dL)² / 1000: `0.001 × (mean + SD)²`. Wojcicki (1995) Horm Metab Res
+/// 27:41; iglu `j_index`.
+#[must_use]
+pub fn j_index(values: &[f64]) -> f64 {
+    0.001 * (stats::mean(values) + stats::sd(values)).powi(2)
+}
+
+/// The Kovatchev blood-glucose risk transform before scaling:
+/// `ln(gl)^1.084 − 5.381` (Kovatchev et al. 1997, Diabetes Care 20:1655).
+fn risk_transform(gl: f64) -> f64 {
+    gl.ln().powf(1.084) - 5.381
+}
+
+/// Scale of the risk function, `10 × 1.509² ≈ 22.77`; iglu uses the rounded 22.77.
+const RISK_SCALE: f64 = 22.77;
+
+/// Low Blood Glucose Index: `22.77 × Σ min(0, f(gl))² / n` over readings < 112.5 mg/dL,
+/// `f` the risk transform. Kovatchev et al. (2006) Diabetes Care 29:2433,
+/// doi:10.2337/dc06-1085; iglu `lbgi` (which uses 22.77 for 10 × 1.509²).
+#[must_use]
+pub fn lbgi(values: &[f64]) -> f64 {
+    risk_index(values, |f| f.min(0.0))
+}
+
+/// High Blood Glucose Index: `22.77 × Σ max(0, f(gl))² / n`. Kovatchev et al. (2006);
+/// iglu `hbgi`.
+#[must_use]
+pub fn hbgi(values: &[f64]) -> f64 {
+    risk_index(values, |f| f.max(0.0))
+}
+
+fn risk_index(values: &[f64], side: impl Fn(f64) -> f64) -> f64 {
+    let present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if present.is_empty() {
+        return f64::NAN;
+    }
+    let total: f64 = present.iter().map(|&gl| side(risk_transform(gl)).powi(2)).sum();
+    RISK_SCALE * total / present.len() as f64
+}
+
+/// Daily risk range of one day's readings: `22.77 × (max(0, max f)² + min(0, min f)²)`.
+/// Kovatchev et al. (2006); averaged over days it is ADRR.
+#[must_use]
+pub fn daily_risk_range(day_values: &[f64]) -> f64 {
+    let transformed = day_values.iter().filter(|v| !v.is_nan()).map(|&gl| risk_transform(gl));
+    let (low, high) = transformed.fold((0.0_f64, 0.0_f64), |(lo, hi), f| (lo.min(f), hi.max(f)));
+    RISK_SCALE * (low * low + high * high)
+}
+
+/// GRADE score of one reading: `425 × (log10(log10(gl / 18)) + 0.16)²`, capped at 50.
+/// Hill et al. (2007) Diabet Med 24:753, doi:10.1111/j.1464-5491.2007.02119.x
+/// (18 converts mg/dL to mmol/L as in the paper). At or below 18 mg/dL the formula is
+/// undefined (iglu gives NaN); the score is the cap, 50, the highest risk.
+#[must_use]
+pub fn grade_score(gl: f64) -> f64 {
+    if gl <= 18.0 {
+        return 50.0;
+    }
+    (425.0 * ((gl / 18.0).log10().log10() + 0.16).powi(2)).min(50.0)
+}
+
+/// Mean GRADE score (iglu `grade`).
+#[must_use]
+pub fn grade(values: &[f64]) -> f64 {
+    let scores: Vec<f64> = values.iter().filter(|v| !v.is_nan()).map(|&v| grade_score(v)).collect();
+    stats::mean(&scores)
+}
+
+/// Share of the total GRADE score contributed by readings that satisfy `predicate`, %
+/// (iglu `grade_hypo` < 80, `grade_eugly` 70–140, `grade_hyper` > 140 mg/dL).
+#[must_use]
+pub fn grade_share(values: &[f64], predicate: impl Fn(f64) -> bool) -> f64 {
+    let present = values.iter().copied().filter(|v| !v.is_nan());
+    let (total, part) = present.fold((0.0, 0.0), |(t, p), v| {
+        let score = grade_score(v);
+        (t + score, if predicate(v) { p + score } else { p })
+    });
+    if total == 0.0 {
+        f64::NAN
+    } else {
+        part / total * 100.0
+    }
+}
+
+/// M-value: `1000 × mean(|log10(gl / r)|³)` with reference `r` mg/dL (iglu default 90).
+/// Schlichtkrull et al. (1965) Acta Med Scand 177:95; iglu `m_value`.
+#[must_use]
+pub fn m_value(values: &[f64], reference_mg_dl: f64) -> f64 {
+    let terms: Vec<f64> = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|&gl| (gl / reference_mg_dl).log10().abs().powi(3))
+        .collect();
+    1000.0 * stats::mean(&terms)
+}
+
+/// Hyperglycaemia index: `Σ (gl − ULTR)^a / (n × c)` over readings > ULTR (iglu defaults
+/// ULTR 140 mg/dL, a 1.1, c 30). Rodbard (2009) Diabetes Technol Ther 11 Suppl 1:S55.
+#[must_use]
+pub fn hyper_index(values: &[f64], upper_limit: f64, exponent: f64, scale: f64) -> f64 {
+    excursion_index(values, |gl| (gl > upper_limit).then(|| gl - upper_limit), exponent, scale)
+}
+
+/// Hypoglycaemia index: `Σ (LLTR − gl)^b / (n × d)` over readings < LLTR (iglu defaults
+/// LLTR 80 mg/dL, b 2, d 30). Rodbard (2009).
+#[must_use]
+pub fn hypo_index(values: &[f64], lower_limit: f64, exponent: f64, scale: f64) -> f64 {
+    excursion_index(values, |gl| (gl < lower_limit).then(|| lower_limit - gl), exponent, scale)
+}
+
+fn excursion_index(
+    values: &[f64],
+    excess: impl Fn(f64) -> Option<f64>,
+    exponent: f64,
+    scale: f64,
+) -> f64 {
+    let present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if present.is_empty() {
+        return f64::NAN;
+    }
+    let total: f64 = present.iter().filter_map(|&gl| excess(gl)).map(|e| e.powf(exponent)).sum();
+    total / (present.len() as f64 * scale)
+}
+
+/// Index of Glycaemic Control: hyper index + hypo index with iglu's defaults
+/// (ULTR 140, a 1.1, c 30; LLTR 80, b 2, d 30). Rodbard (2009); iglu `igc`.
+#[must_use]
+pub fn igc(values: &[f64]) -> f64 {
+    hyper_index(values, 140.0, 1.1, 30.0) + hypo_index(values, 80.0, 2.0, 30.0)
+}
+
+/// Continuous Glucose Monitoring Index (COGI), 0–100: 50 % weight on time in
+/// `[low, high]` (scaled 0–100 %), 35 % on time below `low` (scaled 0–15 %, inverted),
+/// 15 % on SD (scaled 18–108 mg/dL, inverted). Leelarathna et al. (2020) Diabetes
+/// Technol Ther 22:?, doi:10.1089/dia.2019.0303 (COGI); iglu `cogi` (targets 70, 180).
+#[must_use]
+pub fn cogi(values: &[f64], low: f64, high: f64) -> f64 {
+    let scaled = |x: f64, lo: f64, hi: f64| (x - lo) / (hi - lo);
+    let in_range = scaled(percent_in_range(values, low, high), 0.0, 100.0).clamp(0.0, 1.0);
+    let below = (1.0 - scaled(percent_below(values, low), 0.0, 15.0)).clamp(0.0, 1.0);
+    let spread = (1.0 - scaled(stats::sd(values), 18.0, 108.0)).clamp(0.0, 1.0);
+    (0.5 * in_range + 0.35 * below + 0.15 * spread) * 100.0
+}
+
+/// Glycemia Risk Index and its components (Klonoff et al. 2023, J Diabetes Sci Technol
+/// 17:1226, doi:10.1177/19322968221085273).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Gri {
+    /// GRI, 0–100: `3.0 × VLow + 2.4 × Low + 1.6 × VHigh + 0.8 × High`, capped at 100.
+    pub gri: f64,
+    /// Hypoglycaemia component: `VLow + 0.8 × Low`, %.
+    pub hypo_component: f64,
+    /// Hyperglycaemia component: `VHigh + 0.5 × High`, %.
+    pub hyper_component: f64,
+    /// GRI zone, A (best, 0–20) to E (worst, 80–100), by 20-point quintiles.
+    pub zone: char,
+}
+
+/// Computes the GRI from readings (ranges < 54, 54–69, 181–250, > 250 mg/dL as in
+/// [`crate::ranges`]); matches iglu `gri`.
+#[must_use]
+pub fn gri(values: &[f64]) -> Gri {
+    let very_low = percent_below(values, 54.0);
+    let low = percent_below(values, 70.0) - very_low;
+    let very_high = percent_above(values, 250.0);
+    let high = percent_above(values, 180.0) - very_high;
+    let hypo_component = very_low + 0.8 * low;
+    let hyper_component = very_high + 0.5 * high;
+    let gri = (3.0 * very_low + 2.4 * low + 1.6 * very_high + 0.8 * high).min(100.0);
+    let zone = match gri {
+        g if g <= 20.0 => 'A',
+        g if g <= 40.0 => 'B',
+        g if g <= 60.0 => 'C',
+        g if g <= 80.0 => 'D',
+        _ => 'E',
+    };
+    Gri { gri, hypo_component, hyper_component, zone }
+}
+
+/// MAGE by iglu's "naive" method: the mean of `|gl − mean|` over readings whose
+/// deviation exceeds `sd_multiplier × SD` (iglu `mage(version = "naive")`, kept for
+/// comparison with iglu ≤ 2.0.0; [`crate::mage`] is the recommended algorithm).
+#[must_use]
+pub fn mage_naive(values: &[f64], sd_multiplier: f64) -> f64 {
+    let centre = stats::mean(values);
+    let limit = sd_multiplier * stats::sd(values);
+    let deviations: Vec<f64> = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|v| (v - centre).abs())
+        .filter(|&d| d > limit)
+        .collect();
+    stats::mean(&deviations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gmi_and_ea1c_follow_the_published_formulas() {
+        let values = [154.0; 10];
+        // Bergenstal 2018, table: mean 154 mg/dL -> GMI 7.0 %.
+        assert!((gmi_percent(&values) - 6.99368).abs() < 1e-9);
+        // Nathan 2008: eA1c 7 % <-> 154 mg/dL.
+        assert!((ea1c_percent(&values) - 6.993_031_358_885_017).abs() < 1e-12);
+        // IFCC: 53 mmol/mol ~ 7 %.
+        assert!((gmi_mmol_per_mol(&values) - 52.93).abs() < 0.05);
+    }
+
+    #[test]
+    fn gri_zone_and_cap() {
+        let all_very_low = [40.0; 5];
+        let g = gri(&all_very_low);
+        assert!((g.gri - 100.0).abs() < f64::EPSILON);
+        assert_eq!(g.zone, 'E');
+        let in_range = [120.0; 5];
+        assert_eq!(gri(&in_range).zone, 'A');
+    }
+
+    #[test]
+    fn grade_score_is_capped() {
+        assert!((grade_score(5.0) - 50.0).abs() < f64::EPSILON);
+        assert!(grade_score(100.0) < 50.0);
+        assert!((grade_score(600.0) - 50.0).abs() < f64::EPSILON);
+    }
+}

@@ -1,0 +1,305 @@
+//! Mean Amplitude of Glycemic Excursions by the moving-average algorithm of
+//! Fernandes et al. (2022) J Diabetes Sci Technol 16:576, doi:10.1177/19322968211061165,
+//! which emulates the manual method of Service et al. (1970) Diabetes 19:644,
+//! doi:10.2337/diab.19.9.644. This is iglu 4.3.0's default `mage(version = "ma")`
+//! (`R/mage_ma_single.R`), reproduced step by step:
+//!
+//! 1. interpolate onto a 5-minute grid ([`crate::grid`]) and trim missing ends;
+//! 2. split the trace at gaps longer than `max_gap_min` (default 180 min);
+//! 3. in each segment, cross a short (5-point) and a long (32-point) trailing moving
+//!    average; between crossings take the glucose minimum or maximum as a turning point;
+//! 4. keep excursions between turning points that exceed one SD of the segment, rising
+//!    (MAGE+) and falling (MAGE−) separately;
+//! 5. average MAGE+ and MAGE− of each segment, weighting segments by their duration.
+
+use crate::grid::{DayByDayGrid, GridConfig};
+use crate::series::GlucoseSeries;
+use crate::stats;
+
+/// Parameters of the moving-average MAGE (iglu defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MageConfig {
+    /// Short moving-average window, points on a 5-minute grid (default 5).
+    pub short_window: usize,
+    /// Long moving-average window, points on a 5-minute grid (default 32).
+    pub long_window: usize,
+    /// Gaps longer than this split the trace into segments, minutes (default 180).
+    pub max_gap_min: f64,
+    /// Longest gap bridged by interpolation, minutes (default 45).
+    pub max_interpolation_gap_min: f64,
+}
+
+impl Default for MageConfig {
+    fn default() -> Self {
+        Self { short_window: 5, long_window: 32, max_gap_min: 180.0, max_interpolation_gap_min: 45.0 }
+    }
+}
+
+/// MAGE, mg/dL (mean of MAGE+ and MAGE− per segment, duration-weighted); NaN when the
+/// trace is too short (fewer than 7 grid points or fewer than the long window) or has
+/// no excursion larger than its SD.
+#[must_use]
+pub fn mage(series: &GlucoseSeries, config: &MageConfig) -> f64 {
+    let grid_config = GridConfig {
+        step_min: Some(5),
+        max_interpolation_gap_min: config.max_interpolation_gap_min,
+    };
+    let Ok(grid) = DayByDayGrid::new(series, &grid_config) else {
+        return f64::NAN;
+    };
+    mage_on_grid(&grid, config)
+}
+
+/// [`mage`] on an existing grid (whose step rescales the windows as iglu does).
+#[must_use]
+pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
+    let step = f64::from(grid.step_min());
+    let mut short = (config.short_window as f64 * 5.0 / step).round() as usize;
+    let mut long = (config.long_window as f64 * 5.0 / step).round() as usize;
+    if short >= long {
+        std::mem::swap(&mut short, &mut long);
+    }
+    let values = grid.values();
+    let Some(first) = values.iter().position(|v| !v.is_nan()) else {
+        return f64::NAN;
+    };
+    let last = values.iter().rposition(|v| !v.is_nan()).unwrap_or(first);
+    let trace = &values[first..=last];
+    if trace.len() < 7 || trace.len() < long {
+        return f64::NAN;
+    }
+    let (mut weighted, mut total_weight) = (0.0, 0.0);
+    for (start, end) in segments(trace, config.max_gap_min, step) {
+        let segment = &trace[start..end];
+        let duration = (end - 1 - start) as f64;
+        for amplitude in segment_amplitudes(segment, short, long).into_iter().flatten() {
+            weighted += amplitude * duration;
+            total_weight += duration;
+        }
+    }
+    // Zero total weight (only one-point segments had excursions) is 0/0 in iglu too.
+    if total_weight > 0.0 {
+        weighted / total_weight
+    } else {
+        f64::NAN
+    }
+}
+
+/// Half-open index ranges of the segments: the runs between missing runs longer than
+/// `max_gap_min`, and those long missing runs themselves (which yield no MAGE).
+fn segments(trace: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usize)> {
+    let mut bounds = Vec::new();
+    let mut segment_start = 0;
+    let mut index = 0;
+    while index < trace.len() {
+        if trace[index].is_nan() {
+            let gap_start = index;
+            while index < trace.len() && trace[index].is_nan() {
+                index += 1;
+            }
+            if (index - gap_start) as f64 * step_min > max_gap_min {
+                if gap_start > segment_start {
+                    bounds.push((segment_start, gap_start));
+                }
+                bounds.push((gap_start, index));
+                segment_start = index;
+            }
+        } else {
+            index += 1;
+        }
+    }
+    if segment_start < trace.len() {
+        bounds.push((segment_start, trace.len()));
+    }
+    bounds
+}
+
+/// Trailing moving average as `zoo::rollapply(align = "right", na.rm = TRUE)`, with the
+/// first `window` values replaced by the first complete one (iglu's fill).
+fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
+    let mut averages = vec![f64::NAN; values.len()];
+    let (mut sum, mut count) = (0.0, 0_usize);
+    for (index, &value) in values.iter().enumerate() {
+        if !value.is_nan() {
+            sum += value;
+            count += 1;
+        }
+        if index >= window {
+            let leaving = values[index - window];
+            if !leaving.is_nan() {
+                sum -= leaving;
+                count -= 1;
+            }
+        }
+        if index + 1 >= window {
+            averages[index] = if count == 0 { f64::NAN } else { sum / count as f64 };
+        }
+    }
+    if window >= 1 && window <= values.len() {
+        let fill = averages[window - 1];
+        averages[..window].fill(fill);
+    }
+    averages
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    Minimum,
+    Maximum,
+}
+
+/// MAGE+ and MAGE− of one segment (`None` for a direction without excursions), or two
+/// `None` when the segment is too short or all missing.
+fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64>; 2] {
+    let n = segment.len();
+    if n < 7 || n < long || segment.iter().all(|v| v.is_nan()) {
+        return [None, None];
+    }
+    let short_average = moving_average(segment, short);
+    let long_average = moving_average(segment, long);
+    let delta: Vec<f64> = short_average.iter().zip(&long_average).map(|(s, l)| s - l).collect();
+    let turn_of = |d: f64| if d > 0.0 { Turn::Maximum } else { Turn::Minimum };
+
+    let mut crosses: Vec<(usize, Turn)> = vec![(0, turn_of(delta[0]))];
+    for i in 1..n {
+        let usable = !segment[i].is_nan()
+            && !segment[i - 1].is_nan()
+            && !delta[i].is_nan()
+            && !delta[i - 1].is_nan();
+        if !usable {
+            continue;
+        }
+        if delta[i] * delta[i - 1] < 0.0 {
+            let turn = if delta[i] < delta[i - 1] { Turn::Minimum } else { Turn::Maximum };
+            crosses.push((i, turn));
+        } else {
+            let previous = delta[crosses[crosses.len() - 1].0];
+            if delta[i] * previous < 0.0 {
+                let turn = if delta[i] < previous { Turn::Minimum } else { Turn::Maximum };
+                crosses.push((i, turn));
+            }
+        }
+    }
+    crosses.push((n - 1, turn_of(delta[n - 1])));
+
+    // Turning points: the extreme glucose between the previous turning point and the
+    // next crossing.
+    let mut extremes = Vec::with_capacity(crosses.len() - 1);
+    let mut previous_index = crosses[0].0;
+    for window in crosses.windows(2) {
+        let (from, to) = (previous_index, window[1].0);
+        let pick_max = window[0].1 == Turn::Maximum;
+        let mut best: Option<(usize, f64)> = None;
+        for (offset, &value) in segment[from..=to].iter().enumerate() {
+            if value.is_nan() {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((_, b)) => if pick_max { value > b } else { value < b },
+            };
+            if better {
+                best = Some((from + offset, value));
+            }
+        }
+        let Some((index, value)) = best else {
+            return [None, None];
+        };
+        extremes.push(value);
+        previous_index = index;
+    }
+
+    let sd = stats::sd(segment);
+    if !(sd > 0.0) {
+        return [None, None];
+    }
+    let rising = excursions(&extremes, sd, Direction::Rising);
+    let falling = excursions(&extremes, sd, Direction::Falling);
+    if rising.is_empty() && falling.is_empty() {
+        return [None, None];
+    }
+    [
+        (!rising.is_empty()).then(|| stats::mean(&rising)),
+        (!falling.is_empty()).then(|| stats::mean(&falling).abs()),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Nadir to peak (MAGE+).
+    Rising,
+    /// Peak to nadir (MAGE−).
+    Falling,
+}
+
+/// The excursion heights (signed, peak − nadir for rising) between turning points
+/// `extremes` that exceed `sd`, scanning left to right as iglu's `mage_atomic`.
+fn excursions(extremes: &[f64], sd: f64, direction: Direction) -> Vec<f64> {
+    let n = extremes.len();
+    let sign = if direction == Direction::Rising { 1.0 } else { -1.0 };
+    // In "rising" terms: `lift(a, b)` > 0 when b is above a (for falling, below).
+    let lift = |from: usize, to: usize| sign * (extremes[to] - extremes[from]);
+    let mut heights = Vec::new();
+    let (mut j, mut previous_j) = (0_usize, 0_usize);
+    // Each pass moves `j` forward or ends the scan; the bound is a guard only.
+    let mut passes = 0;
+    while j < n && passes <= 4 * n + 4 {
+        passes += 1;
+        // The lowest (for rising) turning point since the last excursion, first of ties.
+        let mut origin = previous_j;
+        for candidate in previous_j..=j {
+            if lift(candidate, j) > lift(origin, j) {
+                origin = candidate;
+            }
+        }
+        if lift(origin, j) >= sd {
+            let scan_from = j;
+            for k in scan_from..n {
+                if lift(j, k) > 0.0 {
+                    j = k;
+                }
+                if lift(j, k) < -sd || k == n - 1 {
+                    heights.push(extremes[j] - extremes[origin]);
+                    previous_j = if direction == Direction::Rising { k } else { j };
+                    j = k;
+                    break;
+                }
+            }
+        } else {
+            j += 1;
+        }
+    }
+    heights
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moving_average_fills_leading_values() {
+        let averages = moving_average(&[1.0, 2.0, 3.0, f64::NAN, 5.0], 2);
+        assert_eq!(averages[..3], [1.5, 1.5, 2.5]);
+        assert!((averages[3] - 3.0).abs() < 1e-12);
+        assert!((averages[4] - 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn segments_split_at_long_gaps_only() {
+        let mut trace = vec![1.0; 10];
+        trace.extend(vec![f64::NAN; 40]); // 200 min at 5 min: splits
+        trace.extend(vec![1.0; 10]);
+        trace.extend(vec![f64::NAN; 3]); // 15 min: kept inside the segment
+        trace.extend(vec![1.0; 5]);
+        assert_eq!(segments(&trace, 180.0, 5.0), vec![(0, 10), (10, 50), (50, 68)]);
+    }
+
+    #[test]
+    fn excursions_find_a_clear_swing() {
+        // 100 -> 200 -> 100 with SD far below 100.
+        let extremes = [100.0, 200.0, 100.0];
+        assert_eq!(excursions(&extremes, 30.0, Direction::Rising), vec![100.0]);
+        assert_eq!(excursions(&extremes, 30.0, Direction::Falling), vec![-100.0]);
+        assert!(excursions(&extremes, 150.0, Direction::Rising).is_empty());
+    }
+}

@@ -1,0 +1,348 @@
+//! Input validation: turns raw readings (any order, duplicates, bad values) into one
+//! clean, time-ordered series in the patient's time zone, counting everything it
+//! sets aside so that nothing is dropped silently.
+
+use chrono::{DateTime, Duration, NaiveDate, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::MetricsError;
+
+/// One glucose reading: a UTC instant and a concentration in mg/dL.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GlucoseReading {
+    /// When the reading was taken (UTC).
+    pub time: DateTime<Utc>,
+    /// Glucose concentration, mg/dL.
+    pub mg_dl: f64,
+}
+
+impl GlucoseReading {
+    /// A reading at `time` (UTC) of `mg_dl` mg/dL.
+    #[must_use]
+    pub fn new(time: DateTime<Utc>, mg_dl: f64) -> Self {
+        Self { time, mg_dl }
+    }
+}
+
+/// Limits applied to readings before any metric is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ValidationConfig {
+    /// Lowest plausible reading, mg/dL (inclusive). CGMs report down to 39–40 mg/dL and
+    /// meters to 10–20 mg/dL; values below this are excluded and counted.
+    pub min_mg_dl: f64,
+    /// Highest plausible reading, mg/dL (inclusive). CGMs cap at 400–500 mg/dL, meters
+    /// at 600 mg/dL; values above this are excluded and counted.
+    pub max_mg_dl: f64,
+    /// Longest period the engine accepts between the first and last reading, days.
+    /// Guards memory: the interpolation grid grows with the span (288 points a day).
+    pub max_span_days: u32,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self { min_mg_dl: 10.0, max_mg_dl: 1000.0, max_span_days: 400 }
+    }
+}
+
+/// What validation set aside or merged, so callers can report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExclusionCounts {
+    /// Readings given as input.
+    pub received: usize,
+    /// Readings whose value was NaN or infinite.
+    pub not_a_number: usize,
+    /// Readings below [`ValidationConfig::min_mg_dl`] (including zero and negatives).
+    pub below_plausible: usize,
+    /// Readings above [`ValidationConfig::max_mg_dl`].
+    pub above_plausible: usize,
+    /// Readings identical in time and value to another one, merged into it.
+    pub exact_duplicates: usize,
+    /// Readings sharing their instant with a different value; all values at that instant
+    /// are replaced by their mean (as iglu's `check_data_time` does).
+    pub conflicting_duplicates: usize,
+}
+
+/// A validated glucose series: strictly increasing instants, finite plausible values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlucoseSeries {
+    tz: Tz,
+    /// Instants, seconds since the Unix epoch (UTC), strictly increasing.
+    times_s: Vec<f64>,
+    /// Values, mg/dL, aligned with `times_s`.
+    values: Vec<f64>,
+    /// Local civil time of each reading, seconds since 1970-01-01T00:00 local.
+    local_s: Vec<f64>,
+    exclusions: ExclusionCounts,
+}
+
+impl GlucoseSeries {
+    /// Validates `readings` (any order) for a patient living in `tz`.
+    ///
+    /// # Errors
+    /// [`MetricsError::NoValidReadings`] when nothing usable remains;
+    /// [`MetricsError::SpanTooLong`] when the readings span more than
+    /// `config.max_span_days`.
+    pub fn new(
+        readings: &[GlucoseReading],
+        tz: Tz,
+        config: &ValidationConfig,
+    ) -> Result<Self, MetricsError> {
+        let mut exclusions = ExclusionCounts { received: readings.len(), ..Default::default() };
+        let mut kept: Vec<(i64, f64)> = Vec::with_capacity(readings.len());
+        for reading in readings {
+            let value = reading.mg_dl;
+            if !value.is_finite() {
+                exclusions.not_a_number += 1;
+            } else if value < config.min_mg_dl {
+                exclusions.below_plausible += 1;
+            } else if value > config.max_mg_dl {
+                exclusions.above_plausible += 1;
+            } else {
+                kept.push((reading.time.timestamp_micros(), value));
+            }
+        }
+        // Sorting by (instant, value) makes the result independent of input order.
+        kept.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let mut times_s = Vec::with_capacity(kept.len());
+        let mut values = Vec::with_capacity(kept.len());
+        let mut start = 0;
+        while start < kept.len() {
+            let instant = kept[start].0;
+            let mut end = start + 1;
+            while end < kept.len() && kept[end].0 == instant {
+                end += 1;
+            }
+            let group = &kept[start..end];
+            let all_equal = group.iter().all(|(_, v)| v.to_bits() == group[0].1.to_bits());
+            let value = if all_equal {
+                exclusions.exact_duplicates += group.len() - 1;
+                group[0].1
+            } else {
+                exclusions.conflicting_duplicates += group.len();
+                group.iter().map(|(_, v)| v).sum::<f64>() / group.len() as f64
+            };
+            times_s.push(instant as f64 / 1e6);
+            values.push(value);
+            start = end;
+        }
+        if values.is_empty() {
+            return Err(MetricsError::NoValidReadings { exclusions });
+        }
+        let span_days = (times_s[times_s.len() - 1] - times_s[0]) / 86_400.0;
+        if span_days > f64::from(config.max_span_days) {
+            return Err(MetricsError::SpanTooLong { span_days, max_days: config.max_span_days });
+        }
+        let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
+        let local_s = clock.to_local_all(&times_s);
+        Ok(Self { tz, times_s, values, local_s, exclusions })
+    }
+
+    /// The patient's time zone (local civil time for days and time of day).
+    #[must_use]
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// Instants as seconds since the Unix epoch (UTC), strictly increasing.
+    #[must_use]
+    pub fn times_s(&self) -> &[f64] {
+        &self.times_s
+    }
+
+    /// Glucose values, mg/dL, aligned with [`Self::times_s`].
+    #[must_use]
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// Number of distinct readings kept.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Always false: a series holds at least one reading.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// What validation excluded or merged.
+    #[must_use]
+    pub fn exclusions(&self) -> ExclusionCounts {
+        self.exclusions
+    }
+
+    /// The instant of reading `index` as a UTC date-time.
+    #[must_use]
+    pub fn instant(&self, index: usize) -> DateTime<Utc> {
+        utc_from_seconds(self.times_s[index])
+    }
+
+    /// The local civil date of reading `index` in the patient's zone.
+    #[must_use]
+    pub fn local_date(&self, index: usize) -> NaiveDate {
+        date_from_local_day(self.local_day_number(index))
+    }
+
+    /// The local civil day of reading `index` as days since 1970-01-01 (local).
+    #[must_use]
+    pub fn local_day_number(&self, index: usize) -> i64 {
+        (self.local_s[index] / 86_400.0).floor() as i64
+    }
+
+    /// Local time of day of reading `index`, minutes after local midnight (0 ≤ m < 1440).
+    #[must_use]
+    pub fn local_minute_of_day(&self, index: usize) -> f64 {
+        self.local_s[index].rem_euclid(86_400.0) / 60.0
+    }
+
+    /// Differences between consecutive instants, minutes.
+    #[must_use]
+    pub fn intervals_min(&self) -> Vec<f64> {
+        self.times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0).collect()
+    }
+}
+
+/// The date `days` days after 1970-01-01.
+#[must_use]
+pub fn date_from_local_day(days: i64) -> NaiveDate {
+    NaiveDate::default() + Duration::days(days)
+}
+
+/// UTC offsets of a zone over a period, precomputed so that converting many instants
+/// to local civil time costs a comparison each, not a time-zone database look-up.
+#[derive(Debug, Clone)]
+struct LocalClock {
+    /// Instants (UTC seconds) at which the offset changes, ascending.
+    changes_s: Vec<f64>,
+    /// `offsets_s[0]` applies before `changes_s[0]`, `offsets_s[k + 1]` from `changes_s[k]`.
+    offsets_s: Vec<f64>,
+}
+
+impl LocalClock {
+    /// Offsets change at most a few times a year; probing every six hours finds each
+    /// change, and a binary search pins it to the second.
+    const PROBE_S: i64 = 6 * 3600;
+
+    fn new(tz: Tz, first_s: f64, last_s: f64) -> Self {
+        let offset_at = |s: i64| -> i64 {
+            let naive = DateTime::from_timestamp(s, 0).unwrap_or_default().naive_utc();
+            i64::from(tz.offset_from_utc_datetime(&naive).fix().local_minus_utc())
+        };
+        let start = first_s.floor() as i64 - 86_400;
+        let end = last_s.ceil() as i64 + 86_400;
+        let mut current = offset_at(start);
+        let mut changes_s = Vec::new();
+        let mut offsets_s = vec![current as f64];
+        let mut probe = start;
+        while probe < end {
+            let next = probe + Self::PROBE_S;
+            let offset = offset_at(next);
+            if offset != current {
+                let (mut low, mut high) = (probe, next);
+                while high - low > 1 {
+                    let middle = low + (high - low) / 2;
+                    if offset_at(middle) == current {
+                        low = middle;
+                    } else {
+                        high = middle;
+                    }
+                }
+                changes_s.push(high as f64);
+                offsets_s.push(offset as f64);
+                current = offset;
+            }
+            probe = next;
+        }
+        Self { changes_s, offsets_s }
+    }
+
+    /// Local seconds for ascending UTC instants.
+    fn to_local_all(&self, times_s: &[f64]) -> Vec<f64> {
+        let mut segment = 0;
+        times_s
+            .iter()
+            .map(|&t| {
+                while segment < self.changes_s.len() && t >= self.changes_s[segment] {
+                    segment += 1;
+                }
+                t + self.offsets_s[segment]
+            })
+            .collect()
+    }
+}
+
+/// A UTC date-time from seconds since the Unix epoch (microsecond resolution).
+#[must_use]
+pub fn utc_from_seconds(seconds: f64) -> DateTime<Utc> {
+    // Instants come from validated `DateTime<Utc>` values, so they are in range.
+    DateTime::from_timestamp_micros((seconds * 1e6).round() as i64).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(minute: i64, mg_dl: f64) -> GlucoseReading {
+        GlucoseReading::new(Utc.timestamp_opt(1_600_000_000 + minute * 60, 0).unwrap(), mg_dl)
+    }
+
+    #[test]
+    fn sorts_merges_and_counts() {
+        let readings = [
+            at(10, 120.0),
+            at(0, 100.0),
+            at(5, f64::NAN),
+            at(0, 100.0),
+            at(15, 0.0),
+            at(20, 10_000.0),
+            at(25, 150.0),
+            at(25, 160.0),
+        ];
+        let series = GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default())
+            .unwrap();
+        assert_eq!(series.values(), &[100.0, 120.0, 155.0]);
+        let counts = series.exclusions();
+        assert_eq!(counts.received, 8);
+        assert_eq!(counts.not_a_number, 1);
+        assert_eq!(counts.below_plausible, 1);
+        assert_eq!(counts.above_plausible, 1);
+        assert_eq!(counts.exact_duplicates, 1);
+        assert_eq!(counts.conflicting_duplicates, 2);
+    }
+
+    #[test]
+    fn local_time_follows_dst() {
+        // Europe/Rome: 2024-03-31 01:00Z clocks go from 02:00 to 03:00 local.
+        let before = GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 0, 30, 0).unwrap(), 100.0);
+        let after = GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 1, 30, 0).unwrap(), 100.0);
+        let late = GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 22, 30, 0).unwrap(), 100.0);
+        let series = GlucoseSeries::new(
+            &[before, after, late],
+            chrono_tz::Europe::Rome,
+            &ValidationConfig::default(),
+        )
+        .unwrap();
+        assert!((series.local_minute_of_day(0) - 90.0).abs() < 1e-9);
+        assert!((series.local_minute_of_day(1) - 210.0).abs() < 1e-9);
+        assert_eq!(series.local_date(2), NaiveDate::from_ymd_opt(2024, 4, 1).unwrap());
+        assert_eq!(series.local_date(0), NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
+    }
+
+    #[test]
+    fn rejects_empty_and_overlong() {
+        let config = ValidationConfig::default();
+        assert!(matches!(
+            GlucoseSeries::new(&[], chrono_tz::UTC, &config),
+            Err(MetricsError::NoValidReadings { .. })
+        ));
+        let far = [at(0, 100.0), at(60 * 24 * 500, 100.0)];
+        assert!(matches!(
+            GlucoseSeries::new(&far, chrono_tz::UTC, &config),
+            Err(MetricsError::SpanTooLong { .. })
+        ));
+    }
+}

@@ -1,0 +1,116 @@
+//! Descriptive statistics with R's conventions (the reference implementation iglu
+//! is written in R): sample SD with n − 1, quantiles of Hyndman–Fan type 7, MAD
+//! scaled by 1.4826. Functions skip NaN (R's `na.rm = TRUE`) unless they say otherwise.
+
+use statrs::statistics::Statistics;
+
+/// Arithmetic mean of the non-NaN values; NaN when there are none.
+#[must_use]
+pub fn mean(values: &[f64]) -> f64 {
+    let finite = values.iter().copied().filter(|v| !v.is_nan());
+    let (count, sum) = finite.fold((0_usize, 0.0), |(n, s), v| (n + 1, s + v));
+    if count == 0 {
+        return f64::NAN;
+    }
+    // Two-pass correction, as R's `mean.default` does, so that long series agree with R
+    // to the last bits.
+    let first = sum / count as f64;
+    let correction: f64 = values.iter().filter(|v| !v.is_nan()).map(|v| v - first).sum();
+    first + correction / count as f64
+}
+
+/// Sample standard deviation (denominator n − 1) of the non-NaN values; NaN for fewer
+/// than two. Uses `statrs` (see docs/architecture.md, "Crates and why").
+#[must_use]
+pub fn sd(values: &[f64]) -> f64 {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if finite.len() < 2 {
+        return f64::NAN;
+    }
+    finite.std_dev()
+}
+
+/// Quantile of Hyndman & Fan (1996) type 7, R's default `quantile(type = 7)` and
+/// numpy's default: `x[h]` interpolated linearly at `h = (n − 1)·p`. `p` in \[0, 1\].
+/// NaN values are skipped; NaN when none remain or `p` is outside \[0, 1\].
+///
+/// `statrs` offers type 8 only; iglu, R and the AGP reference reports use type 7.
+#[must_use]
+pub fn quantile(values: &[f64], p: f64) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    sorted.sort_by(f64::total_cmp);
+    quantile_sorted(&sorted, p)
+}
+
+/// [`quantile`] on values already sorted ascending and free of NaN.
+#[must_use]
+pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    let h = (sorted.len() - 1) as f64 * p;
+    let lower = h.floor();
+    // `h` is within [0, len − 1], so the casts cannot truncate.
+    let low_index = lower as usize;
+    let high_index = (low_index + 1).min(sorted.len() - 1);
+    let fraction = h - lower;
+    sorted[low_index] + fraction * (sorted[high_index] - sorted[low_index])
+}
+
+/// Median (type 7 quantile at 0.5) of the non-NaN values.
+#[must_use]
+pub fn median(values: &[f64]) -> f64 {
+    quantile(values, 0.5)
+}
+
+/// Median absolute deviation scaled by 1.4826 (R `mad`, the consistency constant for
+/// normal data; Hampel 1974).
+#[must_use]
+pub fn mad(values: &[f64]) -> f64 {
+    let centre = median(values);
+    let deviations: Vec<f64> = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|v| (v - centre).abs())
+        .collect();
+    1.4826 * median(&deviations)
+}
+
+/// Number of non-NaN values.
+#[must_use]
+pub fn count_present(values: &[f64]) -> usize {
+    values.iter().filter(|v| !v.is_nan()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_type_7_matches_r() {
+        // R: quantile(c(1, 2, 4, 10), c(0.1, 0.25, 0.5, 0.9)) = 1.3 1.75 3.0 8.2
+        let x = [10.0, 1.0, 4.0, 2.0];
+        let expected = [(0.1, 1.3), (0.25, 1.75), (0.5, 3.0), (0.9, 8.2)];
+        for (p, q) in expected {
+            assert!((quantile(&x, p) - q).abs() < 1e-12, "p={p}");
+        }
+        assert!(quantile(&[], 0.5).is_nan());
+        assert!(quantile(&x, 1.5).is_nan());
+    }
+
+    #[test]
+    fn sd_and_mean_skip_nan() {
+        let x = [2.0, 4.0, f64::NAN, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        assert!((mean(&x) - 5.0).abs() < 1e-12);
+        // R: sd(c(2,4,4,4,5,5,7,9)) = 2.13809
+        assert!((sd(&x) - 2.138_089_935_299_395).abs() < 1e-12);
+        assert!(sd(&[1.0]).is_nan());
+        assert!(mean(&[f64::NAN]).is_nan());
+    }
+
+    #[test]
+    fn mad_matches_r() {
+        // R: mad(c(1, 2, 3, 4, 100)) = 1.4826
+        assert!((mad(&[1.0, 2.0, 3.0, 4.0, 100.0]) - 1.4826).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,193 @@
+//! Glycaemic variability on the day-by-day grid ([`crate::grid`]): CONGA, MODD, MAG,
+//! GVP, the SD and CV subtypes, rate of change, AUC, and ADRR on local days. Each
+//! function cites its definition and reproduces the R package iglu 4.3.0.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use crate::grid::DayByDayGrid;
+use crate::indices::daily_risk_range;
+use crate::series::GlucoseSeries;
+use crate::stats;
+
+/// Differences `g[i + lag] − g[i]` over the flattened grid (NaN where either is missing).
+fn lagged_differences(values: &[f64], lag: usize) -> Vec<f64> {
+    if lag == 0 || lag >= values.len() {
+        return Vec::new();
+    }
+    values[lag..].iter().zip(values).map(|(later, earlier)| later - earlier).collect()
+}
+
+/// CONGA(n), mg/dL: SD of the differences between grid values `hours` hours apart.
+/// McDonnell et al. (2005) Diabetes Technol Ther 7:253, doi:10.1089/dia.2005.7.253;
+/// iglu `conga(n)` (default n = 24). NaN with fewer than two differences.
+#[must_use]
+pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
+    let per_hour = (60.0 / f64::from(grid.step_min())).round() as usize;
+    let differences = lagged_differences(grid.values(), per_hour * hours as usize);
+    if stats::count_present(&differences) < 2 {
+        return f64::NAN;
+    }
+    stats::sd(&differences)
+}
+
+/// MODD, mg/dL: mean absolute difference between grid values `lag_days` days apart
+/// (Molnar et al. 1972, Diabetologia 8:342, doi:10.1007/BF01218495; iglu `modd`,
+/// default lag 1).
+#[must_use]
+pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
+    let lag = lag_days as usize * grid.points_per_day();
+    let absolute: Vec<f64> = lagged_differences(grid.values(), lag).iter().map(|d| d.abs()).collect();
+    stats::mean(&absolute)
+}
+
+/// MAG, mg/dL per hour: the sum of absolute changes between consecutive grid values
+/// divided by the hours they cover (Hermanides et al. 2010, Crit Care Med 38:838,
+/// doi:10.1097/CCM.0b013e3181cc4be9). As iglu 4.3.0, changes are taken over one grid
+/// step; 0 when no change can be computed.
+#[must_use]
+pub fn mag(grid: &DayByDayGrid) -> f64 {
+    let changes: Vec<f64> =
+        lagged_differences(grid.values(), 1).into_iter().filter(|d| !d.is_nan()).collect();
+    let hours = changes.len() as f64 * f64::from(grid.step_min()) / 60.0;
+    if hours == 0.0 {
+        return 0.0;
+    }
+    changes.iter().map(|d| d.abs()).sum::<f64>() / hours
+}
+
+/// Glycemic Variability Percentage, %: how much longer the glucose trace is than a flat
+/// line over the same time, `(Σ √(Δt² + Δg²) / Σ Δt − 1) × 100` on the grid (Δt the
+/// step in minutes). Peyser et al. (2018) Diabetes Technol Ther 20:6,
+/// doi:10.1089/dia.2017.0187; iglu `gvp`.
+#[must_use]
+pub fn gvp(grid: &DayByDayGrid) -> f64 {
+    let step = f64::from(grid.step_min());
+    let changes: Vec<f64> =
+        lagged_differences(grid.values(), 1).into_iter().filter(|d| !d.is_nan()).collect();
+    if changes.is_empty() {
+        return f64::NAN;
+    }
+    let length: f64 = changes.iter().map(|d| (step * step + d * d).sqrt()).sum();
+    (length / (changes.len() as f64 * step) - 1.0) * 100.0
+}
+
+/// The six SD subtypes of Rodbard (2009) Diabetes Technol Ther 11:551,
+/// doi:10.1089/dia.2009.0015, as iglu `sd_measures`; all mg/dL.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SdMeasures {
+    /// SDw: mean of the within-day SDs.
+    pub within_days: f64,
+    /// SDhhmm: SD of the mean glucose at each time of day.
+    pub between_time_points: f64,
+    /// SDws,h: mean SD within one-hour windows sliding over the series.
+    pub within_series_1h: f64,
+    /// SDdm: SD of the daily means.
+    pub daily_means: f64,
+    /// SDb: mean over times of day of the SD across days.
+    pub between_days: f64,
+    /// SDb,dm: as SDb after subtracting each day's mean.
+    pub between_days_corrected: f64,
+}
+
+/// Computes [`SdMeasures`] on the grid.
+#[must_use]
+pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
+    let width = grid.points_per_day();
+    let rows: Vec<&[f64]> = grid.rows().collect();
+    let column = |c: usize| rows.iter().map(|row| row[c]).collect::<Vec<f64>>();
+    let row_sds: Vec<f64> = rows.iter().map(|row| stats::sd(row)).collect();
+    let row_means: Vec<f64> = rows.iter().map(|row| stats::mean(row)).collect();
+    let column_means: Vec<f64> = (0..width).map(|c| stats::mean(&column(c))).collect();
+    let column_sds: Vec<f64> = (0..width).map(|c| stats::sd(&column(c))).collect();
+    let corrected_sds: Vec<f64> = (0..width)
+        .map(|c| {
+            let centred: Vec<f64> =
+                rows.iter().zip(&row_means).map(|(row, mean)| row[c] - mean).collect();
+            stats::sd(&centred)
+        })
+        .collect();
+    let window = (60.0 / f64::from(grid.step_min())).round() as usize;
+    let flat = grid.values();
+    // Windows start at every grid point; the last ones run past the end and hold fewer
+    // points (iglu 4.3.0 pads with missing values).
+    let window_sds: Vec<f64> = (0..=flat.len())
+        .map(|start| stats::sd(&flat[start.min(flat.len())..(start + window).min(flat.len())]))
+        .collect();
+    SdMeasures {
+        within_days: stats::mean(&row_sds),
+        between_time_points: stats::sd(&column_means),
+        within_series_1h: stats::mean(&window_sds),
+        daily_means: stats::sd(&row_means),
+        between_days: stats::mean(&column_sds),
+        between_days_corrected: stats::mean(&corrected_sds),
+    }
+}
+
+/// Mean and SD of the daily coefficients of variation, % (Umpierrez & Kovatchev 2018,
+/// Am J Med Sci 356:350, doi:10.1016/j.amjms.2018.07.005; iglu `cv_measures`).
+#[must_use]
+pub fn cv_measures(grid: &DayByDayGrid) -> (f64, f64) {
+    let daily_cv: Vec<f64> =
+        grid.rows().map(|row| stats::sd(row) * 100.0 / stats::mean(row)).collect();
+    (stats::mean(&daily_cv), stats::sd(&daily_cv))
+}
+
+/// Rate of change at each grid point, mg/dL per minute: `(g[i] − g[i − k]) / timelag`
+/// with `k = timelag / step`; NaN for the first `k` points and where either value is
+/// missing. Clarke & Kovatchev (2009) Diabetes Technol Ther 11 Suppl 1:S45,
+/// doi:10.1089/dia.2008.0138; iglu `roc` (timelag 15 min on a 5-min grid).
+#[must_use]
+pub fn rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> Vec<f64> {
+    let step = grid.step_min();
+    let timelag = timelag_min.max(step);
+    let lag = (timelag / step) as usize;
+    let values = grid.values();
+    (0..values.len())
+        .map(|i| if i < lag { f64::NAN } else { (values[i] - values[i - lag]) / f64::from(timelag) })
+        .collect()
+}
+
+/// SD of the rate of change, mg/dL per minute (iglu `sd_roc`).
+#[must_use]
+pub fn sd_rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> f64 {
+    stats::sd(&rate_of_change(grid, timelag_min))
+}
+
+/// Hourly area under the curve, mg/dL (AUC per hour, i.e. mg/dL·h ÷ h), by the
+/// trapezoid rule on the grid, as iglu 4.3.0 `auc` computes it: the grid is labelled
+/// with its rows' dates recycled (`rep(dates, 1440/dt0)`), trapezoids join successive
+/// points carrying the same label, and their total is divided by the hours they cover.
+/// Danne et al. (2017) Diabetes Care 40:1631 names AUC; the recycling is iglu's and
+/// is kept for comparability (see docs/glucometrics.md).
+#[must_use]
+pub fn hourly_auc_iglu(grid: &DayByDayGrid) -> f64 {
+    let days = grid.days();
+    let hours_per_step = f64::from(grid.step_min()) / 60.0;
+    let values = grid.values();
+    let (mut area, mut trapezoids) = (0.0, 0_usize);
+    for label in 0..days {
+        let members: Vec<f64> = values.iter().skip(label).step_by(days).copied().collect();
+        for pair in members.windows(2) {
+            let trapezoid = hours_per_step * (pair[0] + pair[1]) / 2.0;
+            if !trapezoid.is_nan() {
+                area += trapezoid;
+                trapezoids += 1;
+            }
+        }
+    }
+    area / (hours_per_step * trapezoids as f64)
+}
+
+/// Average Daily Risk Range: the mean over local calendar days of each day's risk range
+/// ([`daily_risk_range`]). Kovatchev et al. (2006) Diabetes Care 29:2433; iglu `adrr`.
+#[must_use]
+pub fn adrr(series: &GlucoseSeries) -> f64 {
+    let mut days: BTreeMap<NaiveDate, Vec<f64>> = BTreeMap::new();
+    for (index, &value) in series.values().iter().enumerate() {
+        days.entry(series.local_date(index)).or_default().push(value);
+    }
+    let ranges: Vec<f64> = days.values().map(|day| daily_risk_range(day)).collect();
+    stats::mean(&ranges)
+}
