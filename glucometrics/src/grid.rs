@@ -217,7 +217,7 @@ mod tests {
             (base + 120, 100.0),
             (base + 420, 110.0),
             (base + 720, 120.0),
-            (base + 720 + 3600, 200.0),
+            (base + 4500, 200.0),
         ]);
         let grid = DayByDayGrid::new(&s, &GridConfig::default()).unwrap();
         assert_eq!(grid.step_min(), 5);
@@ -225,9 +225,10 @@ mod tests {
         // 00:05 lies 3/5 of the way from 00:02 (100) to 00:07 (110).
         assert!((grid.values()[0] - 106.0).abs() < 1e-12);
         assert!((grid.values()[1] - 116.0).abs() < 1e-12);
-        assert!(grid.values()[2].is_nan(), "00:15 is inside the 60-min gap");
-        assert!(grid.values()[13].is_nan());
-        assert!((grid.values()[12] - 200.0).abs() < 1e-12, "01:05 hits the reading");
+        assert!(grid.values()[2].is_nan(), "00:15 is inside the 63-min gap");
+        assert!(grid.values()[13].is_nan(), "01:10 too");
+        assert!((grid.values()[14] - 200.0).abs() < 1e-12, "01:15 hits the reading");
+        assert!(grid.values()[15].is_nan(), "after the last reading");
     }
 
     #[test]

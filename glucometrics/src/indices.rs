@@ -260,6 +260,6 @@ mod tests {
     fn grade_score_is_capped() {
         assert!((grade_score(5.0) - 50.0).abs() < f64::EPSILON);
         assert!(grade_score(100.0) < 50.0);
-        assert!((grade_score(600.0) - 50.0).abs() < f64::EPSILON);
+        assert!((grade_score(1000.0) - 50.0).abs() < f64::EPSILON);
     }
 }

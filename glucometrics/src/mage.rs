@@ -4,8 +4,8 @@
 //! doi:10.2337/diab.19.9.644. This is iglu 4.3.0's default `mage(version = "ma")`
 //! (`R/mage_ma_single.R`), reproduced step by step:
 //!
-//! 1. interpolate onto a 5-minute grid ([`crate::grid`]) and trim missing ends;
-//! 2. split the trace at gaps longer than `max_gap_min` (default 180 min);
+//! 1. interpolate onto a 5-minute grid ([`crate::grid`]);
+//! 2. split the trace where values are more than `max_gap_min` apart (default 180 min);
 //! 3. in each segment, cross a short (5-point) and a long (32-point) trailing moving
 //!    average; between crossings take the glucose minimum or maximum as a turning point;
 //! 4. keep excursions between turning points that exceed one SD of the segment, rising
@@ -19,9 +19,9 @@ use crate::stats;
 /// Parameters of the moving-average MAGE (iglu defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MageConfig {
-    /// Short moving-average window, points on a 5-minute grid (default 5).
+    /// Short moving-average window, grid points (default 5, i.e. 25 min on 5-min grid).
     pub short_window: usize,
-    /// Long moving-average window, points on a 5-minute grid (default 32).
+    /// Long moving-average window, grid points (default 32, i.e. 160 min).
     pub long_window: usize,
     /// Gaps longer than this split the trace into segments, minutes (default 180).
     pub max_gap_min: f64,
@@ -35,9 +35,9 @@ impl Default for MageConfig {
     }
 }
 
-/// MAGE, mg/dL (mean of MAGE+ and MAGE− per segment, duration-weighted); NaN when the
-/// trace is too short (fewer than 7 grid points or fewer than the long window) or has
-/// no excursion larger than its SD.
+/// MAGE, mg/dL (mean of MAGE+ and MAGE− per segment, duration-weighted); NaN when no
+/// segment has at least 7 grid points, an SD of at least 1 mg/dL and an excursion
+/// larger than its SD.
 #[must_use]
 pub fn mage(series: &GlucoseSeries, config: &MageConfig) -> f64 {
     let grid_config = GridConfig {
@@ -50,34 +50,25 @@ pub fn mage(series: &GlucoseSeries, config: &MageConfig) -> f64 {
     mage_on_grid(&grid, config)
 }
 
-/// [`mage`] on an existing grid (whose step rescales the windows as iglu does).
+/// [`mage`] on an existing grid.
 #[must_use]
 pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
-    let step = f64::from(grid.step_min());
-    let mut short = (config.short_window as f64 * 5.0 / step).round() as usize;
-    let mut long = (config.long_window as f64 * 5.0 / step).round() as usize;
+    let (mut short, mut long) = (config.short_window, config.long_window);
     if short >= long {
         std::mem::swap(&mut short, &mut long);
     }
-    let values = grid.values();
-    let Some(first) = values.iter().position(|v| !v.is_nan()) else {
-        return f64::NAN;
-    };
-    let last = values.iter().rposition(|v| !v.is_nan()).unwrap_or(first);
-    let trace = &values[first..=last];
-    if trace.len() < 7 || trace.len() < long {
-        return f64::NAN;
-    }
+    let step = f64::from(grid.step_min());
     let (mut weighted, mut total_weight) = (0.0, 0.0);
-    for (start, end) in segments(trace, config.max_gap_min, step) {
-        let segment = &trace[start..end];
+    for (start, end) in segments(grid.values(), config.max_gap_min, step) {
+        let segment = &grid.values()[start..end];
+        // Segment duration from its first to its last grid point; the unit cancels.
         let duration = (end - 1 - start) as f64;
         for amplitude in segment_amplitudes(segment, short, long).into_iter().flatten() {
             weighted += amplitude * duration;
             total_weight += duration;
         }
     }
-    // Zero total weight (only one-point segments had excursions) is 0/0 in iglu too.
+    // No excursion anywhere, or only in one-point segments: 0/0, as in iglu.
     if total_weight > 0.0 {
         weighted / total_weight
     } else {
@@ -85,61 +76,93 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
     }
 }
 
-/// Half-open index ranges of the segments: the runs between missing runs longer than
-/// `max_gap_min`, and those long missing runs themselves (which yield no MAGE).
-fn segments(trace: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usize)> {
+/// Half-open index ranges of the segments: a new segment starts at a value that follows
+/// the previous value by more than `max_gap_min`; each segment runs from a value to the
+/// last value before the next such gap (missing points at its end are dropped, shorter
+/// missing runs inside are kept).
+fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usize)> {
     let mut bounds = Vec::new();
-    let mut segment_start = 0;
-    let mut index = 0;
-    while index < trace.len() {
-        if trace[index].is_nan() {
-            let gap_start = index;
-            while index < trace.len() && trace[index].is_nan() {
-                index += 1;
-            }
-            if (index - gap_start) as f64 * step_min > max_gap_min {
-                if gap_start > segment_start {
-                    bounds.push((segment_start, gap_start));
-                }
-                bounds.push((gap_start, index));
-                segment_start = index;
-            }
-        } else {
-            index += 1;
+    let mut current: Option<(usize, usize)> = None;
+    let mut previous_value: Option<usize> = None;
+    for (index, value) in values.iter().enumerate() {
+        if value.is_nan() {
+            continue;
         }
+        let gap_min = previous_value.map_or(0.0, |p| (index - p) as f64 * step_min);
+        match current {
+            Some((start, last)) if gap_min > max_gap_min => {
+                bounds.push((start, last + 1));
+                current = Some((index, index));
+            }
+            Some((start, _)) => current = Some((start, index)),
+            None => current = Some((index, index)),
+        }
+        previous_value = Some(index);
     }
-    if segment_start < trace.len() {
-        bounds.push((segment_start, trace.len()));
+    if let Some((start, last)) = current {
+        bounds.push((start, last + 1));
     }
     bounds
 }
 
-/// Trailing moving average as `zoo::rollapply(align = "right", na.rm = TRUE)`, with the
-/// first `window` values replaced by the first complete one (iglu's fill).
+/// Trailing moving average over the present values of each window (pandas
+/// `rolling(min_periods = 1)`, zoo `rollapply(na.rm = TRUE)`), with the first `window`
+/// values replaced by the first complete one (or the last one when the series is
+/// shorter than the window), as iglu fills them.
 fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
-    let mut averages = vec![f64::NAN; values.len()];
-    let (mut sum, mut count) = (0.0, 0_usize);
+    let mut averages = Vec::with_capacity(values.len());
+    // Compensated running sum (as pandas' rolling mean), restarted from exactly zero
+    // whenever the window empties, so windows holding the same values give the same
+    // average to the last bit (the crossing test relies on exact zero differences).
+    let mut sum = CompensatedSum::default();
+    let mut count = 0_usize;
     for (index, &value) in values.iter().enumerate() {
         if !value.is_nan() {
-            sum += value;
+            sum.add(value);
             count += 1;
         }
         if index >= window {
             let leaving = values[index - window];
             if !leaving.is_nan() {
-                sum -= leaving;
+                sum.add(-leaving);
                 count -= 1;
+                if count == 0 {
+                    sum = CompensatedSum::default();
+                }
             }
         }
-        if index + 1 >= window {
-            averages[index] = if count == 0 { f64::NAN } else { sum / count as f64 };
-        }
+        averages.push(if count == 0 { f64::NAN } else { sum.value() / count as f64 });
     }
-    if window >= 1 && window <= values.len() {
-        let fill = averages[window - 1];
-        averages[..window].fill(fill);
+    if window >= 1 && !values.is_empty() {
+        let source = window.min(values.len()) - 1;
+        let fill = averages[source];
+        let filled = window.min(values.len());
+        averages[..filled].fill(fill);
     }
     averages
+}
+
+/// Kahan–Babuška (Neumaier) summation.
+#[derive(Debug, Clone, Copy, Default)]
+struct CompensatedSum {
+    sum: f64,
+    compensation: f64,
+}
+
+impl CompensatedSum {
+    fn add(&mut self, value: f64) {
+        let total = self.sum + value;
+        if self.sum.abs() >= value.abs() {
+            self.compensation += (self.sum - total) + value;
+        } else {
+            self.compensation += (value - total) + self.sum;
+        }
+        self.sum = total;
+    }
+
+    fn value(self) -> f64 {
+        self.sum + self.compensation
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,31 +171,40 @@ enum Turn {
     Maximum,
 }
 
-/// MAGE+ and MAGE− of one segment (`None` for a direction without excursions), or two
-/// `None` when the segment is too short or all missing.
+/// MAGE+ and MAGE− of one segment (`None` for a direction without excursions); both
+/// `None` when the segment is all missing, shorter than 7 points or the short window,
+/// or has an SD below 1 mg/dL.
 fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64>; 2] {
     let n = segment.len();
-    if n < 7 || n < long || segment.iter().all(|v| v.is_nan()) {
+    let sd = stats::sd(segment);
+    if n < 7 || n < short || segment.iter().all(|v| v.is_nan()) || !(sd >= 1.0) {
         return [None, None];
     }
     let short_average = moving_average(segment, short);
     let long_average = moving_average(segment, long);
-    let delta: Vec<f64> = short_average.iter().zip(&long_average).map(|(s, l)| s - l).collect();
     let turn_of = |d: f64| if d > 0.0 { Turn::Maximum } else { Turn::Minimum };
+    let first_turn = turn_of(short_average[0] - long_average[0]);
+    let last_turn = turn_of(short_average[n - 1] - long_average[n - 1]);
+    // A zero difference is no crossing: treated as missing.
+    let delta: Vec<f64> = short_average
+        .iter()
+        .zip(&long_average)
+        .map(|(s, l)| if s - l == 0.0 { f64::NAN } else { s - l })
+        .collect();
 
-    let mut crosses: Vec<(usize, Turn)> = vec![(0, turn_of(delta[0]))];
+    let mut crosses: Vec<(usize, Turn)> = vec![(0, first_turn)];
     for i in 1..n {
         let usable = !segment[i].is_nan()
             && !segment[i - 1].is_nan()
             && !delta[i].is_nan()
             && !delta[i - 1].is_nan();
-        if !usable {
-            continue;
-        }
-        if delta[i] * delta[i - 1] < 0.0 {
-            let turn = if delta[i] < delta[i - 1] { Turn::Minimum } else { Turn::Maximum };
-            crosses.push((i, turn));
-        } else {
+        if usable {
+            if delta[i] * delta[i - 1] < 0.0 {
+                let turn = if delta[i] < delta[i - 1] { Turn::Minimum } else { Turn::Maximum };
+                crosses.push((i, turn));
+            }
+        } else if !delta[i].is_nan() {
+            // After missing values, compare with the delta at the last crossing.
             let previous = delta[crosses[crosses.len() - 1].0];
             if delta[i] * previous < 0.0 {
                 let turn = if delta[i] < previous { Turn::Minimum } else { Turn::Maximum };
@@ -180,10 +212,10 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
             }
         }
     }
-    crosses.push((n - 1, turn_of(delta[n - 1])));
+    crosses.push((n - 1, last_turn));
 
     // Turning points: the extreme glucose between the previous turning point and the
-    // next crossing.
+    // next crossing (first occurrence of ties).
     let mut extremes = Vec::with_capacity(crosses.len() - 1);
     let mut previous_index = crosses[0].0;
     for window in crosses.windows(2) {
@@ -196,7 +228,13 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
             }
             let better = match best {
                 None => true,
-                Some((_, b)) => if pick_max { value > b } else { value < b },
+                Some((_, b)) => {
+                    if pick_max {
+                        value > b
+                    } else {
+                        value < b
+                    }
+                }
             };
             if better {
                 best = Some((from + offset, value));
@@ -209,10 +247,6 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
         previous_index = index;
     }
 
-    let sd = stats::sd(segment);
-    if !(sd > 0.0) {
-        return [None, None];
-    }
     let rising = excursions(&extremes, sd, Direction::Rising);
     let falling = excursions(&extremes, sd, Direction::Falling);
     if rising.is_empty() && falling.is_empty() {
@@ -232,12 +266,15 @@ enum Direction {
     Falling,
 }
 
-/// The excursion heights (signed, peak − nadir for rising) between turning points
-/// `extremes` that exceed `sd`, scanning left to right as iglu's `mage_atomic`.
+/// The excursion heights (signed: peak − nadir for rising) between turning points
+/// `extremes` that exceed `sd`, scanning left to right as iglu's `mage_atomic`: from the
+/// lowest point since the last excursion, ride the peak upward (a later equal peak
+/// wins) until the trace falls more than `sd` below it or ends. Falling excursions
+/// mirror this.
 fn excursions(extremes: &[f64], sd: f64, direction: Direction) -> Vec<f64> {
     let n = extremes.len();
     let sign = if direction == Direction::Rising { 1.0 } else { -1.0 };
-    // In "rising" terms: `lift(a, b)` > 0 when b is above a (for falling, below).
+    // `lift(a, b)` > 0 when b is above a (for falling, below).
     let lift = |from: usize, to: usize| sign * (extremes[to] - extremes[from]);
     let mut heights = Vec::new();
     let (mut j, mut previous_j) = (0_usize, 0_usize);
@@ -245,17 +282,16 @@ fn excursions(extremes: &[f64], sd: f64, direction: Direction) -> Vec<f64> {
     let mut passes = 0;
     while j < n && passes <= 4 * n + 4 {
         passes += 1;
-        // The lowest (for rising) turning point since the last excursion, first of ties.
         let mut origin = previous_j;
         for candidate in previous_j..=j {
             if lift(candidate, j) > lift(origin, j) {
                 origin = candidate;
             }
         }
-        if lift(origin, j) >= sd {
+        if lift(origin, j) > sd {
             let scan_from = j;
             for k in scan_from..n {
-                if lift(j, k) > 0.0 {
+                if lift(j, k) >= 0.0 {
                     j = k;
                 }
                 if lift(j, k) < -sd || k == n - 1 {
@@ -282,16 +318,20 @@ mod tests {
         assert_eq!(averages[..3], [1.5, 1.5, 2.5]);
         assert!((averages[3] - 3.0).abs() < 1e-12);
         assert!((averages[4] - 5.0).abs() < 1e-12);
+        // Window longer than the series: filled with the last average.
+        assert_eq!(moving_average(&[1.0, 3.0], 5), vec![2.0, 2.0]);
     }
 
     #[test]
     fn segments_split_at_long_gaps_only() {
-        let mut trace = vec![1.0; 10];
-        trace.extend(vec![f64::NAN; 40]); // 200 min at 5 min: splits
+        let mut trace = vec![f64::NAN; 2];
         trace.extend(vec![1.0; 10]);
-        trace.extend(vec![f64::NAN; 3]); // 15 min: kept inside the segment
+        trace.extend(vec![f64::NAN; 40]); // 205 min between values at 5 min: splits
+        trace.extend(vec![1.0; 10]);
+        trace.extend(vec![f64::NAN; 3]); // 20 min: kept inside the segment
         trace.extend(vec![1.0; 5]);
-        assert_eq!(segments(&trace, 180.0, 5.0), vec![(0, 10), (10, 50), (50, 68)]);
+        trace.extend(vec![f64::NAN; 2]);
+        assert_eq!(segments(&trace, 180.0, 5.0), vec![(2, 12), (52, 70)]);
     }
 
     #[test]
