@@ -4,10 +4,11 @@
 //! 2013, J Diabetes Sci Technol 7:562, doi:10.1177/193229681300700302).
 //!
 //! Smoothing: the AGP Report shows smoothed curves but does not publish its filter.
-//! We compute each bin's percentiles over the readings in a window centred on the bin
-//! (default 60 min, wrapping at midnight), so every point of a curve is an order
-//! statistic of real readings and no value is invented between them. Bin width
-//! (default 15 min) and window are configurable; see docs/glucometrics.md.
+//! We compute each bin's percentiles over the readings of the bin and of
+//! `smoothing_bins_each_side` neighbouring bins on each side (default 2: a 75-minute
+//! window for 15-minute bins, wrapping at midnight), so every point of a curve is an
+//! order statistic of real readings and no value is invented between them. Bin width
+//! and window are configurable; see docs/glucometrics.md.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -24,14 +25,14 @@ pub const AGP_PERCENTILES: [f64; 5] = [5.0, 25.0, 50.0, 75.0, 95.0];
 pub struct AgpConfig {
     /// Width of a time-of-day bin, minutes; must divide 1440 (default 15).
     pub bin_min: u32,
-    /// Width of the centred window whose readings make a bin's percentiles, minutes
-    /// (default 60; equal to `bin_min` for no smoothing).
-    pub smoothing_window_min: u32,
+    /// Neighbouring bins on each side whose readings join a bin's percentiles
+    /// (default 2; 0 for no smoothing).
+    pub smoothing_bins_each_side: u32,
 }
 
 impl Default for AgpConfig {
     fn default() -> Self {
-        Self { bin_min: 15, smoothing_window_min: 60 }
+        Self { bin_min: 15, smoothing_bins_each_side: 2 }
     }
 }
 
@@ -70,38 +71,58 @@ pub struct DailyProfile {
 #[must_use]
 pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
     let bin = if config.bin_min == 0 || 1440 % config.bin_min != 0 { 15 } else { config.bin_min };
-    let window = f64::from(config.smoothing_window_min.max(bin));
-    // Readings ordered by time of day, so each window is one or two contiguous slices.
-    let mut by_time: Vec<(f64, f64)> = (0..series.len())
-        .map(|i| (series.local_minute_of_day(i), series.values()[i]))
+    let bins = (1440 / bin) as usize;
+    let reach = (config.smoothing_bins_each_side as usize).min(bins / 2);
+    // Counting sort of the readings into their bins, then each bin sorted by value.
+    let bin_of: Vec<usize> = (0..series.len())
+        .map(|i| ((series.local_minute_of_day(i) / f64::from(bin)) as usize).min(bins - 1))
         .collect();
-    by_time.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let minutes: Vec<f64> = by_time.iter().map(|p| p.0).collect();
-    let mut scratch = Vec::new();
-    (0..1440 / bin)
-        .map(|index| {
-            let start = index * bin;
-            let centre = f64::from(start) + f64::from(bin) / 2.0;
-            let (low, high) = (centre - window / 2.0, centre + window / 2.0);
-            scratch.clear();
-            let mut take = |from: f64, to: f64| {
-                let a = minutes.partition_point(|&m| m < from);
-                let b = minutes.partition_point(|&m| m < to);
-                scratch.extend(by_time[a..b].iter().map(|p| p.1));
-            };
-            take(low.max(0.0), high.min(1440.0));
-            if low < 0.0 {
-                take(low + 1440.0, 1440.0);
+    let mut starts = vec![0_usize; bins + 1];
+    for &b in &bin_of {
+        starts[b + 1] += 1;
+    }
+    for b in 0..bins {
+        starts[b + 1] += starts[b];
+    }
+    let mut fill = starts.clone();
+    let mut by_bin = vec![0.0; series.len()];
+    for (&b, &value) in bin_of.iter().zip(series.values()) {
+        by_bin[fill[b]] = value;
+        fill[b] += 1;
+    }
+    for b in 0..bins {
+        by_bin[starts[b]..starts[b + 1]].sort_unstable_by(f64::total_cmp);
+    }
+    let (mut window, mut merged) = (Vec::new(), Vec::new());
+    (0..bins)
+        .map(|b| {
+            window.clear();
+            for k in 0..=2 * reach.min((bins - 1) / 2) {
+                let n = (b + bins + k - reach) % bins;
+                merged.clear();
+                merge_sorted(&window, &by_bin[starts[n]..starts[n + 1]], &mut merged);
+                std::mem::swap(&mut window, &mut merged);
             }
-            if high > 1440.0 {
-                take(0.0, high - 1440.0);
-            }
-            scratch.sort_by(f64::total_cmp);
-            let percentiles =
-                AGP_PERCENTILES.map(|p| stats::quantile_sorted(&scratch, p / 100.0));
-            AgpBin { start_min: start, readings: scratch.len(), percentiles }
+            let percentiles = AGP_PERCENTILES.map(|p| stats::quantile_sorted(&window, p / 100.0));
+            AgpBin { start_min: b as u32 * bin, readings: window.len(), percentiles }
         })
         .collect()
+}
+
+/// Merges two ascending slices into `out`.
+fn merge_sorted(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
 }
 
 /// One profile per local calendar day with readings, in date order.

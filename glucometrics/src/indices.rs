@@ -7,6 +7,33 @@
 use crate::ranges::{percent_above, percent_below, percent_in_range};
 use crate::stats;
 
+/// Memoises a per-reading transform for whole-number readings (CGMs report whole
+/// mg/dL): at most ~400 distinct values in a period, so the logarithms and powers are
+/// computed once per value instead of once per reading. Results are bit-identical to
+/// calling the transform directly.
+struct WholeValueMemo<F: Fn(f64) -> f64> {
+    cache: Vec<Option<f64>>,
+    transform: F,
+}
+
+impl<F: Fn(f64) -> f64> WholeValueMemo<F> {
+    /// Readings up to this value, mg/dL, are memoised.
+    const LIMIT: usize = 1000;
+
+    fn new(transform: F) -> Self {
+        Self { cache: vec![None; Self::LIMIT + 1], transform }
+    }
+
+    fn get(&mut self, gl: f64) -> f64 {
+        if gl.fract() == 0.0 && (0.0..=Self::LIMIT as f64).contains(&gl) {
+            let slot = &mut self.cache[gl as usize];
+            *slot.get_or_insert_with(|| (self.transform)(gl))
+        } else {
+            (self.transform)(gl)
+        }
+    }
+}
+
 /// Glucose Management Indicator, % (NGSP): `3.31 + 0.02392 × mean` (mean in mg/dL).
 /// Bergenstal et al. (2018) Diabetes Care 41:2275, doi:10.2337/dc18-1581; iglu `gmi`.
 #[must_use]
@@ -68,20 +95,31 @@ pub fn hbgi(values: &[f64]) -> f64 {
 }
 
 fn risk_index(values: &[f64], side: impl Fn(f64) -> f64) -> f64 {
-    let present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    if present.is_empty() {
+    let mut memo = WholeValueMemo::new(risk_transform);
+    let (count, total) = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0_usize, 0.0), |(n, t), &gl| (n + 1, t + side(memo.get(gl)).powi(2)));
+    if count == 0 {
         return f64::NAN;
     }
-    let total: f64 = present.iter().map(|&gl| side(risk_transform(gl)).powi(2)).sum();
-    RISK_SCALE * total / present.len() as f64
+    RISK_SCALE * total / count as f64
 }
 
 /// Daily risk range of one day's readings: `22.77 × (max(0, max f)² + min(0, min f)²)`.
 /// Kovatchev et al. (2006); averaged over days it is ADRR.
 #[must_use]
 pub fn daily_risk_range(day_values: &[f64]) -> f64 {
-    let transformed = day_values.iter().filter(|v| !v.is_nan()).map(|&gl| risk_transform(gl));
-    let (low, high) = transformed.fold((0.0_f64, 0.0_f64), |(lo, hi), f| (lo.min(f), hi.max(f)));
+    // The transform is increasing, so the extremes of the day give the extremes of f.
+    let (lowest, highest) = day_values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if lowest > highest {
+        return 0.0;
+    }
+    let low = risk_transform(lowest).min(0.0);
+    let high = risk_transform(highest).max(0.0);
     RISK_SCALE * (low * low + high * high)
 }
 
@@ -100,17 +138,17 @@ pub fn grade_score(gl: f64) -> f64 {
 /// Mean GRADE score (iglu `grade`).
 #[must_use]
 pub fn grade(values: &[f64]) -> f64 {
-    let scores: Vec<f64> = values.iter().filter(|v| !v.is_nan()).map(|&v| grade_score(v)).collect();
-    stats::mean(&scores)
+    grade_breakdown(values).mean
 }
 
 /// Share of the total GRADE score contributed by readings that satisfy `predicate`, %
 /// (iglu `grade_hypo` < 80, `grade_eugly` 70–140, `grade_hyper` > 140 mg/dL).
 #[must_use]
 pub fn grade_share(values: &[f64], predicate: impl Fn(f64) -> bool) -> f64 {
+    let mut memo = WholeValueMemo::new(grade_score);
     let present = values.iter().copied().filter(|v| !v.is_nan());
     let (total, part) = present.fold((0.0, 0.0), |(t, p), v| {
-        let score = grade_score(v);
+        let score = memo.get(v);
         (t + score, if predicate(v) { p + score } else { p })
     });
     if total == 0.0 {
@@ -120,16 +158,62 @@ pub fn grade_share(values: &[f64], predicate: impl Fn(f64) -> bool) -> f64 {
     }
 }
 
+/// The mean GRADE score and the shares from hypo (< 80), eugly (70–140) and hyper
+/// (> 140 mg/dL) readings, %, in one pass (iglu `grade`, `grade_hypo`, `grade_eugly`,
+/// `grade_hyper` with their defaults).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GradeBreakdown {
+    /// Mean GRADE score.
+    pub mean: f64,
+    /// Share from readings < 80 mg/dL, %.
+    pub hypo_percent: f64,
+    /// Share from readings 70–140 mg/dL, %.
+    pub eugly_percent: f64,
+    /// Share from readings > 140 mg/dL, %.
+    pub hyper_percent: f64,
+}
+
+/// Computes [`GradeBreakdown`].
+#[must_use]
+pub fn grade_breakdown(values: &[f64]) -> GradeBreakdown {
+    let mut memo = WholeValueMemo::new(grade_score);
+    let (mut count, mut total, mut hypo, mut eugly, mut hyper) = (0_usize, 0.0, 0.0, 0.0, 0.0);
+    for &v in values.iter().filter(|v| !v.is_nan()) {
+        let score = memo.get(v);
+        count += 1;
+        total += score;
+        if v < 80.0 {
+            hypo += score;
+        }
+        if (70.0..=140.0).contains(&v) {
+            eugly += score;
+        }
+        if v > 140.0 {
+            hyper += score;
+        }
+    }
+    let share = |part: f64| if total == 0.0 { f64::NAN } else { part / total * 100.0 };
+    GradeBreakdown {
+        mean: if count == 0 { f64::NAN } else { total / count as f64 },
+        hypo_percent: share(hypo),
+        eugly_percent: share(eugly),
+        hyper_percent: share(hyper),
+    }
+}
+
 /// M-value: `1000 × mean(|log10(gl / r)|³)` with reference `r` mg/dL (iglu default 90).
 /// Schlichtkrull et al. (1965) Acta Med Scand 177:95; iglu `m_value`.
 #[must_use]
 pub fn m_value(values: &[f64], reference_mg_dl: f64) -> f64 {
-    let terms: Vec<f64> = values
+    let mut memo = WholeValueMemo::new(|gl: f64| (gl / reference_mg_dl).log10().abs().powi(3));
+    let (count, total) = values
         .iter()
         .filter(|v| !v.is_nan())
-        .map(|&gl| (gl / reference_mg_dl).log10().abs().powi(3))
-        .collect();
-    1000.0 * stats::mean(&terms)
+        .fold((0_usize, 0.0), |(n, t), &gl| (n + 1, t + memo.get(gl)));
+    if count == 0 {
+        return f64::NAN;
+    }
+    1000.0 * total / count as f64
 }
 
 /// Hyperglycaemia index: `Σ (gl − ULTR)^a / (n × c)` over readings > ULTR (iglu defaults
@@ -152,12 +236,15 @@ fn excursion_index(
     exponent: f64,
     scale: f64,
 ) -> f64 {
-    let present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    if present.is_empty() {
+    let mut memo = WholeValueMemo::new(|gl: f64| excess(gl).map_or(0.0, |e| e.powf(exponent)));
+    let (count, total) = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0_usize, 0.0), |(n, t), &gl| (n + 1, t + memo.get(gl)));
+    if count == 0 {
         return f64::NAN;
     }
-    let total: f64 = present.iter().filter_map(|&gl| excess(gl)).map(|e| e.powf(exponent)).sum();
-    total / (present.len() as f64 * scale)
+    total / (count as f64 * scale)
 }
 
 /// Index of Glycaemic Control: hyper index + hypo index with iglu's defaults

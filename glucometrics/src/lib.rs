@@ -36,6 +36,7 @@ pub mod ranges;
 pub mod series;
 pub mod stats;
 pub mod summary;
+pub mod synthetic;
 pub mod units;
 pub mod variability;
 

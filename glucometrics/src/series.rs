@@ -61,6 +61,22 @@ pub struct ExclusionCounts {
     /// Readings sharing their instant with a different value; all values at that instant
     /// are replaced by their mean (as iglu's `check_data_time` does).
     pub conflicting_duplicates: usize,
+    /// Instants at which conflicting readings were averaged into one.
+    pub conflicting_instants: usize,
+}
+
+impl ExclusionCounts {
+    /// Readings kept after validation: what was received less what was excluded or
+    /// merged into another reading.
+    #[must_use]
+    pub fn kept(&self) -> usize {
+        self.received
+            - self.not_a_number
+            - self.below_plausible
+            - self.above_plausible
+            - self.exact_duplicates
+            - (self.conflicting_duplicates - self.conflicting_instants)
+    }
 }
 
 /// A validated glucose series: strictly increasing instants, finite plausible values.
@@ -120,6 +136,7 @@ impl GlucoseSeries {
                 group[0].1
             } else {
                 exclusions.conflicting_duplicates += group.len();
+                exclusions.conflicting_instants += 1;
                 group.iter().map(|(_, v)| v).sum::<f64>() / group.len() as f64
             };
             times_s.push(instant as f64 / 1e6);
@@ -195,7 +212,9 @@ impl GlucoseSeries {
     /// Local time of day of reading `index`, minutes after local midnight (0 ≤ m < 1440).
     #[must_use]
     pub fn local_minute_of_day(&self, index: usize) -> f64 {
-        self.local_s[index].rem_euclid(86_400.0) / 60.0
+        // Floor arithmetic rather than `rem_euclid`, which compiles to a slow `fmod`.
+        let seconds = self.local_s[index];
+        (seconds - (seconds / 86_400.0).floor() * 86_400.0) / 60.0
     }
 
     /// Differences between consecutive instants, minutes.
@@ -312,6 +331,8 @@ mod tests {
         assert_eq!(counts.above_plausible, 1);
         assert_eq!(counts.exact_duplicates, 1);
         assert_eq!(counts.conflicting_duplicates, 2);
+        assert_eq!(counts.conflicting_instants, 1);
+        assert_eq!(counts.kept(), series.len());
     }
 
     #[test]

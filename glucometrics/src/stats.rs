@@ -2,8 +2,6 @@
 //! is written in R): sample SD with n − 1, quantiles of Hyndman–Fan type 7, MAD
 //! scaled by 1.4826. Functions skip NaN (R's `na.rm = TRUE`) unless they say otherwise.
 
-use statrs::statistics::Statistics;
-
 /// Arithmetic mean of the non-NaN values; NaN when there are none.
 #[must_use]
 pub fn mean(values: &[f64]) -> f64 {
@@ -20,14 +18,27 @@ pub fn mean(values: &[f64]) -> f64 {
 }
 
 /// Sample standard deviation (denominator n − 1) of the non-NaN values; NaN for fewer
-/// than two. Uses `statrs` (see docs/architecture.md, "Crates and why").
+/// than two. Two passes over the slice (mean, then squared deviations) as R's `var`,
+/// without allocating; `statrs`' one-pass `std_dev` was measured slower here (see
+/// docs/architecture.md, "Crates and why").
 #[must_use]
 pub fn sd(values: &[f64]) -> f64 {
-    let finite: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    if finite.len() < 2 {
+    variance(values).sqrt()
+}
+
+/// Sample variance (n − 1) of the non-NaN values; NaN for fewer than two.
+#[must_use]
+pub fn variance(values: &[f64]) -> f64 {
+    let (count, sum) = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0_usize, 0.0), |(n, s), v| (n + 1, s + v));
+    if count < 2 {
         return f64::NAN;
     }
-    finite.std_dev()
+    let centre = sum / count as f64;
+    let squares: f64 = values.iter().filter(|v| !v.is_nan()).map(|v| (v - centre) * (v - centre)).sum();
+    squares / (count - 1) as f64
 }
 
 /// Quantile of Hyndman & Fan (1996) type 7, R's default `quantile(type = 7)` and
@@ -37,9 +48,28 @@ pub fn sd(values: &[f64]) -> f64 {
 /// `statrs` offers type 8 only; iglu, R and the AGP reference reports use type 7.
 #[must_use]
 pub fn quantile(values: &[f64], p: f64) -> f64 {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.sort_by(f64::total_cmp);
-    quantile_sorted(&sorted, p)
+    let mut present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    quantile_unsorted(&mut present, p)
+}
+
+/// [`quantile`] of NaN-free values, reordering them in place: two linear-time
+/// selections instead of a sort.
+#[must_use]
+pub fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    let h = (values.len() - 1) as f64 * p;
+    let lower = h.floor();
+    let low_index = lower as usize;
+    let (_, low, upper) = values.select_nth_unstable_by(low_index, f64::total_cmp);
+    let low = *low;
+    let fraction = h - lower;
+    if fraction == 0.0 || upper.is_empty() {
+        return low;
+    }
+    let high = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    low + fraction * (high - low)
 }
 
 /// [`quantile`] on values already sorted ascending and free of NaN.
@@ -67,13 +97,12 @@ pub fn median(values: &[f64]) -> f64 {
 /// normal data; Hampel 1974).
 #[must_use]
 pub fn mad(values: &[f64]) -> f64 {
-    let centre = median(values);
-    let deviations: Vec<f64> = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .map(|v| (v - centre).abs())
-        .collect();
-    1.4826 * median(&deviations)
+    let mut scratch: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    let centre = quantile_unsorted(&mut scratch, 0.5);
+    for value in &mut scratch {
+        *value = (*value - centre).abs();
+    }
+    1.4826 * quantile_unsorted(&mut scratch, 0.5)
 }
 
 /// Number of non-NaN values.
@@ -106,6 +135,17 @@ mod tests {
         assert!((sd(&x) - 2.138_089_935_299_395).abs() < 1e-12);
         assert!(sd(&[1.0]).is_nan());
         assert!(mean(&[f64::NAN]).is_nan());
+    }
+
+    #[test]
+    fn selection_agrees_with_sorting() {
+        let values: Vec<f64> = (0..101).map(|i| f64::from((i * 37) % 101)).collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        for p in [0.0, 0.05, 0.25, 0.333, 0.5, 0.75, 0.95, 1.0] {
+            let mut scratch = values.clone();
+            assert!((quantile_unsorted(&mut scratch, p) - quantile_sorted(&sorted, p)).abs() < 1e-12);
+        }
     }
 
     #[test]

@@ -207,11 +207,11 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
     };
     let wear = active_period(series, None);
     let grid = DayByDayGrid::new(series, &config.grid).ok();
-    let five_minute_grid = DayByDayGrid::new(
-        series,
-        &GridConfig { step_min: Some(5), ..config.grid },
-    )
-    .ok();
+    // MAGE and the rate of change use a 5-minute grid; most CGMs give it already.
+    let five_minute_grid = match &grid {
+        Some(g) if g.step_min() == 5 => Some(g.clone()),
+        _ => DayByDayGrid::new(series, &GridConfig { step_min: Some(5), ..config.grid }).ok(),
+    };
     let (event_summaries, events) = match &grid {
         Some(grid) => {
             let analysis = analyse_events(grid, &config.events);
@@ -230,6 +230,7 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
     };
     let (cv_mean_percent, cv_sd_percent) =
         grid.as_ref().map_or((f64::NAN, f64::NAN), variability::cv_measures);
+    let grade = indices::grade_breakdown(values);
     let research = ResearchIndices {
         mage: five_minute_grid.as_ref().map_or(f64::NAN, |g| mage_on_grid(g, &config.mage)),
         modd: on_grid(&|g| variability::modd(g, 1)),
@@ -245,10 +246,10 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         igc: indices::igc(values),
         hyper_index: indices::hyper_index(values, 140.0, 1.1, 30.0),
         hypo_index: indices::hypo_index(values, 80.0, 2.0, 30.0),
-        grade: indices::grade(values),
-        grade_hypo_percent: indices::grade_share(values, |v| v < 80.0),
-        grade_eugly_percent: indices::grade_share(values, |v| (70.0..=140.0).contains(&v)),
-        grade_hyper_percent: indices::grade_share(values, |v| v > 140.0),
+        grade: grade.mean,
+        grade_hypo_percent: grade.hypo_percent,
+        grade_eugly_percent: grade.eugly_percent,
+        grade_hyper_percent: grade.hyper_percent,
         cogi: indices::cogi(values, 70.0, 180.0),
         pgs: on_grid(&|g| crate::pgs::pgs(values, g)),
         sd_measures: grid.as_ref().map_or(nan_sd, variability::sd_measures),

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
-
 use crate::grid::DayByDayGrid;
 use crate::indices::daily_risk_range;
 use crate::series::GlucoseSeries;
@@ -95,30 +93,59 @@ pub struct SdMeasures {
 #[must_use]
 pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let width = grid.points_per_day();
-    let rows: Vec<&[f64]> = grid.rows().collect();
-    let column = |c: usize| rows.iter().map(|row| row[c]).collect::<Vec<f64>>();
-    let row_sds: Vec<f64> = rows.iter().map(|row| stats::sd(row)).collect();
-    let row_means: Vec<f64> = rows.iter().map(|row| stats::mean(row)).collect();
-    let column_means: Vec<f64> = (0..width).map(|c| stats::mean(&column(c))).collect();
-    let column_sds: Vec<f64> = (0..width).map(|c| stats::sd(&column(c))).collect();
-    let corrected_sds: Vec<f64> = (0..width)
-        .map(|c| {
-            let centred: Vec<f64> =
-                rows.iter().zip(&row_means).map(|(row, mean)| row[c] - mean).collect();
-            stats::sd(&centred)
-        })
-        .collect();
-    let window = (60.0 / f64::from(grid.step_min())).round() as usize;
-    let flat = grid.values();
+    let row_means: Vec<f64> = grid.rows().map(stats::mean).collect();
+    let row_sds: Vec<f64> = grid.rows().map(stats::sd).collect();
+    // Per time of day: statistics across days, accumulated row by row (two passes as
+    // R's `sd`), for the raw values and for the values centred on their day's mean.
+    let mut count = vec![0_usize; width];
+    let mut sum = vec![0.0; width];
+    let mut centred_sum = vec![0.0; width];
+    for (row, row_mean) in grid.rows().zip(&row_means) {
+        for (c, &value) in row.iter().enumerate() {
+            if !value.is_nan() {
+                count[c] += 1;
+                sum[c] += value;
+                centred_sum[c] += value - row_mean;
+            }
+        }
+    }
+    let mean_of = |total: &[f64]| -> Vec<f64> {
+        total.iter().zip(&count).map(|(s, &n)| if n == 0 { f64::NAN } else { s / n as f64 }).collect()
+    };
+    let column_means = mean_of(&sum);
+    let centred_means = mean_of(&centred_sum);
+    let mut squares = vec![0.0; width];
+    let mut centred_squares = vec![0.0; width];
+    for (row, row_mean) in grid.rows().zip(&row_means) {
+        for (c, &value) in row.iter().enumerate() {
+            if !value.is_nan() {
+                squares[c] += (value - column_means[c]).powi(2);
+                centred_squares[c] += (value - row_mean - centred_means[c]).powi(2);
+            }
+        }
+    }
+    let sd_of = |total: &[f64]| -> Vec<f64> {
+        total.iter().zip(&count).map(|(s, &n)| if n < 2 { f64::NAN } else { (s / (n - 1) as f64).sqrt() }).collect()
+    };
+    let column_sds = sd_of(&squares);
+    let corrected_sds = sd_of(&centred_squares);
+
     // Windows start at every grid point; the last ones run past the end and hold fewer
     // points (iglu 4.3.0 pads with missing values).
-    let window_sds: Vec<f64> = (0..=flat.len())
-        .map(|start| stats::sd(&flat[start.min(flat.len())..(start + window).min(flat.len())]))
-        .collect();
+    let window = (60.0 / f64::from(grid.step_min())).round() as usize;
+    let flat = grid.values();
+    let (mut window_sd_sum, mut window_sd_count) = (0.0, 0_usize);
+    for start in 0..flat.len() {
+        let sd = stats::sd(&flat[start..(start + window).min(flat.len())]);
+        if !sd.is_nan() {
+            window_sd_sum += sd;
+            window_sd_count += 1;
+        }
+    }
     SdMeasures {
         within_days: stats::mean(&row_sds),
         between_time_points: stats::sd(&column_means),
-        within_series_1h: stats::mean(&window_sds),
+        within_series_1h: if window_sd_count == 0 { f64::NAN } else { window_sd_sum / window_sd_count as f64 },
         daily_means: stats::sd(&row_means),
         between_days: stats::mean(&column_sds),
         between_days_corrected: stats::mean(&corrected_sds),
@@ -184,10 +211,13 @@ pub fn hourly_auc_iglu(grid: &DayByDayGrid) -> f64 {
 /// ([`daily_risk_range`]). Kovatchev et al. (2006) Diabetes Care 29:2433; iglu `adrr`.
 #[must_use]
 pub fn adrr(series: &GlucoseSeries) -> f64 {
-    let mut days: BTreeMap<NaiveDate, Vec<f64>> = BTreeMap::new();
+    // Each day's risk range needs only its lowest and highest reading.
+    let mut days: BTreeMap<i64, [f64; 2]> = BTreeMap::new();
     for (index, &value) in series.values().iter().enumerate() {
-        days.entry(series.local_date(index)).or_default().push(value);
+        let extremes = days.entry(series.local_day_number(index)).or_insert([value, value]);
+        extremes[0] = extremes[0].min(value);
+        extremes[1] = extremes[1].max(value);
     }
-    let ranges: Vec<f64> = days.values().map(|day| daily_risk_range(day)).collect();
+    let ranges: Vec<f64> = days.values().map(|extremes| daily_risk_range(extremes)).collect();
     stats::mean(&ranges)
 }
