@@ -55,9 +55,10 @@ pub fn resolve(
                 Ok((earlier, Resolution::AmbiguousEarlier))
             }
         }
-        LocalResult::None => {
-            Err(LocalTimeError::InDstGap { local, zone: zone.name().to_owned() })
-        }
+        LocalResult::None => Err(LocalTimeError::InDstGap {
+            local,
+            zone: zone.name().to_owned(),
+        }),
     }
 }
 
@@ -67,7 +68,10 @@ mod tests {
     use chrono::NaiveDate;
 
     fn local(day: u32, hour: u32, minute: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2024, 10, day).unwrap().and_hms_opt(hour, minute, 0).unwrap()
+        NaiveDate::from_ymd_opt(2024, 10, day)
+            .unwrap()
+            .and_hms_opt(hour, minute, 0)
+            .unwrap()
     }
 
     #[test]
@@ -78,7 +82,12 @@ mod tests {
         assert_eq!(how, Resolution::AmbiguousEarlier);
         assert_eq!(first.format("%H:%M").to_string(), "00:30");
         // After a reading at 02:55 (first pass, 00:55Z), 02:10 must be the second pass.
-        let (after, how) = resolve(local(27, 2, 10), rome, Some(first + chrono::Duration::minutes(25))).unwrap();
+        let (after, how) = resolve(
+            local(27, 2, 10),
+            rome,
+            Some(first + chrono::Duration::minutes(25)),
+        )
+        .unwrap();
         assert_eq!(how, Resolution::AmbiguousLater);
         assert_eq!(after.format("%H:%M").to_string(), "01:10");
     }
@@ -86,7 +95,10 @@ mod tests {
     #[test]
     fn spring_forward_gap_is_an_error() {
         let rome = chrono_tz::Europe::Rome;
-        let gap = NaiveDate::from_ymd_opt(2024, 3, 31).unwrap().and_hms_opt(2, 30, 0).unwrap();
+        let gap = NaiveDate::from_ymd_opt(2024, 3, 31)
+            .unwrap()
+            .and_hms_opt(2, 30, 0)
+            .unwrap();
         let error = resolve(gap, rome, None).unwrap_err();
         assert!(error.to_string().contains("daylight-saving gap"));
     }

@@ -13,14 +13,30 @@ fn bench_summary(c: &mut Criterion) {
     let tz = chrono_tz::Europe::Rome;
     let config = SummaryConfig::default();
     let cases = [
-        ("14d_5min", SyntheticTrace { days: 14, interval_s: 300, ..SyntheticTrace::default() }),
-        ("90d_1min", SyntheticTrace { days: 90, interval_s: 60, ..SyntheticTrace::default() }),
+        (
+            "14d_5min",
+            SyntheticTrace {
+                days: 14,
+                interval_s: 300,
+                ..SyntheticTrace::default()
+            },
+        ),
+        (
+            "90d_1min",
+            SyntheticTrace {
+                days: 90,
+                interval_s: 60,
+                ..SyntheticTrace::default()
+            },
+        ),
     ];
     let mut group = c.benchmark_group("summary");
     for (name, trace) in cases {
         let readings = trace.generate();
         group.throughput(Throughput::Elements(readings.len() as u64));
-        group.bench_function(name, |b| b.iter(|| summarize(black_box(&readings), tz, &config).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| summarize(black_box(&readings), tz, &config).unwrap())
+        });
     }
     group.finish();
 
@@ -30,19 +46,31 @@ fn bench_summary(c: &mut Criterion) {
     let grid = DayByDayGrid::new(&series, &GridConfig::default()).unwrap();
     let mut parts = c.benchmark_group("parts_14d_5min");
     parts.bench_function("validate", |b| {
-        b.iter(|| GlucoseSeries::new(black_box(&readings), tz, &ValidationConfig::default()).unwrap())
+        b.iter(|| {
+            GlucoseSeries::new(black_box(&readings), tz, &ValidationConfig::default()).unwrap()
+        })
     });
-    parts.bench_function("grid", |b| b.iter(|| DayByDayGrid::new(black_box(&series), &GridConfig::default())));
-    parts.bench_function("mage", |b| b.iter(|| mage_on_grid(black_box(&grid), &MageConfig::default())));
+    parts.bench_function("grid", |b| {
+        b.iter(|| DayByDayGrid::new(black_box(&series), &GridConfig::default()))
+    });
+    parts.bench_function("mage", |b| {
+        b.iter(|| mage_on_grid(black_box(&grid), &MageConfig::default()))
+    });
     parts.bench_function("events", |b| {
         b.iter(|| glucometrics::episodes::analyse_events(black_box(&grid), &Default::default()))
     });
-    parts.bench_function("sd_measures", |b| b.iter(|| glucometrics::variability::sd_measures(black_box(&grid))));
+    parts.bench_function("sd_measures", |b| {
+        b.iter(|| glucometrics::variability::sd_measures(black_box(&grid)))
+    });
     parts.bench_function("agp", |b| {
         b.iter(|| glucometrics::agp::agp_profile(black_box(&series), &Default::default()))
     });
-    parts.bench_function("daily_profiles", |b| b.iter(|| glucometrics::agp::daily_profiles(black_box(&series))));
-    parts.bench_function("pgs", |b| b.iter(|| glucometrics::pgs::pgs(series.values(), black_box(&grid))));
+    parts.bench_function("daily_profiles", |b| {
+        b.iter(|| glucometrics::agp::daily_profiles(black_box(&series)))
+    });
+    parts.bench_function("pgs", |b| {
+        b.iter(|| glucometrics::pgs::pgs(series.values(), black_box(&grid)))
+    });
     parts.bench_function("indices", |b| {
         b.iter(|| {
             let v = black_box(series.values());
@@ -63,7 +91,9 @@ fn bench_summary(c: &mut Criterion) {
     // on the same values: the reason the engine does not call statrs is this ratio.
     let values = series.values().to_vec();
     let mut sd = c.benchmark_group("sd_4032_values");
-    sd.bench_function("engine_two_pass", |b| b.iter(|| glucometrics::stats::sd(black_box(&values))));
+    sd.bench_function("engine_two_pass", |b| {
+        b.iter(|| glucometrics::stats::sd(black_box(&values)))
+    });
     sd.bench_function("statrs_std_dev", |b| {
         b.iter(|| {
             use statrs::statistics::Statistics;

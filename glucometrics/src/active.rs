@@ -12,8 +12,11 @@ use crate::stats;
 pub struct ActivePeriod {
     /// Share of expected readings present, % (0–100).
     pub active_percent: f64,
-    /// Period from first to last reading, days (not rounded; iglu rounds to 0.1).
+    /// Wear period, days: from the first reading to the end of the last reading's
+    /// interval (14 days of 5-minute readings make exactly 14.0).
     pub days: f64,
+    /// From the first to the last reading, days (iglu's `ndays` before its rounding).
+    pub span_days: f64,
     /// Sampling interval used, minutes (rounded median interval unless given).
     pub interval_min: f64,
 }
@@ -31,16 +34,25 @@ pub fn active_period(series: &GlucoseSeries, interval_min: Option<f64>) -> Activ
         .unwrap_or_else(|| stats::median(&intervals).round_ties_even())
         .max(1.0);
     if intervals.is_empty() {
-        return ActivePeriod { active_percent: 100.0, days: 0.0, interval_min: interval };
+        return ActivePeriod {
+            active_percent: 100.0,
+            days: interval / 1440.0,
+            span_days: 0.0,
+            interval_min: interval,
+        };
     }
     let expected = (span_min.round_ties_even() / interval).round_ties_even() + 1.0;
-    let gaps: Vec<f64> =
-        intervals.iter().copied().filter(|gap| gap.round_ties_even() > interval).collect();
+    let gaps: Vec<f64> = intervals
+        .iter()
+        .copied()
+        .filter(|gap| gap.round_ties_even() > interval)
+        .collect();
     let gap_minutes: f64 = gaps.iter().sum();
     let missing = ((gap_minutes - gaps.len() as f64 * interval) / interval).round_ties_even();
     ActivePeriod {
         active_percent: (expected - missing) / expected * 100.0,
-        days: span_min / 1440.0,
+        days: (span_min + interval) / 1440.0,
+        span_days: span_min / 1440.0,
         interval_min: interval,
     }
 }
@@ -49,7 +61,11 @@ pub fn active_period(series: &GlucoseSeries, interval_min: Option<f64>) -> Activ
 /// `active_percent(range_type = "manual", ndays)`: readings in the window divided by
 /// `days × 1440 / interval`.
 #[must_use]
-pub fn active_percent_last_days(series: &GlucoseSeries, days: u32, interval_min: Option<f64>) -> f64 {
+pub fn active_percent_last_days(
+    series: &GlucoseSeries,
+    days: u32,
+    interval_min: Option<f64>,
+) -> f64 {
     let times = series.times_s();
     let interval = interval_min
         .unwrap_or_else(|| stats::median(&series.intervals_min()).round_ties_even())

@@ -32,7 +32,10 @@ pub struct AgpConfig {
 
 impl Default for AgpConfig {
     fn default() -> Self {
-        Self { bin_min: 15, smoothing_bins_each_side: 2 }
+        Self {
+            bin_min: 15,
+            smoothing_bins_each_side: 2,
+        }
     }
 }
 
@@ -70,7 +73,11 @@ pub struct DailyProfile {
 /// Computes the AGP bins. An invalid `bin_min` (0 or not dividing 1440) falls back to 15.
 #[must_use]
 pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
-    let bin = if config.bin_min == 0 || 1440 % config.bin_min != 0 { 15 } else { config.bin_min };
+    let bin = if config.bin_min == 0 || 1440 % config.bin_min != 0 {
+        15
+    } else {
+        config.bin_min
+    };
     let bins = (1440 / bin) as usize;
     let reach = (config.smoothing_bins_each_side as usize).min(bins / 2);
     // Counting sort of the readings into their bins, then each bin sorted by value.
@@ -104,7 +111,11 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
                 std::mem::swap(&mut window, &mut merged);
             }
             let percentiles = AGP_PERCENTILES.map(|p| stats::quantile_sorted(&window, p / 100.0));
-            AgpBin { start_min: b as u32 * bin, readings: window.len(), percentiles }
+            AgpBin {
+                start_min: b as u32 * bin,
+                readings: window.len(),
+                percentiles,
+            }
         })
         .collect()
 }

@@ -177,7 +177,13 @@ fn label_run(inside: &[bool], start_points: usize, end_points: usize) -> Vec<usi
     let mut last_end = None;
     let mut label = 0;
     for start in starts {
-        let end = ends.iter().copied().filter(|&e| e > start).min().unwrap_or(n) - 1;
+        let end = ends
+            .iter()
+            .copied()
+            .filter(|&e| e > start)
+            .min()
+            .unwrap_or(n)
+            - 1;
         if last_end == Some(end) {
             continue;
         }
@@ -205,7 +211,10 @@ fn label_extended_hyper(
     let mut index = 0;
     while index < n {
         let window_end = (index + window_points).min(n);
-        let above = values[index..window_end].iter().filter(|&&v| v > level2).count();
+        let above = values[index..window_end]
+            .iter()
+            .filter(|&&v| v > level2)
+            .count();
         if values[index] > level2 && above >= required_points {
             let mut end = n;
             let mut calm = 0;
@@ -260,8 +269,11 @@ pub fn analyse_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysi
         let above = |t: f64| run.iter().map(|&v| v > t).collect::<Vec<bool>>();
         let hypo1 = label_run(&below(config.hypo_level1_mg_dl), start_points, end_points);
         let hypo2 = label_run(&below(config.hypo_level2_mg_dl), start_points, end_points);
-        let hypo_ext =
-            label_run(&below(config.hypo_level1_mg_dl), extended_hypo_points, end_points);
+        let hypo_ext = label_run(
+            &below(config.hypo_level1_mg_dl),
+            extended_hypo_points,
+            end_points,
+        );
         let hyper1 = label_run(&above(config.hyper_level1_mg_dl), start_points, end_points);
         let hyper2 = label_run(&above(config.hyper_level2_mg_dl), start_points, end_points);
         let hyper_ext = label_extended_hyper(
@@ -274,13 +286,24 @@ pub fn analyse_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysi
         );
         let hypo1_excl = exclusive(&hypo1, &hypo2);
         let hyper1_excl = exclusive(&hyper1, &hyper2);
-        let per_class = [hypo1, hypo2, hypo_ext, hyper1, hyper2, hypo1_excl, hyper1_excl, hyper_ext];
+        let per_class = [
+            hypo1,
+            hypo2,
+            hypo_ext,
+            hyper1,
+            hyper2,
+            hypo1_excl,
+            hyper1_excl,
+            hyper_ext,
+        ];
         for (target, labels) in points.labels.iter_mut().zip(per_class) {
             target.extend(labels);
         }
         points.grid_index.extend(run_start..index);
         points.values.extend_from_slice(run);
-        points.run.extend(std::iter::repeat_n(run_number, run.len()));
+        points
+            .run
+            .extend(std::iter::repeat_n(run_number, run.len()));
     }
 
     let days_of_data = points.values.len() as f64 * step / 60.0 / 24.0;
@@ -298,13 +321,21 @@ pub fn analyse_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysi
             } else {
                 class_events.len() as f64 / days_of_data
             },
-            mean_duration_min: if durations.is_empty() { 0.0 } else { stats::mean(&durations) },
+            mean_duration_min: if durations.is_empty() {
+                0.0
+            } else {
+                stats::mean(&durations)
+            },
             mean_glucose: stats::mean(&means),
             total: class_events.len(),
         });
         events.extend(class_events);
     }
-    EventAnalysis { points, summaries, events }
+    EventAnalysis {
+        points,
+        summaries,
+        events,
+    }
 }
 
 /// Level 1 labels with the events that contain any level 2 point set to 0.
@@ -379,12 +410,18 @@ mod tests {
 
     #[test]
     fn an_event_running_to_the_end_is_kept() {
-        assert_eq!(label_run(&[false, true, true, true], 3, 3), vec![0, 1, 1, 1]);
+        assert_eq!(
+            label_run(&[false, true, true, true], 3, 3),
+            vec![0, 1, 1, 1]
+        );
     }
 
     #[test]
     fn exclusive_drops_events_reaching_level_2() {
-        assert_eq!(exclusive(&[1, 1, 0, 2, 2], &[0, 1, 0, 0, 0]), vec![0, 0, 0, 2, 2]);
+        assert_eq!(
+            exclusive(&[1, 1, 0, 2, 2], &[0, 1, 0, 0, 0]),
+            vec![0, 0, 0, 2, 2]
+        );
     }
 
     #[test]
@@ -397,6 +434,8 @@ mod tests {
         assert!(labels[..24].iter().all(|&l| l == 1));
         assert!(labels[24..].iter().all(|&l| l == 0));
         let short = vec![260.0; 17];
-        assert!(label_extended_hyper(&short, 180.0, 250.0, 24, 18, 3).iter().all(|&l| l == 0));
+        assert!(label_extended_hyper(&short, 180.0, 250.0, 24, 18, 3)
+            .iter()
+            .all(|&l| l == 0));
     }
 }

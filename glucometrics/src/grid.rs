@@ -30,7 +30,10 @@ pub struct GridConfig {
 
 impl Default for GridConfig {
     fn default() -> Self {
-        Self { step_min: None, max_interpolation_gap_min: 45.0 }
+        Self {
+            step_min: None,
+            max_interpolation_gap_min: 45.0,
+        }
     }
 }
 
@@ -38,7 +41,10 @@ impl GridConfig {
     /// The grid iglu uses where it fixes `dt0 = 5` (MAGE, rate of change, episodes).
     #[must_use]
     pub fn five_minutes() -> Self {
-        Self { step_min: Some(5), ..Self::default() }
+        Self {
+            step_min: Some(5),
+            ..Self::default()
+        }
     }
 }
 
@@ -69,7 +75,10 @@ impl DayByDayGrid {
             Some(step) => f64::from(step.max(1)),
             None => {
                 if intervals.is_empty() {
-                    return Err(MetricsError::TooFewReadings { needed: 2, got: series.len() });
+                    return Err(MetricsError::TooFewReadings {
+                        needed: 2,
+                        got: series.len(),
+                    });
                 }
                 stats::median(&intervals).round_ties_even().max(1.0)
             }
@@ -111,7 +120,13 @@ impl DayByDayGrid {
             }
             grid.push(interpolate(times, values, left, at, max_gap_s));
         }
-        Ok(Self { step_min, first_day, origin_s, days, values: grid })
+        Ok(Self {
+            step_min,
+            first_day,
+            origin_s,
+            days,
+            values: grid,
+        })
     }
 
     /// Grid step, minutes.
@@ -135,7 +150,9 @@ impl DayByDayGrid {
     /// Local date of each row (iglu's `actual_dates`).
     #[must_use]
     pub fn dates(&self) -> Vec<NaiveDate> {
-        (0..self.days).map(|d| self.first_day + Duration::days(d as i64)).collect()
+        (0..self.days)
+            .map(|d| self.first_day + Duration::days(d as i64))
+            .collect()
     }
 
     /// All values, row after row (iglu's `as.vector(t(gd2d))`), mg/dL, NaN if missing.
@@ -170,7 +187,10 @@ fn interpolate(times: &[f64], values: &[f64], left: usize, at: f64, max_gap_s: f
     if at < times[0] || at > times[times.len() - 1] {
         return f64::NAN;
     }
-    if times[left] == at {
+    // R's `approx` returns the reading itself on an exact hit; exact on purpose.
+    #[expect(clippy::float_cmp, reason = "an exact hit on a reading instant, as R's approx")]
+    let exact_hit = times[left] == at;
+    if exact_hit {
         return values[left];
     }
     let right = left + 1;
@@ -227,7 +247,10 @@ mod tests {
         assert!((grid.values()[1] - 116.0).abs() < 1e-12);
         assert!(grid.values()[2].is_nan(), "00:15 is inside the 63-min gap");
         assert!(grid.values()[13].is_nan(), "01:10 too");
-        assert!((grid.values()[14] - 200.0).abs() < 1e-12, "01:15 hits the reading");
+        assert!(
+            (grid.values()[14] - 200.0).abs() < 1e-12,
+            "01:15 hits the reading"
+        );
         assert!(grid.values()[15].is_nan(), "after the last reading");
     }
 
@@ -245,6 +268,11 @@ mod tests {
         // America/Santiago skipped 2022-09-11 00:00 (clocks to 01:00).
         let date = NaiveDate::from_ymd_opt(2022, 9, 11).unwrap();
         let instant = local_midnight_utc(date, chrono_tz::America::Santiago);
-        assert_eq!(instant.with_timezone(&chrono_tz::America::Santiago).date_naive(), date);
+        assert_eq!(
+            instant
+                .with_timezone(&chrono_tz::America::Santiago)
+                .date_naive(),
+            date
+        );
     }
 }

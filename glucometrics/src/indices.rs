@@ -21,7 +21,10 @@ impl<F: Fn(f64) -> f64> WholeValueMemo<F> {
     const LIMIT: usize = 1000;
 
     fn new(transform: F) -> Self {
-        Self { cache: vec![None; Self::LIMIT + 1], transform }
+        Self {
+            cache: vec![None; Self::LIMIT + 1],
+            transform,
+        }
     }
 
     fn get(&mut self, gl: f64) -> f64 {
@@ -99,7 +102,9 @@ fn risk_index(values: &[f64], side: impl Fn(f64) -> f64) -> f64 {
     let (count, total) = values
         .iter()
         .filter(|v| !v.is_nan())
-        .fold((0_usize, 0.0), |(n, t), &gl| (n + 1, t + side(memo.get(gl)).powi(2)));
+        .fold((0_usize, 0.0), |(n, t), &gl| {
+            (n + 1, t + side(memo.get(gl)).powi(2))
+        });
     if count == 0 {
         return f64::NAN;
     }
@@ -114,7 +119,9 @@ pub fn daily_risk_range(day_values: &[f64]) -> f64 {
     let (lowest, highest) = day_values
         .iter()
         .filter(|v| !v.is_nan())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
     if lowest > highest {
         return 0.0;
     }
@@ -192,9 +199,19 @@ pub fn grade_breakdown(values: &[f64]) -> GradeBreakdown {
             hyper += score;
         }
     }
-    let share = |part: f64| if total == 0.0 { f64::NAN } else { part / total * 100.0 };
+    let share = |part: f64| {
+        if total == 0.0 {
+            f64::NAN
+        } else {
+            part / total * 100.0
+        }
+    };
     GradeBreakdown {
-        mean: if count == 0 { f64::NAN } else { total / count as f64 },
+        mean: if count == 0 {
+            f64::NAN
+        } else {
+            total / count as f64
+        },
         hypo_percent: share(hypo),
         eugly_percent: share(eugly),
         hyper_percent: share(hyper),
@@ -220,14 +237,24 @@ pub fn m_value(values: &[f64], reference_mg_dl: f64) -> f64 {
 /// ULTR 140 mg/dL, a 1.1, c 30). Rodbard (2009) Diabetes Technol Ther 11 Suppl 1:S55.
 #[must_use]
 pub fn hyper_index(values: &[f64], upper_limit: f64, exponent: f64, scale: f64) -> f64 {
-    excursion_index(values, |gl| (gl > upper_limit).then(|| gl - upper_limit), exponent, scale)
+    excursion_index(
+        values,
+        |gl| (gl > upper_limit).then_some(gl - upper_limit),
+        exponent,
+        scale,
+    )
 }
 
 /// Hypoglycaemia index: `Σ (LLTR − gl)^b / (n × d)` over readings < LLTR (iglu defaults
 /// LLTR 80 mg/dL, b 2, d 30). Rodbard (2009).
 #[must_use]
 pub fn hypo_index(values: &[f64], lower_limit: f64, exponent: f64, scale: f64) -> f64 {
-    excursion_index(values, |gl| (gl < lower_limit).then(|| lower_limit - gl), exponent, scale)
+    excursion_index(
+        values,
+        |gl| (gl < lower_limit).then_some(lower_limit - gl),
+        exponent,
+        scale,
+    )
 }
 
 fn excursion_index(
@@ -299,7 +326,12 @@ pub fn gri(values: &[f64]) -> Gri {
         g if g <= 80.0 => 'D',
         _ => 'E',
     };
-    Gri { gri, hypo_component, hyper_component, zone }
+    Gri {
+        gri,
+        hypo_component,
+        hyper_component,
+        zone,
+    }
 }
 
 /// MAGE by iglu's "naive" method: the mean of `|gl − mean|` over readings whose

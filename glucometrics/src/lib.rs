@@ -63,7 +63,9 @@ pub enum MetricsError {
         got: usize,
     },
     /// The grid step is larger than the longest gap that may be interpolated.
-    #[error("sampling interval {step_min} min is above the maximal interpolation gap of {gap_min} min")]
+    #[error(
+        "sampling interval {step_min} min is above the maximal interpolation gap of {gap_min} min"
+    )]
     StepAboveGap {
         /// Grid step, minutes.
         step_min: f64,

@@ -31,7 +31,12 @@ pub struct MageConfig {
 
 impl Default for MageConfig {
     fn default() -> Self {
-        Self { short_window: 5, long_window: 32, max_gap_min: 180.0, max_interpolation_gap_min: 45.0 }
+        Self {
+            short_window: 5,
+            long_window: 32,
+            max_gap_min: 180.0,
+            max_interpolation_gap_min: 45.0,
+        }
     }
 }
 
@@ -63,7 +68,10 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
         let segment = &grid.values()[start..end];
         // Segment duration from its first to its last grid point; the unit cancels.
         let duration = (end - 1 - start) as f64;
-        for amplitude in segment_amplitudes(segment, short, long).into_iter().flatten() {
+        for amplitude in segment_amplitudes(segment, short, long)
+            .into_iter()
+            .flatten()
+        {
             weighted += amplitude * duration;
             total_weight += duration;
         }
@@ -131,7 +139,11 @@ fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
                 }
             }
         }
-        averages.push(if count == 0 { f64::NAN } else { sum.value() / count as f64 });
+        averages.push(if count == 0 {
+            f64::NAN
+        } else {
+            sum.value() / count as f64
+        });
     }
     if window >= 1 && !values.is_empty() {
         let source = window.min(values.len()) - 1;
@@ -177,12 +189,18 @@ enum Turn {
 fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64>; 2] {
     let n = segment.len();
     let sd = stats::sd(segment);
-    if n < 7 || n < short || segment.iter().all(|v| v.is_nan()) || !(sd >= 1.0) {
+    if n < 7 || n < short || segment.iter().all(|v| v.is_nan()) || sd.is_nan() || sd < 1.0 {
         return [None, None];
     }
     let short_average = moving_average(segment, short);
     let long_average = moving_average(segment, long);
-    let turn_of = |d: f64| if d > 0.0 { Turn::Maximum } else { Turn::Minimum };
+    let turn_of = |d: f64| {
+        if d > 0.0 {
+            Turn::Maximum
+        } else {
+            Turn::Minimum
+        }
+    };
     let first_turn = turn_of(short_average[0] - long_average[0]);
     let last_turn = turn_of(short_average[n - 1] - long_average[n - 1]);
     // A zero difference is no crossing: treated as missing.
@@ -200,14 +218,22 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
             && !delta[i - 1].is_nan();
         if usable {
             if delta[i] * delta[i - 1] < 0.0 {
-                let turn = if delta[i] < delta[i - 1] { Turn::Minimum } else { Turn::Maximum };
+                let turn = if delta[i] < delta[i - 1] {
+                    Turn::Minimum
+                } else {
+                    Turn::Maximum
+                };
                 crosses.push((i, turn));
             }
         } else if !delta[i].is_nan() {
             // After missing values, compare with the delta at the last crossing.
             let previous = delta[crosses[crosses.len() - 1].0];
             if delta[i] * previous < 0.0 {
-                let turn = if delta[i] < previous { Turn::Minimum } else { Turn::Maximum };
+                let turn = if delta[i] < previous {
+                    Turn::Minimum
+                } else {
+                    Turn::Maximum
+                };
                 crosses.push((i, turn));
             }
         }
@@ -273,7 +299,11 @@ enum Direction {
 /// mirror this.
 fn excursions(extremes: &[f64], sd: f64, direction: Direction) -> Vec<f64> {
     let n = extremes.len();
-    let sign = if direction == Direction::Rising { 1.0 } else { -1.0 };
+    let sign = if direction == Direction::Rising {
+        1.0
+    } else {
+        -1.0
+    };
     // `lift(a, b)` > 0 when b is above a (for falling, below).
     let lift = |from: usize, to: usize| sign * (extremes[to] - extremes[from]);
     let mut heights = Vec::new();
@@ -339,7 +369,10 @@ mod tests {
         // 100 -> 200 -> 100 with SD far below 100.
         let extremes = [100.0, 200.0, 100.0];
         assert_eq!(excursions(&extremes, 30.0, Direction::Rising), vec![100.0]);
-        assert_eq!(excursions(&extremes, 30.0, Direction::Falling), vec![-100.0]);
+        assert_eq!(
+            excursions(&extremes, 30.0, Direction::Falling),
+            vec![-100.0]
+        );
         assert!(excursions(&extremes, 150.0, Direction::Rising).is_empty());
     }
 }

@@ -16,7 +16,11 @@ pub fn pgs(values: &[f64], grid: &DayByDayGrid) -> f64 {
     let gvp_value = gvp(grid);
     let mean = stats::mean(values);
     let time_in_range = percent_in_range(values, 70.0, 180.0);
-    let config = EventConfig { start_duration_min: 20, end_duration_min: 30, ..EventConfig::default() };
+    let config = EventConfig {
+        start_duration_min: 20,
+        end_duration_min: 30,
+        ..EventConfig::default()
+    };
     let events = analyse_events(grid, &config);
     // Hypo level 2 and hypo level 1 exclusive, per week.
     let level2_per_week = events.summaries[1].events_per_day * 7.0;
@@ -28,6 +32,10 @@ pub fn pgs(values: &[f64], grid: &DayByDayGrid) -> f64 {
             * (1.0 / (1.0 + (0.1139 * (mean - 72.08)).exp())
                 + 1.0 / (1.0 + (-0.09195 * (mean - 157.57)).exp()));
     let f_hypo54 = 0.5 + 4.5 * (1.0 - (-0.91093 * level2_per_week).exp());
-    let f_hypo70 = if level1_per_week <= 7.65 { 0.5714 * level1_per_week + 0.625 } else { 5.0 };
+    let f_hypo70 = if level1_per_week <= 7.65 {
+        0.5714 * level1_per_week + 0.625
+    } else {
+        5.0
+    };
     f_gvp + f_tir + f_mean + f_hypo54 + f_hypo70
 }

@@ -32,7 +32,9 @@ fn percent_where(values: &[f64], predicate: impl Fn(f64) -> bool) -> f64 {
     let (total, hits) = values
         .iter()
         .filter(|v| !v.is_nan())
-        .fold((0_usize, 0_usize), |(t, h), &v| (t + 1, h + usize::from(predicate(v))));
+        .fold((0_usize, 0_usize), |(t, h), &v| {
+            (t + 1, h + usize::from(predicate(v)))
+        });
     if total == 0 {
         0.0
     } else {
@@ -51,7 +53,10 @@ pub struct RangeShare {
 
 impl RangeShare {
     fn from_percent(percent: f64) -> Self {
-        Self { percent, minutes_per_day: percent / 100.0 * 1440.0 }
+        Self {
+            percent,
+            minutes_per_day: percent / 100.0 * 1440.0,
+        }
     }
 }
 
@@ -109,7 +114,18 @@ mod tests {
 
     #[test]
     fn boundaries_follow_the_consensus() {
-        let values = [53.9, 54.0, 69.9, 70.0, 140.0, 180.0, 180.1, 250.0, 250.1, f64::NAN];
+        let values = [
+            53.9,
+            54.0,
+            69.9,
+            70.0,
+            140.0,
+            180.0,
+            180.1,
+            250.0,
+            250.1,
+            f64::NAN,
+        ];
         let tir = TimeInRanges::from_values(&values);
         let share = 100.0 / 9.0;
         assert!((tir.very_low_below_54.percent - share).abs() < 1e-9);

@@ -41,7 +41,11 @@ pub struct ValidationConfig {
 
 impl Default for ValidationConfig {
     fn default() -> Self {
-        Self { min_mg_dl: 10.0, max_mg_dl: 1000.0, max_span_days: 400 }
+        Self {
+            min_mg_dl: 10.0,
+            max_mg_dl: 1000.0,
+            max_span_days: 400,
+        }
     }
 }
 
@@ -104,7 +108,10 @@ impl GlucoseSeries {
         tz: Tz,
         config: &ValidationConfig,
     ) -> Result<Self, MetricsError> {
-        let mut exclusions = ExclusionCounts { received: readings.len(), ..Default::default() };
+        let mut exclusions = ExclusionCounts {
+            received: readings.len(),
+            ..Default::default()
+        };
         let mut kept: Vec<(i64, f64)> = Vec::with_capacity(readings.len());
         for reading in readings {
             let value = reading.mg_dl;
@@ -130,7 +137,9 @@ impl GlucoseSeries {
                 end += 1;
             }
             let group = &kept[start..end];
-            let all_equal = group.iter().all(|(_, v)| v.to_bits() == group[0].1.to_bits());
+            let all_equal = group
+                .iter()
+                .all(|(_, v)| v.to_bits() == group[0].1.to_bits());
             let value = if all_equal {
                 exclusions.exact_duplicates += group.len() - 1;
                 group[0].1
@@ -148,11 +157,20 @@ impl GlucoseSeries {
         }
         let span_days = (times_s[times_s.len() - 1] - times_s[0]) / 86_400.0;
         if span_days > f64::from(config.max_span_days) {
-            return Err(MetricsError::SpanTooLong { span_days, max_days: config.max_span_days });
+            return Err(MetricsError::SpanTooLong {
+                span_days,
+                max_days: config.max_span_days,
+            });
         }
         let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
         let local_s = clock.to_local_all(&times_s);
-        Ok(Self { tz, times_s, values, local_s, exclusions })
+        Ok(Self {
+            tz,
+            times_s,
+            values,
+            local_s,
+            exclusions,
+        })
     }
 
     /// The patient's time zone (local civil time for days and time of day).
@@ -220,7 +238,10 @@ impl GlucoseSeries {
     /// Differences between consecutive instants, minutes.
     #[must_use]
     pub fn intervals_min(&self) -> Vec<f64> {
-        self.times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0).collect()
+        self.times_s
+            .windows(2)
+            .map(|w| (w[1] - w[0]) / 60.0)
+            .collect()
     }
 }
 
@@ -247,7 +268,9 @@ impl LocalClock {
 
     fn new(tz: Tz, first_s: f64, last_s: f64) -> Self {
         let offset_at = |s: i64| -> i64 {
-            let naive = DateTime::from_timestamp(s, 0).unwrap_or_default().naive_utc();
+            let naive = DateTime::from_timestamp(s, 0)
+                .unwrap_or_default()
+                .naive_utc();
             i64::from(tz.offset_from_utc_datetime(&naive).fix().local_minus_utc())
         };
         let start = first_s.floor() as i64 - 86_400;
@@ -275,7 +298,10 @@ impl LocalClock {
             }
             probe = next;
         }
-        Self { changes_s, offsets_s }
+        Self {
+            changes_s,
+            offsets_s,
+        }
     }
 
     /// Local seconds for ascending UTC instants.
@@ -306,7 +332,10 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(minute: i64, mg_dl: f64) -> GlucoseReading {
-        GlucoseReading::new(Utc.timestamp_opt(1_600_000_000 + minute * 60, 0).unwrap(), mg_dl)
+        GlucoseReading::new(
+            Utc.timestamp_opt(1_600_000_000 + minute * 60, 0).unwrap(),
+            mg_dl,
+        )
     }
 
     #[test]
@@ -321,8 +350,8 @@ mod tests {
             at(25, 150.0),
             at(25, 160.0),
         ];
-        let series = GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default())
-            .unwrap();
+        let series =
+            GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default()).unwrap();
         assert_eq!(series.values(), &[100.0, 120.0, 155.0]);
         let counts = series.exclusions();
         assert_eq!(counts.received, 8);
@@ -338,9 +367,12 @@ mod tests {
     #[test]
     fn local_time_follows_dst() {
         // Europe/Rome: 2024-03-31 01:00Z clocks go from 02:00 to 03:00 local.
-        let before = GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 0, 30, 0).unwrap(), 100.0);
-        let after = GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 1, 30, 0).unwrap(), 100.0);
-        let late = GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 22, 30, 0).unwrap(), 100.0);
+        let before =
+            GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 0, 30, 0).unwrap(), 100.0);
+        let after =
+            GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 1, 30, 0).unwrap(), 100.0);
+        let late =
+            GlucoseReading::new(Utc.with_ymd_and_hms(2024, 3, 31, 22, 30, 0).unwrap(), 100.0);
         let series = GlucoseSeries::new(
             &[before, after, late],
             chrono_tz::Europe::Rome,
@@ -349,8 +381,14 @@ mod tests {
         .unwrap();
         assert!((series.local_minute_of_day(0) - 90.0).abs() < 1e-9);
         assert!((series.local_minute_of_day(1) - 210.0).abs() < 1e-9);
-        assert_eq!(series.local_date(2), NaiveDate::from_ymd_opt(2024, 4, 1).unwrap());
-        assert_eq!(series.local_date(0), NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
+        assert_eq!(
+            series.local_date(2),
+            NaiveDate::from_ymd_opt(2024, 4, 1).unwrap()
+        );
+        assert_eq!(
+            series.local_date(0),
+            NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()
+        );
     }
 
     #[test]

@@ -13,7 +13,11 @@ pub fn mean(values: &[f64]) -> f64 {
     // Two-pass correction, as R's `mean.default` does, so that long series agree with R
     // to the last bits.
     let first = sum / count as f64;
-    let correction: f64 = values.iter().filter(|v| !v.is_nan()).map(|v| v - first).sum();
+    let correction: f64 = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|v| v - first)
+        .sum();
     first + correction / count as f64
 }
 
@@ -37,7 +41,11 @@ pub fn variance(values: &[f64]) -> f64 {
         return f64::NAN;
     }
     let centre = sum / count as f64;
-    let squares: f64 = values.iter().filter(|v| !v.is_nan()).map(|v| (v - centre) * (v - centre)).sum();
+    let squares: f64 = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|v| (v - centre) * (v - centre))
+        .sum();
     squares / (count - 1) as f64
 }
 
@@ -144,7 +152,9 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         for p in [0.0, 0.05, 0.25, 0.333, 0.5, 0.75, 0.95, 1.0] {
             let mut scratch = values.clone();
-            assert!((quantile_unsorted(&mut scratch, p) - quantile_sorted(&sorted, p)).abs() < 1e-12);
+            assert!(
+                (quantile_unsorted(&mut scratch, p) - quantile_sorted(&sorted, p)).abs() < 1e-12
+            );
         }
     }
 

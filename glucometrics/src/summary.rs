@@ -210,7 +210,14 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
     // MAGE and the rate of change use a 5-minute grid; most CGMs give it already.
     let five_minute_grid = match &grid {
         Some(g) if g.step_min() == 5 => Some(g.clone()),
-        _ => DayByDayGrid::new(series, &GridConfig { step_min: Some(5), ..config.grid }).ok(),
+        _ => DayByDayGrid::new(
+            series,
+            &GridConfig {
+                step_min: Some(5),
+                ..config.grid
+            },
+        )
+        .ok(),
     };
     let (event_summaries, events) = match &grid {
         Some(grid) => {
@@ -228,11 +235,14 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         between_days: f64::NAN,
         between_days_corrected: f64::NAN,
     };
-    let (cv_mean_percent, cv_sd_percent) =
-        grid.as_ref().map_or((f64::NAN, f64::NAN), variability::cv_measures);
+    let (cv_mean_percent, cv_sd_percent) = grid
+        .as_ref()
+        .map_or((f64::NAN, f64::NAN), variability::cv_measures);
     let grade = indices::grade_breakdown(values);
     let research = ResearchIndices {
-        mage: five_minute_grid.as_ref().map_or(f64::NAN, |g| mage_on_grid(g, &config.mage)),
+        mage: five_minute_grid
+            .as_ref()
+            .map_or(f64::NAN, |g| mage_on_grid(g, &config.mage)),
         modd: on_grid(&|g| variability::modd(g, 1)),
         conga_1h: on_grid(&|g| variability::conga(g, 1)),
         conga_24h: on_grid(&|g| variability::conga(g, 24)),
@@ -296,8 +306,18 @@ impl GlucoseSummary {
         out.unit = unit;
         let s = &mut out.statistics;
         for field in [
-            &mut s.mean, &mut s.median, &mut s.sd, &mut s.min, &mut s.p05, &mut s.p25,
-            &mut s.p75, &mut s.p95, &mut s.max, &mut s.iqr, &mut s.range, &mut s.mad,
+            &mut s.mean,
+            &mut s.median,
+            &mut s.sd,
+            &mut s.min,
+            &mut s.p05,
+            &mut s.p25,
+            &mut s.p75,
+            &mut s.p95,
+            &mut s.max,
+            &mut s.iqr,
+            &mut s.range,
+            &mut s.mad,
         ] {
             *field = rescale(*field);
         }
@@ -320,13 +340,23 @@ impl GlucoseSummary {
             }
         }
         let r = &mut out.research;
-        for field in [&mut r.mage, &mut r.modd, &mut r.conga_1h, &mut r.conga_24h, &mut r.mag] {
+        for field in [
+            &mut r.mage,
+            &mut r.modd,
+            &mut r.conga_1h,
+            &mut r.conga_24h,
+            &mut r.mag,
+        ] {
             *field = rescale(*field);
         }
         let sd = &mut r.sd_measures;
         for field in [
-            &mut sd.within_days, &mut sd.between_time_points, &mut sd.within_series_1h,
-            &mut sd.daily_means, &mut sd.between_days, &mut sd.between_days_corrected,
+            &mut sd.within_days,
+            &mut sd.between_time_points,
+            &mut sd.within_series_1h,
+            &mut sd.daily_means,
+            &mut sd.between_days,
+            &mut sd.between_days_corrected,
         ] {
             *field = rescale(*field);
         }

@@ -87,7 +87,10 @@ impl SyntheticTrace {
                 gap_left = (1200.0 + rng.next_unit() * 4200.0) as i64;
                 continue;
             }
-            readings.push(GlucoseReading::new(instant, (glucose + noise).round().clamp(40.0, 400.0)));
+            readings.push(GlucoseReading::new(
+                instant,
+                (glucose + noise).round().clamp(40.0, 400.0),
+            ));
         }
         readings
     }

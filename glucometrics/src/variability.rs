@@ -14,7 +14,11 @@ fn lagged_differences(values: &[f64], lag: usize) -> Vec<f64> {
     if lag == 0 || lag >= values.len() {
         return Vec::new();
     }
-    values[lag..].iter().zip(values).map(|(later, earlier)| later - earlier).collect()
+    values[lag..]
+        .iter()
+        .zip(values)
+        .map(|(later, earlier)| later - earlier)
+        .collect()
 }
 
 /// CONGA(n), mg/dL: SD of the differences between grid values `hours` hours apart.
@@ -36,7 +40,10 @@ pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
 #[must_use]
 pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
     let lag = lag_days as usize * grid.points_per_day();
-    let absolute: Vec<f64> = lagged_differences(grid.values(), lag).iter().map(|d| d.abs()).collect();
+    let absolute: Vec<f64> = lagged_differences(grid.values(), lag)
+        .iter()
+        .map(|d| d.abs())
+        .collect();
     stats::mean(&absolute)
 }
 
@@ -46,8 +53,10 @@ pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
 /// step; 0 when no change can be computed.
 #[must_use]
 pub fn mag(grid: &DayByDayGrid) -> f64 {
-    let changes: Vec<f64> =
-        lagged_differences(grid.values(), 1).into_iter().filter(|d| !d.is_nan()).collect();
+    let changes: Vec<f64> = lagged_differences(grid.values(), 1)
+        .into_iter()
+        .filter(|d| !d.is_nan())
+        .collect();
     let hours = changes.len() as f64 * f64::from(grid.step_min()) / 60.0;
     if hours == 0.0 {
         return 0.0;
@@ -62,8 +71,10 @@ pub fn mag(grid: &DayByDayGrid) -> f64 {
 #[must_use]
 pub fn gvp(grid: &DayByDayGrid) -> f64 {
     let step = f64::from(grid.step_min());
-    let changes: Vec<f64> =
-        lagged_differences(grid.values(), 1).into_iter().filter(|d| !d.is_nan()).collect();
+    let changes: Vec<f64> = lagged_differences(grid.values(), 1)
+        .into_iter()
+        .filter(|d| !d.is_nan())
+        .collect();
     if changes.is_empty() {
         return f64::NAN;
     }
@@ -110,7 +121,11 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
         }
     }
     let mean_of = |total: &[f64]| -> Vec<f64> {
-        total.iter().zip(&count).map(|(s, &n)| if n == 0 { f64::NAN } else { s / n as f64 }).collect()
+        total
+            .iter()
+            .zip(&count)
+            .map(|(s, &n)| if n == 0 { f64::NAN } else { s / n as f64 })
+            .collect()
     };
     let column_means = mean_of(&sum);
     let centred_means = mean_of(&centred_sum);
@@ -125,7 +140,17 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
         }
     }
     let sd_of = |total: &[f64]| -> Vec<f64> {
-        total.iter().zip(&count).map(|(s, &n)| if n < 2 { f64::NAN } else { (s / (n - 1) as f64).sqrt() }).collect()
+        total
+            .iter()
+            .zip(&count)
+            .map(|(s, &n)| {
+                if n < 2 {
+                    f64::NAN
+                } else {
+                    (s / (n - 1) as f64).sqrt()
+                }
+            })
+            .collect()
     };
     let column_sds = sd_of(&squares);
     let corrected_sds = sd_of(&centred_squares);
@@ -145,7 +170,11 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     SdMeasures {
         within_days: stats::mean(&row_sds),
         between_time_points: stats::sd(&column_means),
-        within_series_1h: if window_sd_count == 0 { f64::NAN } else { window_sd_sum / window_sd_count as f64 },
+        within_series_1h: if window_sd_count == 0 {
+            f64::NAN
+        } else {
+            window_sd_sum / window_sd_count as f64
+        },
         daily_means: stats::sd(&row_means),
         between_days: stats::mean(&column_sds),
         between_days_corrected: stats::mean(&corrected_sds),
@@ -156,8 +185,10 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
 /// Am J Med Sci 356:350, doi:10.1016/j.amjms.2018.07.005; iglu `cv_measures`).
 #[must_use]
 pub fn cv_measures(grid: &DayByDayGrid) -> (f64, f64) {
-    let daily_cv: Vec<f64> =
-        grid.rows().map(|row| stats::sd(row) * 100.0 / stats::mean(row)).collect();
+    let daily_cv: Vec<f64> = grid
+        .rows()
+        .map(|row| stats::sd(row) * 100.0 / stats::mean(row))
+        .collect();
     (stats::mean(&daily_cv), stats::sd(&daily_cv))
 }
 
@@ -172,7 +203,13 @@ pub fn rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> Vec<f64> {
     let lag = (timelag / step) as usize;
     let values = grid.values();
     (0..values.len())
-        .map(|i| if i < lag { f64::NAN } else { (values[i] - values[i - lag]) / f64::from(timelag) })
+        .map(|i| {
+            if i < lag {
+                f64::NAN
+            } else {
+                (values[i] - values[i - lag]) / f64::from(timelag)
+            }
+        })
         .collect()
 }
 
@@ -214,10 +251,15 @@ pub fn adrr(series: &GlucoseSeries) -> f64 {
     // Each day's risk range needs only its lowest and highest reading.
     let mut days: BTreeMap<i64, [f64; 2]> = BTreeMap::new();
     for (index, &value) in series.values().iter().enumerate() {
-        let extremes = days.entry(series.local_day_number(index)).or_insert([value, value]);
+        let extremes = days
+            .entry(series.local_day_number(index))
+            .or_insert([value, value]);
         extremes[0] = extremes[0].min(value);
         extremes[1] = extremes[1].max(value);
     }
-    let ranges: Vec<f64> = days.values().map(|extremes| daily_risk_range(extremes)).collect();
+    let ranges: Vec<f64> = days
+        .values()
+        .map(|extremes| daily_risk_range(extremes))
+        .collect();
     stats::mean(&ranges)
 }

@@ -17,7 +17,9 @@ use glucometrics::episodes::{analyse_events, EventConfig};
 use glucometrics::grid::{DayByDayGrid, GridConfig};
 use glucometrics::mage::{mage, MageConfig};
 use glucometrics::ranges::{percent_above, percent_below, percent_in_range};
-use glucometrics::{indices, pgs, stats, variability, GlucoseReading, GlucoseSeries, ValidationConfig};
+use glucometrics::{
+    indices, pgs, stats, variability, GlucoseReading, GlucoseSeries, ValidationConfig,
+};
 use serde_json::Value;
 
 const RELATIVE_TOLERANCE: f64 = 1e-6;
@@ -45,7 +47,10 @@ fn load_csv(path: &PathBuf, tz: Tz) -> BTreeMap<String, Vec<GlucoseReading>> {
         let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
         assert_eq!(fields.len(), 4, "line {}: {line}", line_number + 1);
         let naive = NaiveDateTime::parse_from_str(fields[2], "%Y-%m-%d %H:%M:%S").unwrap();
-        let local = tz.from_local_datetime(&naive).single().expect("unambiguous local time");
+        let local = tz
+            .from_local_datetime(&naive)
+            .single()
+            .expect("unambiguous local time");
         let gl: f64 = fields[3].parse().unwrap();
         by_id
             .entry(fields[1].to_owned())
@@ -57,9 +62,13 @@ fn load_csv(path: &PathBuf, tz: Tz) -> BTreeMap<String, Vec<GlucoseReading>> {
 
 /// A pandas-style column (`{"0": v0, "1": v1, …}`) as values in row order.
 fn column(results: &Value, name: &str) -> Vec<Value> {
-    let object = results[name].as_object().unwrap_or_else(|| panic!("no column {name}"));
-    let mut rows: Vec<(usize, Value)> =
-        object.iter().map(|(k, v)| (k.parse().unwrap(), v.clone())).collect();
+    let object = results[name]
+        .as_object()
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let mut rows: Vec<(usize, Value)> = object
+        .iter()
+        .map(|(k, v)| (k.parse().unwrap(), v.clone()))
+        .collect();
     rows.sort_by_key(|r| r.0);
     rows.into_iter().map(|r| r.1).collect()
 }
@@ -84,14 +93,17 @@ impl Report {
         };
         if !ok {
             let relative = ((ours - expected) / expected).abs();
-            self.failures.push(format!("{context}: ours {ours} iglu {expected} (rel {relative:.2e})"));
+            self.failures.push(format!(
+                "{context}: ours {ours} iglu {expected} (rel {relative:.2e})"
+            ));
         }
     }
 
     fn check_eq(&mut self, context: &str, ours: &str, expected: &str) {
         self.compared += 1;
         if ours != expected {
-            self.failures.push(format!("{context}: ours {ours} iglu {expected}"));
+            self.failures
+                .push(format!("{context}: ours {ours} iglu {expected}"));
         }
     }
 }
@@ -101,7 +113,14 @@ fn series(readings: &[GlucoseReading], tz: Tz) -> GlucoseSeries {
 }
 
 fn grid(series: &GlucoseSeries, step: Option<u32>, gap: f64) -> DayByDayGrid {
-    DayByDayGrid::new(series, &GridConfig { step_min: step, max_interpolation_gap_min: gap }).unwrap()
+    DayByDayGrid::new(
+        series,
+        &GridConfig {
+            step_min: step,
+            max_interpolation_gap_min: gap,
+        },
+    )
+    .unwrap()
 }
 
 fn kw_f64(kwargs: &Value, name: &str, default: f64) -> f64 {
@@ -117,7 +136,11 @@ fn kw_list(kwargs: &Value, name: &str, default: &[f64]) -> Vec<f64> {
 }
 
 /// Metrics that iglu returns as one row per subject with named numeric columns.
-fn per_subject_columns(method: &str, kwargs: &Value, s: &GlucoseSeries) -> Option<Vec<(String, f64)>> {
+fn per_subject_columns(
+    method: &str,
+    kwargs: &Value,
+    s: &GlucoseSeries,
+) -> Option<Vec<(String, f64)>> {
     let v = s.values();
     let default_grid = || grid(s, None, 45.0);
     let one = |name: &str, value: f64| Some(vec![(name.to_owned(), value)]);
@@ -144,7 +167,10 @@ fn per_subject_columns(method: &str, kwargs: &Value, s: &GlucoseSeries) -> Optio
             let t = kw_list(kwargs, "targets", &[70.0, 180.0]);
             one("COGI", indices::cogi(v, t[0], t[1]))
         }
-        "conga" => one("CONGA", variability::conga(&default_grid(), kw_f64(kwargs, "n", 24.0) as u32)),
+        "conga" => one(
+            "CONGA",
+            variability::conga(&default_grid(), kw_f64(kwargs, "n", 24.0) as u32),
+        ),
         "cv_glu" => one("CV", indices::cv_percent(v)),
         "cv_measures" => {
             let (mean, sd) = variability::cv_measures(&default_grid());
@@ -153,7 +179,10 @@ fn per_subject_columns(method: &str, kwargs: &Value, s: &GlucoseSeries) -> Optio
         "ea1c" => one("eA1C", indices::ea1c_percent(v)),
         "gmi" => one("GMI", indices::gmi_percent(v)),
         "grade" => one("GRADE", indices::grade(v)),
-        "grade_eugly" => one("GRADE_eugly", indices::grade_share(v, |g| (70.0..=140.0).contains(&g))),
+        "grade_eugly" => one(
+            "GRADE_eugly",
+            indices::grade_share(v, |g| (70.0..=140.0).contains(&g)),
+        ),
         "grade_hyper" => one("GRADE_hyper", indices::grade_share(v, |g| g > 140.0)),
         "grade_hypo" => one("GRADE_hypo", indices::grade_share(v, |g| g < 80.0)),
         "gri" => one("GRI", indices::gri(v).gri),
@@ -195,7 +224,10 @@ fn per_subject_columns(method: &str, kwargs: &Value, s: &GlucoseSeries) -> Optio
                 ("SDbdm".into(), m.between_days_corrected),
             ])
         }
-        "sd_roc" => one("sd_roc", variability::sd_rate_of_change(&grid(s, Some(5), 45.0), 15)),
+        "sd_roc" => one(
+            "sd_roc",
+            variability::sd_rate_of_change(&grid(s, Some(5), 45.0), 15),
+        ),
         "summary_glu" => Some(vec![
             ("Min.".into(), stats::quantile(v, 0.0)),
             ("1st Qu.".into(), stats::quantile(v, 0.25)),
@@ -207,14 +239,20 @@ fn per_subject_columns(method: &str, kwargs: &Value, s: &GlucoseSeries) -> Optio
         "active_percent" => {
             if kwargs.get("range_type").and_then(Value::as_str) == Some("manual") {
                 Some(vec![
-                    ("active_percent".into(), active_percent_last_days(s, 14, None)),
+                    (
+                        "active_percent".into(),
+                        active_percent_last_days(s, 14, None),
+                    ),
                     ("ndays".into(), 14.0),
                 ])
             } else {
                 let period = active_period(s, None);
                 Some(vec![
                     ("active_percent".into(), period.active_percent),
-                    ("ndays".into(), (period.days * 10.0).round_ties_even() / 10.0),
+                    (
+                        "ndays".into(),
+                        (period.span_days * 10.0).round_ties_even() / 10.0,
+                    ),
                 ])
             }
         }
@@ -224,14 +262,23 @@ fn per_subject_columns(method: &str, kwargs: &Value, s: &GlucoseSeries) -> Optio
 
 /// iglu's numeric column names print integers without a decimal point.
 fn column_name(name: &str) -> String {
-    name.strip_suffix(".0").map_or_else(|| name.to_owned(), str::to_owned)
+    name.strip_suffix(".0")
+        .map_or_else(|| name.to_owned(), str::to_owned)
         .replace(".0_", "_")
 }
 
-fn check_per_subject(report: &mut Report, context: &str, run: &Value, subjects: &BTreeMap<String, GlucoseSeries>) -> bool {
+fn check_per_subject(
+    report: &mut Report,
+    context: &str,
+    run: &Value,
+    subjects: &BTreeMap<String, GlucoseSeries>,
+) -> bool {
     let method = run["method"].as_str().unwrap();
     let results = &run["results"];
-    let ids: Vec<String> = column(results, "id").iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> = column(results, "id")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
     let mut known = true;
     for (row, id) in ids.iter().enumerate() {
         let s = &subjects[id];
@@ -247,34 +294,60 @@ fn check_per_subject(report: &mut Report, context: &str, run: &Value, subjects: 
         if method == "active_percent" {
             let (first, last) = (s.instant(0), s.instant(s.len() - 1));
             let manual = run["kwargs"].get("range_type").is_some();
-            let start = if manual { last - chrono::Duration::days(14) } else { first };
+            let start = if manual {
+                last - chrono::Duration::days(14)
+            } else {
+                first
+            };
             for (name, ours) in [("start_date", start), ("end_date", last)] {
                 let expected = column(results, name)[row].as_str().unwrap().to_owned();
-                let expected = DateTime::parse_from_rfc3339(&expected).unwrap().with_timezone(&Utc);
-                report.check_eq(&format!("{context} {id} {name}"), &ours.to_rfc3339(), &expected.to_rfc3339());
+                let expected = DateTime::parse_from_rfc3339(&expected)
+                    .unwrap()
+                    .with_timezone(&Utc);
+                report.check_eq(
+                    &format!("{context} {id} {name}"),
+                    &ours.to_rfc3339(),
+                    &expected.to_rfc3339(),
+                );
             }
         }
     }
     known
 }
 
-fn check_episodes(report: &mut Report, context: &str, summary: &Value, data: Option<&Value>, subjects: &BTreeMap<String, GlucoseSeries>, tz: Tz) {
+fn check_episodes(
+    report: &mut Report,
+    context: &str,
+    summary: &Value,
+    data: Option<&Value>,
+    subjects: &BTreeMap<String, GlucoseSeries>,
+    tz: Tz,
+) {
     let ids = column(summary, "id");
     let level = column(summary, "level");
     let kind = column(summary, "type");
-    let columns = ["avg_ep_per_day", "avg_ep_duration", "avg_ep_gl", "total_episodes"];
+    let columns = [
+        "avg_ep_per_day",
+        "avg_ep_duration",
+        "avg_ep_gl",
+        "total_episodes",
+    ];
     let expected: Vec<Vec<Value>> = columns.iter().map(|c| column(summary, c)).collect();
     let mut per_id_row = BTreeMap::<String, usize>::new();
     let mut analyses = BTreeMap::new();
     for (row, id) in ids.iter().enumerate() {
         let id = id.as_str().unwrap().to_owned();
-        let analysis = analyses
-            .entry(id.clone())
-            .or_insert_with(|| analyse_events(&grid(&subjects[&id], None, 45.0), &EventConfig::default()));
+        let analysis = analyses.entry(id.clone()).or_insert_with(|| {
+            analyse_events(&grid(&subjects[&id], None, 45.0), &EventConfig::default())
+        });
         let class = per_id_row.entry(id.clone()).or_insert(0);
         let ours = &analysis.summaries[*class];
         *class += 1;
-        let label = format!("{context} {id} {}/{}", kind[row].as_str().unwrap(), level[row].as_str().unwrap());
+        let label = format!(
+            "{context} {id} {}/{}",
+            kind[row].as_str().unwrap(),
+            level[row].as_str().unwrap()
+        );
         let ours_level = serde_json::to_value(ours.level).unwrap();
         let ours_level = match ours_level.as_str().unwrap() {
             "level1" => "lv1",
@@ -282,10 +355,23 @@ fn check_episodes(report: &mut Report, context: &str, summary: &Value, data: Opt
             "level1_exclusive" => "lv1_excl",
             other => other,
         };
-        report.check_eq(&format!("{label} class"), ours_level, level[row].as_str().unwrap());
-        let values = [ours.events_per_day, ours.mean_duration_min, ours.mean_glucose, ours.total as f64];
+        report.check_eq(
+            &format!("{label} class"),
+            ours_level,
+            level[row].as_str().unwrap(),
+        );
+        let values = [
+            ours.events_per_day,
+            ours.mean_duration_min,
+            ours.mean_glucose,
+            ours.total as f64,
+        ];
         for (c, ours) in values.into_iter().enumerate() {
-            report.check(&format!("{label} {}", columns[c]), ours, number(&expected[c][row]));
+            report.check(
+                &format!("{label} {}", columns[c]),
+                ours,
+                number(&expected[c][row]),
+            );
         }
     }
     let Some(data) = data else { return };
@@ -293,7 +379,15 @@ fn check_episodes(report: &mut Report, context: &str, summary: &Value, data: Opt
     let expected_gl = column(data, "gl");
     let expected_segment = column(data, "segment");
     let expected_time = column(data, "time");
-    let label_columns = ["lv1_hypo", "lv2_hypo", "ext_hypo", "lv1_hyper", "lv2_hyper", "lv1_hypo_excl", "lv1_hyper_excl"];
+    let label_columns = [
+        "lv1_hypo",
+        "lv2_hypo",
+        "ext_hypo",
+        "lv1_hyper",
+        "lv2_hyper",
+        "lv1_hypo_excl",
+        "lv1_hyper_excl",
+    ];
     let expected_labels: Vec<Vec<Value>> = label_columns.iter().map(|c| column(data, c)).collect();
     let mut row = 0;
     for (id, analysis) in &analyses {
@@ -308,21 +402,44 @@ fn check_episodes(report: &mut Report, context: &str, summary: &Value, data: Opt
         let points = &analysis.points;
         for p in 0..points.values.len() {
             let ctx = format!("{context} data row {row} ({id})");
-            report.check(&format!("{ctx} gl"), points.values[p], number(&expected_gl[row]));
-            report.check(&format!("{ctx} segment"), points.run[p] as f64, number(&expected_segment[row]));
+            report.check(
+                &format!("{ctx} gl"),
+                points.values[p],
+                number(&expected_gl[row]),
+            );
+            report.check(
+                &format!("{ctx} segment"),
+                points.run[p] as f64,
+                number(&expected_segment[row]),
+            );
             for (c, name) in label_columns.iter().enumerate() {
-                report.check(&format!("{ctx} {name}"), points.labels[c][p] as f64, number(&expected_labels[c][row]));
+                report.check(
+                    &format!("{ctx} {name}"),
+                    points.labels[c][p] as f64,
+                    number(&expected_labels[c][row]),
+                );
             }
             let ours_time = g.time_s(points.grid_index[p]) - offset_s as f64;
-            let theirs = DateTime::parse_from_rfc3339(expected_time[row].as_str().unwrap()).unwrap().timestamp() as f64;
+            let theirs = DateTime::parse_from_rfc3339(expected_time[row].as_str().unwrap())
+                .unwrap()
+                .timestamp() as f64;
             report.check(&format!("{ctx} time"), ours_time, theirs);
             row += 1;
         }
     }
-    report.check(&format!("{context} data rows"), row as f64, expected_gl.len() as f64);
+    report.check(
+        &format!("{context} data rows"),
+        row as f64,
+        expected_gl.len() as f64,
+    );
 }
 
-fn check_roc(report: &mut Report, context: &str, results: &Value, subjects: &BTreeMap<String, GlucoseSeries>) {
+fn check_roc(
+    report: &mut Report,
+    context: &str,
+    results: &Value,
+    subjects: &BTreeMap<String, GlucoseSeries>,
+) {
     let expected = column(results, "roc");
     let ids = column(results, "id");
     let mut row = 0;
@@ -330,11 +447,19 @@ fn check_roc(report: &mut Report, context: &str, results: &Value, subjects: &BTr
         let ours = variability::rate_of_change(&grid(s, Some(5), 45.0), 15);
         for value in ours {
             assert_eq!(ids[row].as_str().unwrap(), id, "{context}: subject order");
-            report.check(&format!("{context} {id} row {row}"), value, number(&expected[row]));
+            report.check(
+                &format!("{context} {id} row {row}"),
+                value,
+                number(&expected[row]),
+            );
             row += 1;
         }
     }
-    report.check(&format!("{context} rows"), row as f64, expected.len() as f64);
+    report.check(
+        &format!("{context} rows"),
+        row as f64,
+        expected.len() as f64,
+    );
 }
 
 fn check_day_by_day(report: &mut Report, context: &str, run: &Value, s: &GlucoseSeries) {
@@ -342,15 +467,36 @@ fn check_day_by_day(report: &mut Report, context: &str, run: &Value, s: &Glucose
     let step = kwargs.get("dt0").and_then(Value::as_f64).map(|d| d as u32);
     let g = grid(s, step, kw_f64(kwargs, "inter_gap", 45.0));
     let results = &run["results"];
-    report.check(&format!("{context} dt0"), f64::from(g.step_min()), number(&results["dt0"]));
+    report.check(
+        &format!("{context} dt0"),
+        f64::from(g.step_min()),
+        number(&results["dt0"]),
+    );
     let dates: Vec<String> = g.dates().iter().map(|d| format!("{d}T00:00:00")).collect();
-    let expected_dates: Vec<String> = results["actual_dates"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect();
-    report.check_eq(&format!("{context} actual_dates"), &dates.join(","), &expected_dates.join(","));
+    let expected_dates: Vec<String> = results["actual_dates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    report.check_eq(
+        &format!("{context} actual_dates"),
+        &dates.join(","),
+        &expected_dates.join(","),
+    );
     let rows = results["gd2d"].as_array().unwrap();
-    report.check(&format!("{context} rows"), g.days() as f64, rows.len() as f64);
+    report.check(
+        &format!("{context} rows"),
+        g.days() as f64,
+        rows.len() as f64,
+    );
     for (d, row) in rows.iter().enumerate().take(g.days()) {
         for (c, cell) in row.as_array().unwrap().iter().enumerate() {
-            report.check(&format!("{context} gd2d[{d}][{c}]"), g.row(d)[c], number(cell));
+            report.check(
+                &format!("{context} gd2d[{d}][{c}]"),
+                g.row(d)[c],
+                number(cell),
+            );
         }
     }
 }
@@ -360,24 +506,42 @@ fn every_iglu_reference_run_is_reproduced() {
     let dir = reference_dir();
     let text = std::fs::read_to_string(dir.join("expected_results.json")).unwrap();
     let reference: Value = serde_json::from_str(&text).unwrap();
-    let tz: Tz = reference["config"]["local_tz"].as_str().unwrap().parse().unwrap();
+    let tz: Tz = reference["config"]["local_tz"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut report = Report::default();
     let mut runs_by_method = BTreeMap::<String, usize>::new();
     let mut unknown = Vec::new();
     let mut cache = BTreeMap::new();
     for run in reference["test_runs"].as_array().unwrap() {
         let method = run["method"].as_str().unwrap();
-        let file = run["input_file_name"].as_str().unwrap().trim_start_matches("tests/");
+        let file = run["input_file_name"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("tests/");
         let context = format!("{method}({}) {file}", run["kwargs"]);
-        let subjects: &BTreeMap<String, GlucoseSeries> = cache.entry(file.to_owned()).or_insert_with(|| {
-            load_csv(&dir.join(file), tz).into_iter().map(|(id, r)| (id, series(&r, tz))).collect()
-        });
+        let subjects: &BTreeMap<String, GlucoseSeries> =
+            cache.entry(file.to_owned()).or_insert_with(|| {
+                load_csv(&dir.join(file), tz)
+                    .into_iter()
+                    .map(|(id, r)| (id, series(&r, tz)))
+                    .collect()
+            });
         *runs_by_method.entry(method.to_owned()).or_default() += 1;
         let results = &run["results"];
         match method {
             "episode_calculation" => {
                 if results.get("episodes").is_some() {
-                    check_episodes(&mut report, &context, &results["episodes"], Some(&results["data"]), subjects, tz);
+                    check_episodes(
+                        &mut report,
+                        &context,
+                        &results["episodes"],
+                        Some(&results["data"]),
+                        subjects,
+                        tz,
+                    );
                 } else {
                     check_episodes(&mut report, &context, results, None, subjects, tz);
                 }
@@ -394,10 +558,23 @@ fn every_iglu_reference_run_is_reproduced() {
                 let mut row = 0;
                 for (id, s) in subjects {
                     for i in 0..s.len() {
-                        report.check_eq(&format!("{context} row {row} id"), id, ids[row].as_str().unwrap());
-                        let theirs = DateTime::parse_from_rfc3339(times[row].as_str().unwrap()).unwrap();
-                        report.check_eq(&format!("{context} row {row} time"), &s.instant(i).to_rfc3339(), &theirs.with_timezone(&Utc).to_rfc3339());
-                        report.check(&format!("{context} row {row} gl"), s.values()[i], number(&gls[row]));
+                        report.check_eq(
+                            &format!("{context} row {row} id"),
+                            id,
+                            ids[row].as_str().unwrap(),
+                        );
+                        let theirs =
+                            DateTime::parse_from_rfc3339(times[row].as_str().unwrap()).unwrap();
+                        report.check_eq(
+                            &format!("{context} row {row} time"),
+                            &s.instant(i).to_rfc3339(),
+                            &theirs.with_timezone(&Utc).to_rfc3339(),
+                        );
+                        report.check(
+                            &format!("{context} row {row} gl"),
+                            s.values()[i],
+                            number(&gls[row]),
+                        );
                         row += 1;
                     }
                 }
@@ -410,9 +587,21 @@ fn every_iglu_reference_run_is_reproduced() {
             }
         }
     }
-    eprintln!("compared {} values from {} runs of {} methods", report.compared, runs_by_method.values().sum::<usize>(), runs_by_method.len());
-    assert!(unknown.is_empty(), "reference runs with no check: {unknown:#?}");
-    assert_eq!(runs_by_method.values().sum::<usize>(), 113, "expected_results.json changed");
+    eprintln!(
+        "compared {} values from {} runs of {} methods",
+        report.compared,
+        runs_by_method.values().sum::<usize>(),
+        runs_by_method.len()
+    );
+    assert!(
+        unknown.is_empty(),
+        "reference runs with no check: {unknown:#?}"
+    );
+    assert_eq!(
+        runs_by_method.values().sum::<usize>(),
+        113,
+        "expected_results.json changed"
+    );
     let shown: Vec<&String> = report.failures.iter().take(60).collect();
     assert!(
         report.failures.is_empty(),

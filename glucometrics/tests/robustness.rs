@@ -14,17 +14,20 @@ fn instant(seconds: i64) -> DateTime<Utc> {
 
 /// A plausible CGM trace: ~5-min steps with jitter and occasional gaps, 1–3 days.
 fn cgm_trace() -> impl Strategy<Value = Vec<GlucoseReading>> {
-    prop::collection::vec((240_i64..=360, 40.0_f64..400.0, prop::bool::weighted(0.02)), 10..700)
-        .prop_map(|steps| {
-            let mut t = START_2024;
-            steps
-                .into_iter()
-                .map(|(step, value, gap)| {
-                    t += if gap { step * 20 } else { step };
-                    GlucoseReading::new(instant(t), value.round())
-                })
-                .collect()
-        })
+    prop::collection::vec(
+        (240_i64..=360, 40.0_f64..400.0, prop::bool::weighted(0.02)),
+        10..700,
+    )
+    .prop_map(|steps| {
+        let mut t = START_2024;
+        steps
+            .into_iter()
+            .map(|(step, value, gap)| {
+                t += if gap { step * 20 } else { step };
+                GlucoseReading::new(instant(t), value.round())
+            })
+            .collect()
+    })
 }
 
 fn summary_json(readings: &[GlucoseReading]) -> String {
@@ -128,11 +131,23 @@ fn one_reading_gets_a_summary_without_grid_metrics() {
 fn dst_gap_day_keeps_local_days_and_times() {
     // Europe/Rome, 2024-03-31: 02:00 local does not exist. Readings every 5 min over
     // 30 and 31 March must land on two local days, the second 23 hours long.
-    let start = chrono_tz::Europe::Rome.with_ymd_and_hms(2024, 3, 30, 0, 0, 0).unwrap();
+    let start = chrono_tz::Europe::Rome
+        .with_ymd_and_hms(2024, 3, 30, 0, 0, 0)
+        .unwrap();
     let readings: Vec<GlucoseReading> = (0..(47 * 12))
-        .map(|i| GlucoseReading::new(start.with_timezone(&Utc) + chrono::Duration::minutes(5 * i), 110.0))
+        .map(|i| {
+            GlucoseReading::new(
+                start.with_timezone(&Utc) + chrono::Duration::minutes(5 * i),
+                110.0,
+            )
+        })
         .collect();
-    let summary = summarize(&readings, chrono_tz::Europe::Rome, &SummaryConfig::default()).unwrap();
+    let summary = summarize(
+        &readings,
+        chrono_tz::Europe::Rome,
+        &SummaryConfig::default(),
+    )
+    .unwrap();
     let days: Vec<usize> = summary.daily_profiles.iter().map(|d| d.readings).collect();
     assert_eq!(days, vec![288, 276]);
     assert_eq!(summary.days_with_data, 2);

@@ -1,1 +1,5 @@
-//! e2e
+//! End-to-end scenarios, one module each. Where to add a test: a new data path through
+//! several crates gets its own module here; single-crate behaviour belongs next to the
+//! code it checks.
+
+mod cli_metrics;

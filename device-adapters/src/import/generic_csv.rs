@@ -19,8 +19,12 @@ use super::{ImportError, ImportReport};
 use crate::local_time::{self, Resolution};
 
 /// Local-time layouts accepted when the time has no zone.
-const LOCAL_FORMATS: [&str; 4] =
-    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S"];
+const LOCAL_FORMATS: [&str; 4] = [
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+];
 
 /// One imported reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +82,9 @@ fn parse_time(
     let naive = LOCAL_FORMATS
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .ok_or_else(|| format!("time `{text}` is not in a recognised format (e.g. 2024-05-01 08:00:00)"))?;
+        .ok_or_else(|| {
+            format!("time `{text}` is not in a recognised format (e.g. 2024-05-01 08:00:00)")
+        })?;
     local_time::resolve(naive, zone, previous).map_err(|e| e.to_string())
 }
 
@@ -87,18 +93,27 @@ fn parse_time(
 /// # Errors
 /// [`ImportError`] when the file is empty or lacks one of the three columns; bad rows
 /// do not fail the import, they are listed in the report.
-pub fn import(text: &str, options: &GenericCsvOptions) -> Result<ImportReport<GlucoseRow>, ImportError> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+pub fn import(
+    text: &str,
+    options: &GenericCsvOptions,
+) -> Result<ImportReport<GlucoseRow>, ImportError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let (_, header_line) = lines.next().ok_or(ImportError::Empty)?;
     let header: Vec<String> = split_csv_line(header_line.trim_start_matches('\u{feff}'))
         .into_iter()
         .map(|h| h.to_ascii_lowercase())
         .collect();
     let find = |column: &'static str| {
-        header.iter().position(|h| h == column).ok_or_else(|| ImportError::MissingColumn {
-            column,
-            header: header_line.to_owned(),
-        })
+        header
+            .iter()
+            .position(|h| h == column)
+            .ok_or_else(|| ImportError::MissingColumn {
+                column,
+                header: header_line.to_owned(),
+            })
     };
     let (id_at, time_at, gl_at) = (find("id")?, find("time")?, find("gl")?);
     let needed = id_at.max(time_at).max(gl_at) + 1;
@@ -111,7 +126,10 @@ pub fn import(text: &str, options: &GenericCsvOptions) -> Result<ImportReport<Gl
         report.counts.read += 1;
         let fields = split_csv_line(line);
         if fields.len() < needed {
-            report.reject(line_number, format!("expected at least {needed} fields, found {}", fields.len()));
+            report.reject(
+                line_number,
+                format!("expected at least {needed} fields, found {}", fields.len()),
+            );
             continue;
         }
         let series_id = fields[id_at].clone();
@@ -119,7 +137,10 @@ pub fn import(text: &str, options: &GenericCsvOptions) -> Result<ImportReport<Gl
         let value: f64 = match value_text.parse() {
             Ok(v) if f64::is_finite(v) && v > 0.0 => v,
             Ok(_) => {
-                report.reject(line_number, format!("glucose `{value_text}` is not a positive number"));
+                report.reject(
+                    line_number,
+                    format!("glucose `{value_text}` is not a positive number"),
+                );
                 continue;
             }
             Err(_) if value_text.is_empty() || value_text.eq_ignore_ascii_case("na") => {
@@ -127,18 +148,24 @@ pub fn import(text: &str, options: &GenericCsvOptions) -> Result<ImportReport<Gl
                 continue;
             }
             Err(_) => {
-                report.reject(line_number, format!("glucose `{value_text}` is not a number"));
+                report.reject(
+                    line_number,
+                    format!("glucose `{value_text}` is not a number"),
+                );
                 continue;
             }
         };
-        let (time, resolution) =
-            match parse_time(&fields[time_at], options.zone, previous.get(&series_id).copied()) {
-                Ok(resolved) => resolved,
-                Err(reason) => {
-                    report.reject(line_number, reason);
-                    continue;
-                }
-            };
+        let (time, resolution) = match parse_time(
+            &fields[time_at],
+            options.zone,
+            previous.get(&series_id).copied(),
+        ) {
+            Ok(resolved) => resolved,
+            Err(reason) => {
+                report.reject(line_number, reason);
+                continue;
+            }
+        };
         if resolution != Resolution::Unique {
             report.counts.ambiguous_local_times += 1;
         }
@@ -149,7 +176,12 @@ pub fn import(text: &str, options: &GenericCsvOptions) -> Result<ImportReport<Gl
         }
         previous.insert(series_id.clone(), time);
         report.counts.imported += 1;
-        report.records.push(GlucoseRow { series_id, time, mg_dl, line: line_number });
+        report.records.push(GlucoseRow {
+            series_id,
+            time,
+            mg_dl,
+            line: line_number,
+        });
     }
     Ok(report)
 }
@@ -159,7 +191,10 @@ mod tests {
     use super::*;
 
     fn options() -> GenericCsvOptions {
-        GenericCsvOptions { zone: chrono_tz::Europe::Rome, unit: GlucoseUnit::MgDl }
+        GenericCsvOptions {
+            zone: chrono_tz::Europe::Rome,
+            unit: GlucoseUnit::MgDl,
+        }
     }
 
     #[test]
@@ -168,7 +203,10 @@ mod tests {
         let report = import(text, &options()).unwrap();
         assert_eq!(report.counts.imported, 2);
         assert_eq!(report.records[0].series_id, "Subject 1");
-        assert_eq!(report.records[0].time.to_rfc3339(), "2015-06-06T14:50:27+00:00");
+        assert_eq!(
+            report.records[0].time.to_rfc3339(),
+            "2015-06-06T14:50:27+00:00"
+        );
         assert_eq!(report.records[1].line, 3);
     }
 
@@ -189,7 +227,10 @@ mod tests {
         assert!(report.rejected[0].reason.contains("daylight-saving gap"));
         assert_eq!(report.counts.read, 8);
         assert_eq!(report.counts.imported, 1);
-        assert_eq!(report.counts.duplicate, 1, "08:20 Rome is 06:20Z, same value");
+        assert_eq!(
+            report.counts.duplicate, 1,
+            "08:20 Rome is 06:20Z, same value"
+        );
         assert_eq!(report.counts.rejected, 6);
     }
 
@@ -197,16 +238,25 @@ mod tests {
     fn converts_mmol_and_needs_the_columns() {
         let report = import(
             "id,time,gl\nx,2024-01-01 00:00:00,5.5\n",
-            &GenericCsvOptions { unit: GlucoseUnit::MmolL, ..options() },
+            &GenericCsvOptions {
+                unit: GlucoseUnit::MmolL,
+                ..options()
+            },
         )
         .unwrap();
         assert!((report.records[0].mg_dl - 99.0858).abs() < 1e-9);
-        assert!(matches!(import("id,when,gl\n", &options()), Err(ImportError::MissingColumn { column: "time", .. })));
+        assert!(matches!(
+            import("id,when,gl\n", &options()),
+            Err(ImportError::MissingColumn { column: "time", .. })
+        ));
         assert!(matches!(import("", &options()), Err(ImportError::Empty)));
     }
 
     #[test]
     fn quoted_fields_may_hold_commas() {
-        assert_eq!(split_csv_line(r#"1,"Rossi, Mario","a ""b""""#), vec!["1", "Rossi, Mario", "a \"b\""]);
+        assert_eq!(
+            split_csv_line(r#"1,"Rossi, Mario","a ""b""""#),
+            vec!["1", "Rossi, Mario", "a \"b\""]
+        );
     }
 }

@@ -43,14 +43,21 @@ pub struct ImportReport<T> {
 
 impl<T> Default for ImportReport<T> {
     fn default() -> Self {
-        Self { records: Vec::new(), rejected: Vec::new(), counts: ImportCounts::default() }
+        Self {
+            records: Vec::new(),
+            rejected: Vec::new(),
+            counts: ImportCounts::default(),
+        }
     }
 }
 
 impl<T> ImportReport<T> {
     fn reject(&mut self, line: usize, reason: impl Into<String>) {
         self.counts.rejected += 1;
-        self.rejected.push(RejectedRow { line, reason: reason.into() });
+        self.rejected.push(RejectedRow {
+            line,
+            reason: reason.into(),
+        });
     }
 }
 
