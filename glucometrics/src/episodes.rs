@@ -245,13 +245,14 @@ pub fn analyse_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysi
     let end_points = points_for(f64::from(config.end_duration_min));
     let extended_hypo_points = (120.0 / step) as usize + 1;
 
-    let mut points = LabelledPoints {
-        grid_index: Vec::new(),
-        values: Vec::new(),
-        run: Vec::new(),
-        labels: Default::default(),
-    };
     let values = grid.values();
+    let present = values.iter().filter(|v| !v.is_nan()).count();
+    let mut points = LabelledPoints {
+        grid_index: Vec::with_capacity(present),
+        values: Vec::with_capacity(present),
+        run: Vec::with_capacity(present),
+        labels: std::array::from_fn(|_| Vec::with_capacity(present)),
+    };
     let mut run_number = 0;
     let mut index = 0;
     while index < values.len() {

@@ -188,7 +188,10 @@ fn interpolate(times: &[f64], values: &[f64], left: usize, at: f64, max_gap_s: f
         return f64::NAN;
     }
     // R's `approx` returns the reading itself on an exact hit; exact on purpose.
-    #[expect(clippy::float_cmp, reason = "an exact hit on a reading instant, as R's approx")]
+    #[expect(
+        clippy::float_cmp,
+        reason = "an exact hit on a reading instant, as R's approx"
+    )]
     let exact_hit = times[left] == at;
     if exact_hit {
         return values[left];

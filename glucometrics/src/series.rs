@@ -224,15 +224,14 @@ impl GlucoseSeries {
     /// The local civil day of reading `index` as days since 1970-01-01 (local).
     #[must_use]
     pub fn local_day_number(&self, index: usize) -> i64 {
-        (self.local_s[index] / 86_400.0).floor() as i64
+        local_day_of(self.local_s[index])
     }
 
     /// Local time of day of reading `index`, minutes after local midnight (0 ≤ m < 1440).
     #[must_use]
     pub fn local_minute_of_day(&self, index: usize) -> f64 {
-        // Floor arithmetic rather than `rem_euclid`, which compiles to a slow `fmod`.
         let seconds = self.local_s[index];
-        (seconds - (seconds / 86_400.0).floor() * 86_400.0) / 60.0
+        (seconds - local_day_of(seconds) as f64 * 86_400.0) / 60.0
     }
 
     /// Differences between consecutive instants, minutes.
@@ -243,6 +242,19 @@ impl GlucoseSeries {
             .map(|w| (w[1] - w[0]) / 60.0)
             .collect()
     }
+}
+
+/// The day number (days since 1970-01-01) of local seconds `seconds`. Integer division
+/// rather than `f64::floor`/`rem_euclid`, which are library calls on baseline x86-64.
+fn local_day_of(seconds: f64) -> i64 {
+    let whole = seconds as i64;
+    // `as` truncates toward zero; step back for negative non-whole seconds.
+    let whole = if seconds < whole as f64 {
+        whole - 1
+    } else {
+        whole
+    };
+    whole.div_euclid(86_400)
 }
 
 /// The date `days` days after 1970-01-01.
@@ -389,6 +401,16 @@ mod tests {
             series.local_date(0),
             NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()
         );
+    }
+
+    #[test]
+    fn day_numbers_floor_before_the_epoch() {
+        assert_eq!(local_day_of(0.0), 0);
+        assert_eq!(local_day_of(86_399.9), 0);
+        assert_eq!(local_day_of(86_400.0), 1);
+        assert_eq!(local_day_of(-0.5), -1);
+        assert_eq!(local_day_of(-86_400.0), -1);
+        assert_eq!(local_day_of(-86_400.5), -2);
     }
 
     #[test]

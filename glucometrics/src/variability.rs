@@ -155,18 +155,8 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let column_sds = sd_of(&squares);
     let corrected_sds = sd_of(&centred_squares);
 
-    // Windows start at every grid point; the last ones run past the end and hold fewer
-    // points (iglu 4.3.0 pads with missing values).
     let window = (60.0 / f64::from(grid.step_min())).round() as usize;
-    let flat = grid.values();
-    let (mut window_sd_sum, mut window_sd_count) = (0.0, 0_usize);
-    for start in 0..flat.len() {
-        let sd = stats::sd(&flat[start..(start + window).min(flat.len())]);
-        if !sd.is_nan() {
-            window_sd_sum += sd;
-            window_sd_count += 1;
-        }
-    }
+    let (window_sd_sum, window_sd_count) = sliding_window_sds(grid.values(), window);
     SdMeasures {
         within_days: stats::mean(&row_sds),
         between_time_points: stats::sd(&column_means),
@@ -178,6 +168,78 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
         daily_means: stats::sd(&row_means),
         between_days: stats::mean(&column_sds),
         between_days_corrected: stats::mean(&corrected_sds),
+    }
+}
+
+/// Sum and number of the SDs (n − 1) of the windows of `window` points starting at
+/// every index (the last ones run past the end and hold fewer points, as iglu 4.3.0
+/// pads with missing values); windows with fewer than two values are skipped.
+///
+/// Running sums of values and squares, centred on the first value to limit
+/// cancellation and compensated (Neumaier) against drift, and recomputed exactly every
+/// `RESYNC` windows, make this linear in the series length.
+fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
+    const RESYNC: usize = 256;
+    let centre = values.iter().copied().find(|v| !v.is_nan()).unwrap_or(0.0);
+    let (mut sum, mut squares, mut count) = (Neumaier::default(), Neumaier::default(), 0_usize);
+    let (mut total, mut windows) = (0.0, 0_usize);
+    let mut add = |v: f64, sign: f64, sum: &mut Neumaier, squares: &mut Neumaier| {
+        let d = v - centre;
+        sum.add(sign * d);
+        squares.add(sign * d * d);
+    };
+    for start in 0..values.len() {
+        let end = (start + window).min(values.len());
+        if start % RESYNC == 0 {
+            (sum, squares, count) = (Neumaier::default(), Neumaier::default(), 0);
+            for &v in values[start..end].iter().filter(|v| !v.is_nan()) {
+                add(v, 1.0, &mut sum, &mut squares);
+                count += 1;
+            }
+        } else {
+            let leaving = values[start - 1];
+            if !leaving.is_nan() {
+                add(leaving, -1.0, &mut sum, &mut squares);
+                count -= 1;
+            }
+            if start + window <= values.len() {
+                let entering = values[end - 1];
+                if !entering.is_nan() {
+                    add(entering, 1.0, &mut sum, &mut squares);
+                    count += 1;
+                }
+            }
+        }
+        if count >= 2 {
+            let n = count as f64;
+            let variance = ((squares.value() - sum.value() * sum.value() / n) / (n - 1.0)).max(0.0);
+            total += variance.sqrt();
+            windows += 1;
+        }
+    }
+    (total, windows)
+}
+
+/// Kahan–Babuška (Neumaier) compensated sum.
+#[derive(Debug, Clone, Copy, Default)]
+struct Neumaier {
+    sum: f64,
+    compensation: f64,
+}
+
+impl Neumaier {
+    fn add(&mut self, value: f64) {
+        let total = self.sum + value;
+        self.compensation += if self.sum.abs() >= value.abs() {
+            (self.sum - total) + value
+        } else {
+            (value - total) + self.sum
+        };
+        self.sum = total;
+    }
+
+    fn value(self) -> f64 {
+        self.sum + self.compensation
     }
 }
 

@@ -17,12 +17,21 @@ fn main() -> anyhow::Result<()> {
     let repeats: usize = rest.first().map_or(Ok(20), |r| r.parse())?;
     let zone: chrono_tz::Tz = zone.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let text = std::fs::read_to_string(file)?;
-    let import = generic_csv::import(&text, &GenericCsvOptions { zone, unit: GlucoseUnit::MgDl })?;
+    let import = generic_csv::import(
+        &text,
+        &GenericCsvOptions {
+            zone,
+            unit: GlucoseUnit::MgDl,
+        },
+    )?;
     let mut series: Vec<(String, Vec<GlucoseReading>)> = Vec::new();
     for row in import.records {
         match series.iter_mut().find(|(id, _)| *id == row.series_id) {
             Some((_, readings)) => readings.push(GlucoseReading::new(row.time, row.mg_dl)),
-            None => series.push((row.series_id, vec![GlucoseReading::new(row.time, row.mg_dl)])),
+            None => series.push((
+                row.series_id,
+                vec![GlucoseReading::new(row.time, row.mg_dl)],
+            )),
         }
     }
     let config = SummaryConfig::default();

@@ -1,0 +1,82 @@
+//! Times each part of the summary on a synthetic trace (development aid).
+//! `cargo run --release -p glucometrics --example profile_parts -- DAYS INTERVAL_S`
+use std::time::Instant;
+
+use glucometrics::grid::{DayByDayGrid, GridConfig};
+use glucometrics::synthetic::SyntheticTrace;
+use glucometrics::*;
+
+fn time<T>(label: &str, f: impl Fn() -> T) -> T {
+    let start = Instant::now();
+    let mut out = f();
+    for _ in 0..4 {
+        out = f();
+    }
+    println!(
+        "{label:<16} {:>10.1} µs",
+        start.elapsed().as_secs_f64() * 1e6 / 5.0
+    );
+    out
+}
+
+fn main() {
+    let args: Vec<u32> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let trace = SyntheticTrace {
+        days: args[0],
+        interval_s: args[1],
+        ..SyntheticTrace::default()
+    };
+    let readings = trace.generate();
+    let tz = chrono_tz::Europe::Rome;
+    let series = time("validate", || {
+        GlucoseSeries::new(&readings, tz, &ValidationConfig::default()).unwrap()
+    });
+    let grid = time("grid", || {
+        DayByDayGrid::new(&series, &GridConfig::default()).unwrap()
+    });
+    let five = time("grid5", || {
+        DayByDayGrid::new(&series, &GridConfig::five_minutes()).unwrap()
+    });
+    time("mage", || mage::mage_on_grid(&five, &Default::default()));
+    time("events", || {
+        episodes::analyse_events(&grid, &Default::default())
+    });
+    time("sd_measures", || variability::sd_measures(&grid));
+    time("cv_measures", || variability::cv_measures(&grid));
+    time("conga+modd", || {
+        (variability::conga(&grid, 1), variability::modd(&grid, 1))
+    });
+    time("gvp+mag", || {
+        (variability::gvp(&grid), variability::mag(&grid))
+    });
+    time("sd_roc", || variability::sd_rate_of_change(&five, 15));
+    time("agp", || agp::agp_profile(&series, &Default::default()));
+    time("daily", || agp::daily_profiles(&series));
+    time("pgs", || pgs::pgs(series.values(), &grid));
+    time("adrr", || variability::adrr(&series));
+    time("risk+grade", || {
+        (
+            indices::lbgi(series.values()),
+            indices::hbgi(series.values()),
+            indices::grade_breakdown(series.values()),
+        )
+    });
+    time("m+igc+cogi", || {
+        (
+            indices::m_value(series.values(), 90.0),
+            indices::igc(series.values()),
+            indices::cogi(series.values(), 70.0, 180.0),
+        )
+    });
+    time("active", || active::active_period(&series, None));
+    time("ranges", || {
+        ranges::TimeInRanges::from_values(series.values())
+    });
+    time("mad", || stats::mad(series.values()));
+    time("summary", || {
+        summarize_series(&series, &SummaryConfig::default())
+    });
+}
