@@ -183,7 +183,7 @@ fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
     let centre = values.iter().copied().find(|v| !v.is_nan()).unwrap_or(0.0);
     let (mut sum, mut squares, mut count) = (Neumaier::default(), Neumaier::default(), 0_usize);
     let (mut total, mut windows) = (0.0, 0_usize);
-    let mut add = |v: f64, sign: f64, sum: &mut Neumaier, squares: &mut Neumaier| {
+    let add = |v: f64, sign: f64, sum: &mut Neumaier, squares: &mut Neumaier| {
         let d = v - centre;
         sum.add(sign * d);
         squares.add(sign * d * d);
