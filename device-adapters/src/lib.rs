@@ -11,3 +11,4 @@
 pub mod gatt;
 pub mod import;
 pub mod local_time;
+pub mod reading;

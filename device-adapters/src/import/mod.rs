@@ -2,7 +2,12 @@
 //! it could not, with the line number and the reason, plus counts — nothing is skipped
 //! silently.
 
+pub mod dexcom;
 pub mod generic_csv;
+pub mod libreview;
+pub mod nightscout;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +33,11 @@ pub struct ImportCounts {
     pub rejected: usize,
     /// Local times in a DST overlap, resolved to keep each series in order.
     pub ambiguous_local_times: usize,
+    /// Valid rows that are not readings (insulin, food, notes, metadata, calibrations
+    /// the importer does not use), counted by kind in [`ImportReport::ignored_by_kind`].
+    pub ignored: usize,
+    /// Imported glucose readings that were scans (on-demand readings, LibreView).
+    pub scans: usize,
 }
 
 /// The outcome of an import.
@@ -39,6 +49,8 @@ pub struct ImportReport<T> {
     pub rejected: Vec<RejectedRow>,
     /// Counts.
     pub counts: ImportCounts,
+    /// Rows that are not readings, by kind (e.g. `Insulin` → 12).
+    pub ignored_by_kind: BTreeMap<String, usize>,
 }
 
 impl<T> Default for ImportReport<T> {
@@ -47,6 +59,7 @@ impl<T> Default for ImportReport<T> {
             records: Vec::new(),
             rejected: Vec::new(),
             counts: ImportCounts::default(),
+            ignored_by_kind: BTreeMap::new(),
         }
     }
 }
@@ -59,6 +72,58 @@ impl<T> ImportReport<T> {
             reason: reason.into(),
         });
     }
+
+    fn ignore(&mut self, kind: &str) {
+        self.counts.ignored += 1;
+        *self.ignored_by_kind.entry(kind.to_owned()).or_default() += 1;
+    }
+}
+
+impl ImportReport<crate::reading::Reading> {
+    /// Adds `reading` unless one with the same device identity and record identity was
+    /// imported before (counted as a duplicate).
+    fn push_unique(
+        &mut self,
+        seen: &mut std::collections::HashSet<(
+            crate::reading::DeviceIdentity,
+            crate::reading::RecordId,
+        )>,
+        reading: crate::reading::Reading,
+    ) {
+        if seen.insert(reading.dedup_key()) {
+            self.counts.imported += 1;
+            if reading.flags.contains(&crate::reading::ReadingFlag::Scan) {
+                self.counts.scans += 1;
+            }
+            self.records.push(reading);
+        } else {
+            self.counts.duplicate += 1;
+        }
+    }
+}
+
+/// The measurement-range words exports use instead of numbers and the bound each stands
+/// for, mg/dL: the value is the bound and the reading carries a flag saying the true
+/// value lies beyond it, so nothing is invented and nothing is dropped.
+fn range_word(
+    text: &str,
+    low_bound_mg_dl: f64,
+    high_bound_mg_dl: f64,
+) -> Option<(f64, crate::reading::ReadingFlag)> {
+    use crate::reading::ReadingFlag;
+    match text.to_ascii_lowercase().as_str() {
+        "low" | "lo" => Some((low_bound_mg_dl, ReadingFlag::BelowMeasurementRange)),
+        "high" | "hi" => Some((high_bound_mg_dl, ReadingFlag::AboveMeasurementRange)),
+        _ => None,
+    }
+}
+
+/// Finds a column whose header starts with `prefix` (case-insensitive).
+fn column(header: &[String], prefix: &str) -> Option<usize> {
+    let prefix = prefix.to_ascii_lowercase();
+    header
+        .iter()
+        .position(|h| h.to_ascii_lowercase().starts_with(&prefix))
 }
 
 /// Why a file could not be imported at all (as opposed to single rows).
@@ -67,6 +132,12 @@ pub enum ImportError {
     /// The file has no header line.
     #[error("the file is empty")]
     Empty,
+    /// The file is not the JSON the importer reads.
+    #[error("not a JSON array of entries: {reason}")]
+    NotJson {
+        /// Parser message.
+        reason: String,
+    },
     /// A required column is missing from the header.
     #[error("column `{column}` not found in header `{header}`")]
     MissingColumn {
