@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 fn sfloat() -> impl Strategy<Value = SFloat> {
     prop_oneof![
-        (-2046_i32..=2045, -8_i8..=7)
+        (-2045_i32..=2045, -8_i8..=7)
             .prop_map(|(mantissa, exponent)| SFloat(Medfloat::Value { mantissa, exponent })),
         Just(SFloat(Medfloat::NaN)),
         Just(SFloat(Medfloat::NotAtThisResolution)),

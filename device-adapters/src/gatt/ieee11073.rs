@@ -81,7 +81,9 @@ impl SFloat {
     }
 
     /// The raw 16 bits; specials encode with exponent 0. A value whose mantissa or
-    /// exponent does not fit (or collides with a special code) encodes as NRes.
+    /// exponent does not fit encodes as NRes. Mantissas ±2046…2047 and −2048 are the
+    /// special codes, so finite values use −2045…2045 (the decoder, like Nordic's
+    /// Android-BLE-Library, recognises specials by the mantissa alone).
     #[must_use]
     pub fn to_raw(self) -> u16 {
         match self.0 {
@@ -91,7 +93,7 @@ impl SFloat {
             Medfloat::NegativeInfinity => 0x0802,
             Medfloat::Reserved => 0x0801,
             Medfloat::Value { mantissa, exponent } => {
-                if !(-2046..=2045).contains(&mantissa) || !(-8..=7).contains(&exponent) {
+                if !(-2045..=2045).contains(&mantissa) || !(-8..=7).contains(&exponent) {
                     return 0x0800;
                 }
                 ((exponent as u16 & 0x0F) << 12) | (mantissa as u16 & 0x0FFF)
@@ -149,7 +151,7 @@ impl Float {
             Medfloat::NegativeInfinity => 0x0080_0002,
             Medfloat::Reserved => 0x0080_0001,
             Medfloat::Value { mantissa, exponent } => {
-                if !(-8_388_606..=8_388_605).contains(&mantissa) {
+                if !(-8_388_605..=8_388_605).contains(&mantissa) {
                     return 0x0080_0000;
                 }
                 (u32::from(exponent as u8) << 24) | (mantissa as u32 & 0x00FF_FFFF)
