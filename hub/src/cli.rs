@@ -1,17 +1,20 @@
 //! Command-line interface: argument definitions and the commands behind them. Output
 //! goes to the writers given, so tests can capture it.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand, ValueEnum};
 use device_adapters::import::generic_csv::{self, GenericCsvOptions};
+use device_adapters::import::{self, dexcom, libreview, nightscout, Format, ImportReport};
+use device_adapters::reading::{Measurement, Reading};
 use glucometrics::synthetic::SyntheticTrace;
 use glucometrics::{summarize, GlucoseReading, GlucoseUnit, SummaryConfig};
 
+use crate::progress::ProgressReader;
 use crate::report;
 
 /// pghd-hub: patient-generated health data hub.
@@ -41,9 +44,45 @@ impl From<UnitArg> for GlucoseUnit {
     }
 }
 
+/// Export format as written on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Recognise it from the file's first lines.
+    Auto,
+    /// LibreView CSV.
+    Libreview,
+    /// Dexcom Clarity CSV.
+    Dexcom,
+    /// Nightscout entries JSON.
+    Nightscout,
+    /// `id,time,gl` CSV.
+    Generic,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Import an export file (LibreView, Dexcom Clarity, Nightscout, `id,time,gl`), say
+    /// what was found, and print the AGP summary of its glucose.
+    Import {
+        /// The export file.
+        file: PathBuf,
+        /// IANA time zone of the patient (exports without zones are read in it).
+        #[arg(long)]
+        tz: Tz,
+        /// Format of the file.
+        #[arg(long, value_enum, default_value = "auto")]
+        format: FormatArg,
+        /// Print JSON (import report and summary) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Unit of glucose figures in the output.
+        #[arg(long, value_enum, default_value = "mg-dl")]
+        unit: UnitArg,
+        /// Also print the AGP percentile table (hourly).
+        #[arg(long)]
+        agp: bool,
+    },
     /// Print the AGP summary of each series in an `id,time,gl` CSV file.
     Metrics {
         /// CSV file with `id`, `time` and `gl` columns.
@@ -89,12 +128,38 @@ pub enum Command {
     },
 }
 
-/// Runs a parsed command, writing results to `out` and diagnostics to `err`.
+/// Runs a parsed command, writing results to `out` and diagnostics to `err`; a progress
+/// bar is drawn on `err` when `progress` is set (standard error is a terminal).
 ///
 /// # Errors
 /// Unreadable or malformed input files, unknown columns, or no valid readings.
-pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(
+    cli: Cli,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    progress: bool,
+) -> anyhow::Result<()> {
     match cli.command {
+        Command::Import {
+            file,
+            tz,
+            format,
+            json,
+            unit,
+            agp,
+        } => import_file(
+            &file,
+            tz,
+            format,
+            &Output {
+                json,
+                unit: unit.into(),
+                agp,
+            },
+            progress,
+            out,
+            err,
+        ),
         Command::Metrics {
             file,
             tz,
@@ -133,9 +198,118 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
     }
 }
 
+/// How summaries are printed.
+struct Output {
+    json: bool,
+    unit: GlucoseUnit,
+    agp: bool,
+}
+
+/// Reads `file` whole through a progress bar.
+fn read_file(file: &Path, progress: bool, err: &mut dyn Write) -> anyhow::Result<String> {
+    let handle =
+        std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    let total = handle.metadata().map(|m| m.len()).unwrap_or(0);
+    let label = format!("reading {}", file.display());
+    let mut reader = ProgressReader::new(handle, err, &label, total, progress);
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {} (is it UTF-8 text?)", file.display()))?;
+    Ok(text)
+}
+
+/// Writes the import counts and every rejected row to `err`.
+fn write_import_report<T>(
+    file: &Path,
+    what: &str,
+    report: &ImportReport<T>,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let c = &report.counts;
+    writeln!(
+        err,
+        "{}: {what}, {} rows read: {} imported, {} duplicate, {} rejected, {} ignored{}{}",
+        file.display(),
+        c.read,
+        c.imported,
+        c.duplicate,
+        c.rejected,
+        c.ignored,
+        if c.scans > 0 {
+            format!(", {} scans", c.scans)
+        } else {
+            String::new()
+        },
+        if c.ambiguous_local_times > 0 {
+            format!(
+                ", {} local times in a DST overlap resolved",
+                c.ambiguous_local_times
+            )
+        } else {
+            String::new()
+        }
+    )?;
+    for (kind, count) in &report.ignored_by_kind {
+        writeln!(err, "  ignored: {kind} × {count}")?;
+    }
+    for rejected in &report.rejected {
+        writeln!(err, "  line {}: {}", rejected.line, rejected.reason)?;
+    }
+    Ok(())
+}
+
+/// Summarises each `(series id, readings, scans)` and prints the summaries.
+fn print_summaries(
+    series: Vec<(String, Vec<GlucoseReading>, Option<usize>)>,
+    tz: Tz,
+    output: &Output,
+    extra_json: serde_json::Value,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let config = SummaryConfig::default();
+    let mut documents = Vec::new();
+    for (id, readings, scans) in series {
+        let mut summary = summarize(&readings, tz, &config)
+            .with_context(|| format!("summarising series `{id}`"))?
+            .in_unit(output.unit);
+        summary.scans = scans;
+        if output.json {
+            documents.push(serde_json::json!({ "id": id, "summary": summary }));
+        } else {
+            write!(out, "{}", report::render_text(&id, &summary, output.agp))?;
+        }
+    }
+    if output.json {
+        let document = if extra_json.is_null() {
+            serde_json::Value::Array(documents)
+        } else {
+            serde_json::json!({ "import": extra_json, "series": documents })
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+    }
+    Ok(())
+}
+
+/// Groups generic-CSV rows by series id, in order of first appearance.
+fn group_rows(
+    rows: Vec<generic_csv::GlucoseRow>,
+) -> Vec<(String, Vec<GlucoseReading>, Option<usize>)> {
+    let mut series: Vec<(String, Vec<GlucoseReading>, Option<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for row in rows {
+        let at = *index.entry(row.series_id.clone()).or_insert_with(|| {
+            series.push((row.series_id.clone(), Vec::new(), None));
+            series.len() - 1
+        });
+        series[at].1.push(GlucoseReading::new(row.time, row.mg_dl));
+    }
+    series
+}
+
 #[allow(clippy::too_many_arguments)]
 fn metrics(
-    file: &PathBuf,
+    file: &Path,
     tz: Tz,
     json: bool,
     unit_in: GlucoseUnit,
@@ -144,8 +318,7 @@ fn metrics(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = read_file(file, false, err)?;
     let import = generic_csv::import(
         &text,
         &GenericCsvOptions {
@@ -154,55 +327,127 @@ fn metrics(
         },
     )
     .with_context(|| format!("importing {}", file.display()))?;
-    let counts = import.counts;
-    writeln!(
-        err,
-        "{}: {} rows read, {} imported, {} duplicate, {} rejected{}",
-        file.display(),
-        counts.read,
-        counts.imported,
-        counts.duplicate,
-        counts.rejected,
-        if counts.ambiguous_local_times > 0 {
-            format!(
-                ", {} local times in a DST overlap resolved",
-                counts.ambiguous_local_times
-            )
-        } else {
-            String::new()
-        }
-    )?;
-    for rejected in &import.rejected {
-        writeln!(err, "  line {}: {}", rejected.line, rejected.reason)?;
-    }
+    write_import_report(file, "id,time,gl CSV", &import, err)?;
     if import.records.is_empty() {
         bail!("no readings to summarise in {}", file.display());
     }
-    // Series in order of first appearance.
-    let mut order: Vec<String> = Vec::new();
-    let mut by_series: std::collections::HashMap<String, Vec<GlucoseReading>> =
-        std::collections::HashMap::new();
-    for row in &import.records {
-        let entry = by_series.entry(row.series_id.clone()).or_insert_with(|| {
-            order.push(row.series_id.clone());
-            Vec::new()
-        });
-        entry.push(GlucoseReading::new(row.time, row.mg_dl));
-    }
-    let config = SummaryConfig::default();
-    let mut documents = Vec::new();
-    for id in &order {
-        let summary = summarize(&by_series[id], tz, &config)
-            .with_context(|| format!("summarising series `{id}`"))?
-            .in_unit(unit_out);
-        if json {
-            documents.push(serde_json::json!({ "id": id, "summary": summary }));
-        } else {
-            write!(out, "{}", report::render_text(id, &summary, show_agp))?;
+    let output = Output {
+        json,
+        unit: unit_out,
+        agp: show_agp,
+    };
+    print_summaries(
+        group_rows(import.records),
+        tz,
+        &output,
+        serde_json::Value::Null,
+        out,
+    )
+}
+
+fn import_file(
+    file: &Path,
+    tz: Tz,
+    format: FormatArg,
+    output: &Output,
+    progress: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let text = read_file(file, progress, err)?;
+    let format = match format {
+        FormatArg::Auto => import::detect(&text[..text.len().min(8192)]).with_context(|| {
+            format!("{}: not a recognised export (LibreView, Dexcom Clarity, Nightscout, id,time,gl); use --format", file.display())
+        })?,
+        FormatArg::Libreview => Format::LibreView,
+        FormatArg::Dexcom => Format::DexcomClarity,
+        FormatArg::Nightscout => Format::Nightscout,
+        FormatArg::Generic => Format::GenericCsv,
+    };
+    let name = file.file_name().and_then(|n| n.to_str());
+    let context = || format!("importing {}", file.display());
+    let report: ImportReport<Reading> = match format {
+        Format::LibreView => libreview::import(&text, tz, name).with_context(context)?,
+        Format::DexcomClarity => dexcom::import(&text, tz, name).with_context(context)?,
+        Format::Nightscout => nightscout::import(&text, name).with_context(context)?,
+        Format::GenericCsv => {
+            let rows = generic_csv::import(
+                &text,
+                &GenericCsvOptions {
+                    zone: tz,
+                    unit: GlucoseUnit::MgDl,
+                },
+            )
+            .with_context(context)?;
+            ImportReport {
+                records: rows
+                    .records
+                    .into_iter()
+                    .map(|r| r.into_reading(name))
+                    .collect(),
+                rejected: rows.rejected,
+                counts: rows.counts,
+                ignored_by_kind: rows.ignored_by_kind,
+            }
+        }
+    };
+    let what = match format {
+        Format::LibreView => "LibreView export",
+        Format::DexcomClarity => "Dexcom Clarity export",
+        Format::Nightscout => "Nightscout entries",
+        Format::GenericCsv => "id,time,gl CSV",
+    };
+    write_import_report(file, what, &report, err)?;
+    let (mut cgm, mut meter) = (Vec::new(), Vec::new());
+    for reading in &report.records {
+        match (&reading.measurement, reading.glucose_mg_dl()) {
+            (Measurement::CgmGlucose { .. }, Some(mg_dl)) => {
+                cgm.push(GlucoseReading::new(reading.time, mg_dl))
+            }
+            (Measurement::MeterGlucose { .. }, Some(mg_dl)) => {
+                meter.push(GlucoseReading::new(reading.time, mg_dl))
+            }
+            _ => {}
         }
     }
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&documents)?)?;
+    writeln!(
+        err,
+        "  found: {} CGM glucose, {} meter glucose readings",
+        cgm.len(),
+        meter.len()
+    )?;
+    // The AGP is a CGM report; meter readings are summarised only when there is no CGM.
+    let (id, readings) = if cgm.is_empty() {
+        ("meter glucose", meter)
+    } else {
+        ("CGM glucose", cgm)
+    };
+    if readings.is_empty() {
+        bail!("no glucose readings to summarise in {}", file.display());
     }
-    Ok(())
+    let scans = (format == Format::LibreView).then_some(report.counts.scans);
+    let extra = serde_json::json!({
+        "format": format,
+        "counts": report.counts,
+        "ignored_by_kind": report.ignored_by_kind,
+        "rejected": report.rejected,
+    });
+    let series = if format == Format::GenericCsv {
+        let rows: Vec<generic_csv::GlucoseRow> = report
+            .records
+            .iter()
+            .filter_map(|r| {
+                Some(generic_csv::GlucoseRow {
+                    series_id: r.device.serial.clone()?,
+                    time: r.time,
+                    mg_dl: r.glucose_mg_dl()?,
+                    line: 0,
+                })
+            })
+            .collect();
+        group_rows(rows)
+    } else {
+        vec![(id.to_owned(), readings, scans)]
+    };
+    print_summaries(series, tz, output, extra, out)
 }

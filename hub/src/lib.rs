@@ -5,4 +5,5 @@
 //! FHIR; it builds on `glucometrics` and `device-adapters`.
 
 pub mod cli;
+pub mod progress;
 pub mod report;

@@ -10,7 +10,7 @@ use pghd_hub::cli::{run, Cli};
 fn run_cli(args: &[&str]) -> (Result<(), String>, String, String) {
     let cli = Cli::try_parse_from(args).expect("arguments parse");
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let result = run(cli, &mut out, &mut err).map_err(|e| format!("{e:#}"));
+    let result = run(cli, &mut out, &mut err, false).map_err(|e| format!("{e:#}"));
     (
         result,
         String::from_utf8(out).unwrap(),
@@ -39,7 +39,7 @@ fn synth_then_metrics_matches_the_engine() {
     let rows = csv.lines().count() - 1;
     assert!(
         diagnostics.contains(&format!(
-            "{} rows read, {} imported, 1 duplicate, 2 rejected",
+            "{} rows read: {} imported, 1 duplicate, 2 rejected",
             rows + 3,
             rows
         )),

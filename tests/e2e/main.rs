@@ -3,3 +3,4 @@
 //! code it checks.
 
 mod cli_metrics;
+mod import_formats;

@@ -88,6 +88,42 @@ fn parse_time(
     local_time::resolve(naive, zone, previous).map_err(|e| e.to_string())
 }
 
+impl GlucoseRow {
+    /// The row as a normalised CGM glucose reading (the generic layout does not say
+    /// which device or sample type; the series id stands as the device serial).
+    #[must_use]
+    pub fn into_reading(self, file: Option<&str>) -> crate::reading::Reading {
+        use crate::reading::{
+            DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingSource, RecordId,
+        };
+        Reading {
+            measurement: Measurement::CgmGlucose {
+                glucose: Quantity::new(self.mg_dl, "mg/dL"),
+                trend: None,
+            },
+            time: self.time,
+            local_offset_min: None,
+            device_time: DeviceTime::Absolute {
+                instant: self.time,
+                utc_offset_min: None,
+            },
+            device: DeviceIdentity {
+                serial: Some(self.series_id),
+                ..DeviceIdentity::default()
+            },
+            record: RecordId::Instant {
+                at: self.time.to_rfc3339(),
+            },
+            flags: Vec::new(),
+            source: ReadingSource::Import {
+                importer: "generic_csv".into(),
+                file: file.map(str::to_owned),
+                line: self.line,
+            },
+        }
+    }
+}
+
 /// Imports `text`.
 ///
 /// # Errors

@@ -11,6 +11,51 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The export formats the importers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// LibreView CSV ([`libreview`]).
+    LibreView,
+    /// Dexcom Clarity CSV ([`dexcom`]).
+    DexcomClarity,
+    /// Nightscout entries JSON ([`nightscout`]).
+    Nightscout,
+    /// Generic `id,time,gl` CSV ([`generic_csv`]).
+    GenericCsv,
+}
+
+/// Recognises the format from the start of a file (its first few kilobytes).
+#[must_use]
+pub fn detect(start: &str) -> Option<Format> {
+    let start = start.trim_start_matches('\u{feff}').trim_start();
+    if start.starts_with('[') || start.starts_with('{') {
+        return Some(Format::Nightscout);
+    }
+    let head: Vec<&str> = start.lines().take(10).collect();
+    if head
+        .iter()
+        .any(|l| l.contains("Device Timestamp") && l.contains("Record Type"))
+    {
+        return Some(Format::LibreView);
+    }
+    let first = head.first()?.to_ascii_lowercase();
+    if first.contains("event type") && first.contains("glucose value") {
+        return Some(Format::DexcomClarity);
+    }
+    let columns: Vec<String> = generic_csv::split_csv_line(&first)
+        .into_iter()
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if ["id", "time", "gl"]
+        .iter()
+        .all(|c| columns.iter().any(|h| h == c))
+    {
+        return Some(Format::GenericCsv);
+    }
+    None
+}
+
 /// A row an importer could not use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedRow {
@@ -146,4 +191,27 @@ pub enum ImportError {
         /// The header line as read.
         header: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_format() {
+        assert_eq!(detect("[{\"sgv\":1}]"), Some(Format::Nightscout));
+        assert_eq!(
+            detect("Patient report,x\nname\nDevice,Serial Number,Device Timestamp,Record Type\n"),
+            Some(Format::LibreView)
+        );
+        assert_eq!(
+            detect("Index,Timestamp (YYYY-MM-DDThh:mm:ss),Event Type,Glucose Value (mg/dL)\n"),
+            Some(Format::DexcomClarity)
+        );
+        assert_eq!(
+            detect("\"\",\"id\",\"time\",\"gl\"\n"),
+            Some(Format::GenericCsv)
+        );
+        assert_eq!(detect("hello,world\n"), None);
+    }
 }
