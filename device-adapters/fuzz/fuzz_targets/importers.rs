@@ -1,0 +1,28 @@
+//! Every importer on arbitrary text: no panic, and the counts always add up (each row
+//! read is imported, a duplicate, rejected or ignored).
+#![no_main]
+
+use device_adapters::import::{dexcom, generic_csv, libreview, nightscout, ImportCounts};
+use libfuzzer_sys::fuzz_target;
+
+fn check(counts: ImportCounts) {
+    assert_eq!(counts.read, counts.imported + counts.duplicate + counts.rejected + counts.ignored);
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let zone = chrono_tz::Europe::Rome;
+    if let Ok(report) = libreview::import(text, zone, None) {
+        check(report.counts);
+    }
+    if let Ok(report) = dexcom::import(text, zone, None) {
+        check(report.counts);
+    }
+    if let Ok(report) = nightscout::import(text, None) {
+        check(report.counts);
+    }
+    let options = generic_csv::GenericCsvOptions { zone, unit: Default::default() };
+    if let Ok(report) = generic_csv::import(text, &options) {
+        check(report.counts);
+    }
+});
