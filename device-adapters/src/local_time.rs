@@ -62,6 +62,61 @@ pub fn resolve(
     }
 }
 
+/// [`resolve`] with a memo per local hour: an hour whose start and end resolve to the
+/// same single offset resolves every time inside it to that offset without consulting
+/// the time-zone database again (exports have thousands of rows per hour looked up).
+/// Hours containing a transition are resolved minute by minute as before.
+#[derive(Debug, Clone)]
+pub struct CachedResolver {
+    zone: Tz,
+    hours: std::collections::HashMap<(chrono::NaiveDate, u32), Option<i32>>,
+}
+
+impl CachedResolver {
+    /// A resolver for `zone`.
+    #[must_use]
+    pub fn new(zone: Tz) -> Self {
+        Self {
+            zone,
+            hours: std::collections::HashMap::new(),
+        }
+    }
+
+    /// As [`resolve`].
+    ///
+    /// # Errors
+    /// [`LocalTimeError::InDstGap`] when the local time does not exist.
+    pub fn resolve(
+        &mut self,
+        local: NaiveDateTime,
+        previous: Option<DateTime<Utc>>,
+    ) -> Result<(DateTime<Utc>, Resolution), LocalTimeError> {
+        use chrono::Timelike;
+        let zone = self.zone;
+        let key = (local.date(), local.hour());
+        let offset = *self.hours.entry(key).or_insert_with(|| {
+            let start = local.date().and_hms_opt(local.hour(), 0, 0)?;
+            let end = local.date().and_hms_opt(local.hour(), 59, 59)?;
+            let offset_of = |t: NaiveDateTime| match zone.from_local_datetime(&t) {
+                LocalResult::Single(instant) => {
+                    use chrono::Offset;
+                    Some(instant.offset().fix().local_minus_utc())
+                }
+                _ => None,
+            };
+            let (a, b) = (offset_of(start)?, offset_of(end)?);
+            (a == b).then_some(a)
+        });
+        match offset {
+            Some(seconds) => Ok((
+                (local - chrono::Duration::seconds(i64::from(seconds))).and_utc(),
+                Resolution::Unique,
+            )),
+            None => resolve(local, zone, previous),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +145,30 @@ mod tests {
         .unwrap();
         assert_eq!(how, Resolution::AmbiguousLater);
         assert_eq!(after.format("%H:%M").to_string(), "01:10");
+    }
+
+    #[test]
+    fn cached_resolver_agrees_with_resolve() {
+        for zone in [
+            chrono_tz::Europe::Rome,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::America::Santiago,
+        ] {
+            let mut cached = CachedResolver::new(zone);
+            let mut previous = None;
+            let start = NaiveDate::from_ymd_opt(2024, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap();
+            for step in 0..(366 * 24 * 4) {
+                let local = start + chrono::Duration::minutes(15 * step + 7);
+                let direct = resolve(local, zone, previous);
+                assert_eq!(cached.resolve(local, previous), direct, "{zone} {local}");
+                if let Ok((instant, _)) = direct {
+                    previous = Some(instant);
+                }
+            }
+        }
     }
 
     #[test]

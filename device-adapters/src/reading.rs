@@ -173,6 +173,14 @@ pub enum RecordId {
         /// The identifier.
         id: String,
     },
+    /// A record known by its type and the device's own wall-clock timestamp (exports
+    /// without record numbers, e.g. LibreView: type 0 historic, 1 scan, 2 strip).
+    DeviceLocal {
+        /// The exporter's record type.
+        record_type: u8,
+        /// The device timestamp as written.
+        local: NaiveDateTime,
+    },
     /// No device identity: the source instant (UTC) and the value stand in.
     Instant {
         /// The instant, RFC 3339.
@@ -219,7 +227,7 @@ pub enum ReadingSource {
     /// An export file.
     Import {
         /// Importer (`libreview`, `dexcom_clarity`, `nightscout`, `generic_csv`, …).
-        importer: String,
+        importer: std::borrow::Cow<'static, str>,
         /// File name, if known.
         file: Option<String>,
         /// Line (CSV) or entry index (JSON), 1-based.

@@ -14,8 +14,6 @@
 //! (the G6/G7 range): the bound is kept with a flag. Units from the header (mg/dL or
 //! mmol/L); timestamps are local without a zone.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use glucometrics::GlucoseUnit;
@@ -70,7 +68,7 @@ pub fn import(
     let rate_at = column(&header, "Glucose Rate of Change");
 
     let mut report = ImportReport::default();
-    let mut seen = HashSet::new();
+    let mut seen = super::SeenReadings::default();
     let mut previous: Option<DateTime<Utc>> = None;
     for (index, line) in lines {
         let line_number = index + 1;

@@ -17,15 +17,13 @@
 //! read month-first, one without day-first, and ISO `YYYY-MM-DD HH:MM` is accepted.
 //! `LO`/`HI` stand for below 40 and above 500 mg/dL (the Libre's range).
 
-use std::collections::HashSet;
-
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use glucometrics::GlucoseUnit;
 
 use super::generic_csv::split_csv_line;
-use super::{column, range_word, ImportError, ImportReport};
-use crate::local_time::{self, Resolution};
+use super::{column, range_word, split_fields, ImportError, ImportReport, SeenReadings};
+use crate::local_time::{CachedResolver, Resolution};
 use crate::reading::{
     DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingFlag, ReadingSource,
     RecordId,
@@ -36,8 +34,55 @@ const LIBRE_LOW_MG_DL: f64 = 40.0;
 /// Libre's upper reporting bound, mg/dL (`HI`).
 const LIBRE_HIGH_MG_DL: f64 = 500.0;
 
+/// Two ASCII digits at `at`.
+fn two_digits(bytes: &[u8], at: usize) -> Option<u32> {
+    let (a, b) = (bytes.get(at)?, bytes.get(at + 1)?);
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+}
+
+/// The two layouts nearly every export uses, parsed by position: `MM-DD-YYYY hh:mm AM`
+/// (US) and `DD-MM-YYYY HH:MM` (Europe). Anything else goes to [`parse_timestamp`]'s
+/// general path.
+fn parse_common_timestamp(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    if !(b.len() == 19 || b.len() == 16)
+        || b[2] != b'-'
+        || b[5] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+    {
+        return None;
+    }
+    let (first, second) = (two_digits(b, 0)?, two_digits(b, 3)?);
+    let year = two_digits(b, 6)? * 100 + two_digits(b, 8)?;
+    let (mut hour, minute) = (two_digits(b, 11)?, two_digits(b, 14)?);
+    let (month, day) = if b.len() == 19 {
+        let pm = match (
+            b[16],
+            b[17].to_ascii_uppercase(),
+            b[18].to_ascii_uppercase(),
+        ) {
+            (b' ', b'A', b'M') => false,
+            (b' ', b'P', b'M') => true,
+            _ => return None,
+        };
+        if !(1..=12).contains(&hour) {
+            return None;
+        }
+        hour = hour % 12 + if pm { 12 } else { 0 };
+        (first, second)
+    } else {
+        (second, first)
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?.and_hms_opt(hour, minute, 0)
+}
+
 /// Parses a LibreView device timestamp.
 fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
+    if let Some(parsed) = parse_common_timestamp(text) {
+        return Some(parsed);
+    }
     let upper = text.to_ascii_uppercase();
     let formats: &[&str] = if upper.ends_with("AM") || upper.ends_with("PM") {
         &[
@@ -99,16 +144,23 @@ pub fn import(
     };
 
     let mut report = ImportReport::default();
-    let mut seen = HashSet::new();
+    let mut seen = SeenReadings::default();
+    let mut resolver = CachedResolver::new(zone);
+    let mut offsets = ZoneOffsets::new(zone);
     let mut previous: Option<DateTime<Utc>> = None;
+    let mut fields = Vec::with_capacity(header.len());
+    report
+        .records
+        .reserve(lines.len().saturating_sub(header_index + 1));
+    let file_name = file.map(str::to_owned);
     for (index, line) in lines.iter().enumerate().skip(header_index + 1) {
         if line.trim().is_empty() {
             continue;
         }
         let line_number = index + 1;
         report.counts.read += 1;
-        let fields = split_csv_line(line);
-        let field = |at: usize| fields.get(at).map_or("", String::as_str);
+        split_fields(line, &mut fields);
+        let field = |at: usize| fields.get(at).map_or("", |f| f.as_ref());
         let record_type = field(type_at);
         let (value_at, kind) = match record_type {
             "0" => (Some(historic_at), "historic"),
@@ -156,7 +208,7 @@ pub fn import(
             );
             continue;
         };
-        let (time, resolution) = match local_time::resolve(local, zone, previous) {
+        let (time, resolution) = match resolver.resolve(local, previous) {
             Ok(resolved) => resolved,
             Err(error) => {
                 report.reject(line_number, error.to_string());
@@ -178,7 +230,7 @@ pub fn import(
         if kind == "scan" {
             flags.push(ReadingFlag::Scan);
         }
-        let offset = zone_offset_min(time, zone);
+        let offset = offsets.at(time);
         let reading = Reading {
             measurement,
             time,
@@ -212,6 +264,34 @@ pub fn import(
 pub(crate) fn zone_offset_min(time: DateTime<Utc>, zone: Tz) -> i32 {
     use chrono::Offset;
     time.with_timezone(&zone).offset().fix().local_minus_utc() / 60
+}
+
+/// [`zone_offset_min`] memoised per UTC hour (offsets change on hour or half-hour
+/// boundaries only, and the memo checks both ends of the hour).
+pub(crate) struct ZoneOffsets {
+    zone: Tz,
+    hours: std::collections::HashMap<i64, Option<i32>>,
+}
+
+impl ZoneOffsets {
+    pub(crate) fn new(zone: Tz) -> Self {
+        Self {
+            zone,
+            hours: std::collections::HashMap::new(),
+        }
+    }
+
+    pub(crate) fn at(&mut self, time: DateTime<Utc>) -> i32 {
+        let hour = time.timestamp().div_euclid(3600);
+        let zone = self.zone;
+        let cached = *self.hours.entry(hour).or_insert_with(|| {
+            let start = DateTime::from_timestamp(hour * 3600, 0)?;
+            let end = DateTime::from_timestamp(hour * 3600 + 3599, 0)?;
+            let (a, b) = (zone_offset_min(start, zone), zone_offset_min(end, zone));
+            (a == b).then_some(a)
+        });
+        cached.unwrap_or_else(|| zone_offset_min(time, zone))
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +341,32 @@ FreeStyle Libre 2,ABC,03-20-2021 06:08 PM,0,,,,\n";
         assert!(report.records[3]
             .flags
             .contains(&ReadingFlag::BelowMeasurementRange));
+    }
+
+    #[test]
+    fn fast_timestamp_path_agrees_with_chrono() {
+        for text in [
+            "03-20-2021 05:38 PM",
+            "12-31-2021 12:05 AM",
+            "01-01-2022 12:00 PM",
+            "27-10-2024 02:30",
+            "31-12-2024 23:59",
+        ] {
+            let slow = if text.ends_with('M') {
+                NaiveDateTime::parse_from_str(text, "%m-%d-%Y %I:%M %p").unwrap()
+            } else {
+                NaiveDateTime::parse_from_str(text, "%d-%m-%Y %H:%M").unwrap()
+            };
+            assert_eq!(parse_common_timestamp(text), Some(slow), "{text}");
+        }
+        assert_eq!(parse_common_timestamp("13-20-2021 05:38 PM"), None);
+        assert_eq!(parse_common_timestamp("03-20-2021 13:38 PM"), None);
+        assert_eq!(
+            parse_common_timestamp("2021-03-20 05:38"),
+            None,
+            "ISO goes to the general path"
+        );
+        assert!(parse_timestamp("2021-03-20 05:38").is_some());
     }
 
     #[test]

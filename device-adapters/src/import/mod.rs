@@ -124,26 +124,87 @@ impl<T> ImportReport<T> {
     }
 }
 
+/// Remembers which readings an import has taken, by device and record identity,
+/// without cloning keys: an FNV-1a hash of the key points at the readings that share
+/// it, which are compared in full.
+#[derive(Debug, Default)]
+pub(crate) struct SeenReadings {
+    /// The first reading seen with each hash.
+    first: std::collections::HashMap<u64, usize, std::hash::BuildHasherDefault<Fnv1a>>,
+    /// Further distinct readings sharing a hash (rare).
+    more: std::collections::HashMap<u64, Vec<usize>, std::hash::BuildHasherDefault<Fnv1a>>,
+}
+
+/// FNV-1a: fast on the short keys here; collisions are resolved by full comparison.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 impl ImportReport<crate::reading::Reading> {
     /// Adds `reading` unless one with the same device identity and record identity was
     /// imported before (counted as a duplicate).
-    fn push_unique(
-        &mut self,
-        seen: &mut std::collections::HashSet<(
-            crate::reading::DeviceIdentity,
-            crate::reading::RecordId,
-        )>,
-        reading: crate::reading::Reading,
-    ) {
-        if seen.insert(reading.dedup_key()) {
-            self.counts.imported += 1;
-            if reading.flags.contains(&crate::reading::ReadingFlag::Scan) {
-                self.counts.scans += 1;
+    fn push_unique(&mut self, seen: &mut SeenReadings, reading: crate::reading::Reading) {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash =
+            BuildHasherDefault::<Fnv1a>::default().hash_one((&reading.device, &reading.record));
+        let same = |i: &usize| {
+            let other = &self.records[*i];
+            other.device == reading.device && other.record == reading.record
+        };
+        let index = self.records.len();
+        match seen.first.get(&hash) {
+            None => {
+                seen.first.insert(hash, index);
             }
-            self.records.push(reading);
-        } else {
-            self.counts.duplicate += 1;
+            Some(first) => {
+                let others = seen.more.entry(hash).or_default();
+                if same(first) || others.iter().any(same) {
+                    self.counts.duplicate += 1;
+                    return;
+                }
+                others.push(index);
+            }
         }
+        self.counts.imported += 1;
+        if reading.flags.contains(&crate::reading::ReadingFlag::Scan) {
+            self.counts.scans += 1;
+        }
+        self.records.push(reading);
+    }
+}
+
+/// Splits one CSV line into `fields`, borrowing from the line when it has no quotes
+/// (the common case) and falling back to [`generic_csv::split_csv_line`] otherwise.
+pub(crate) fn split_fields<'a>(line: &'a str, fields: &mut Vec<std::borrow::Cow<'a, str>>) {
+    fields.clear();
+    if line.contains('"') {
+        fields.extend(
+            generic_csv::split_csv_line(line)
+                .into_iter()
+                .map(std::borrow::Cow::Owned),
+        );
+    } else {
+        fields.extend(
+            line.split(',')
+                .map(|f| std::borrow::Cow::Borrowed(f.trim())),
+        );
     }
 }
 

@@ -12,8 +12,6 @@
 //! 39 is a Dexcom status code, not glucose (1 sensor not active, 5 not calibrated, …),
 //! and is rejected with its code; 39 is the "LOW" marker and is kept with a flag.
 
-use std::collections::HashSet;
-
 use chrono::DateTime;
 use serde_json::Value;
 
@@ -44,7 +42,7 @@ pub fn import(text: &str, file: Option<&str>) -> Result<ImportReport<Reading>, I
         }
     };
     let mut report = ImportReport::default();
-    let mut seen = HashSet::new();
+    let mut seen = super::SeenReadings::default();
     for (index, entry) in entries.iter().enumerate() {
         let number = index + 1;
         report.counts.read += 1;
