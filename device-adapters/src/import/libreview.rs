@@ -251,7 +251,7 @@ pub fn import(
             flags,
             source: ReadingSource::Import {
                 importer: "libreview".into(),
-                file: file.map(str::to_owned),
+                file: file_name.clone(),
                 line: line_number,
             },
         };
