@@ -8,6 +8,7 @@
 //!   with DST gaps and overlaps handled and reported.
 //! - [`import`]: importers for export files, each reporting every rejected row.
 
+pub mod convert;
 pub mod gatt;
 pub mod import;
 pub mod local_time;
