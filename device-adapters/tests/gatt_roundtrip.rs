@@ -198,6 +198,49 @@ proptest! {
     }
 
     #[test]
+    fn cgm_control_round_trips(features in 0_u32..(1 << 24), t in 0_u8..16, l in 0_u8..16, crc_supported in any::<bool>(), offset in any::<u16>(), octets in any::<[u8; 3]>(), status_crc in crc(), interval in any::<u8>(), level in sfloat()) {
+        use device_adapters::gatt::cgm_control::{self, AlertLevel, CgmFeature, CgmStatus, SocpMessage};
+        let features = if crc_supported { features | cgm_control::FEATURE_E2E_CRC } else { features & !cgm_control::FEATURE_E2E_CRC };
+        let feature = CgmFeature { features, sample_type: t, sample_location: l, crc: if crc_supported { CrcCheck::Mcrf4xx } else { CrcCheck::Absent } };
+        let mut bytes = Vec::new();
+        cgm_control::encode_feature(&feature, &mut bytes);
+        prop_assert_eq!(cgm_control::decode_feature(&bytes).unwrap(), feature);
+        let status = CgmStatus { time_offset_min: offset, status: octets[0], cal_temp: octets[1], warning: octets[2], crc: status_crc };
+        let mut bytes = Vec::new();
+        cgm_control::encode_status(&status, &mut bytes);
+        prop_assert_eq!(cgm_control::decode_status(&bytes).unwrap(), status);
+        for message in [
+            SocpMessage::SetCommunicationInterval(interval),
+            SocpMessage::GetCommunicationInterval,
+            SocpMessage::SetAlert(AlertLevel::Hyper, level),
+            SocpMessage::Alert(AlertLevel::RateOfIncrease, level),
+            SocpMessage::GetAlert(AlertLevel::PatientLow),
+            SocpMessage::StartSession,
+            SocpMessage::Response { request_op_code: 26, code: 1 },
+        ] {
+            for crc in [CrcCheck::Absent, CrcCheck::Mcrf4xx] {
+                let mut bytes = Vec::new();
+                cgm_control::encode_socp(&message, crc, &mut bytes);
+                prop_assert_eq!(cgm_control::decode_socp(&bytes, crc != CrcCheck::Absent).unwrap(), (message.clone(), crc));
+            }
+        }
+    }
+
+    #[test]
+    fn weight_and_context_round_trip(imperial in any::<bool>(), weight in proptest::option::of(0_u16..0xFFFF), t in proptest::option::of(date_time()), user in proptest::option::of(any::<u8>()), bmi in proptest::option::of(any::<(u16, u16)>()), sequence in any::<u16>(), meal in proptest::option::of(1_u8..=5), hba1c in proptest::option::of(sfloat()), medication in proptest::option::of((1_u8..=5, sfloat(), any::<bool>())), exercise in proptest::option::of((any::<u16>(), 0_u8..=100))) {
+        use device_adapters::gatt::glucose_context::{self, GlucoseContext};
+        use device_adapters::gatt::weight::{self, WeightMeasurement};
+        let value = WeightMeasurement { imperial, weight_raw: weight, time_stamp: t, user_id: user, bmi_height_raw: bmi };
+        let mut bytes = Vec::new();
+        weight::encode(&value, &mut bytes);
+        prop_assert_eq!(weight::decode(&bytes).unwrap(), value);
+        let context = GlucoseContext { sequence_number: sequence, extended_flags: None, carbohydrate: None, meal, tester_health: Some((1, 15)), exercise, medication, hba1c_percent: hba1c };
+        let mut bytes = Vec::new();
+        glucose_context::encode_context(&context, &mut bytes);
+        prop_assert_eq!(glucose_context::decode_context(&bytes).unwrap(), context);
+    }
+
+    #[test]
     fn no_decoder_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         let _ = cgm::decode_notification(&bytes);
         let _ = cgm::decode_session_start_time(&bytes);
@@ -207,5 +250,13 @@ proptest! {
         let _ = heart_rate::decode(&bytes);
         let _ = blood_pressure::decode(&bytes, false);
         let _ = current_time::decode(&bytes);
+        let _ = device_adapters::gatt::cgm_control::decode_feature(&bytes);
+        let _ = device_adapters::gatt::cgm_control::decode_status(&bytes);
+        let _ = device_adapters::gatt::cgm_control::decode_socp(&bytes, true);
+        let _ = device_adapters::gatt::cgm_control::decode_socp(&bytes, false);
+        let _ = device_adapters::gatt::weight::decode(&bytes);
+        let _ = device_adapters::gatt::glucose_context::decode_context(&bytes);
+        let _ = device_adapters::gatt::glucose_context::decode_feature(&bytes);
+        let _ = device_adapters::gatt::device_information::decode_string(&bytes);
     }
 }

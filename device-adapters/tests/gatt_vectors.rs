@@ -240,3 +240,83 @@ fn bad_input_names_characteristic_field_and_offset() {
         "half an RR interval"
     );
 }
+
+#[test]
+fn cgm_feature_status_and_specific_ops() {
+    use device_adapters::gatt::cgm_control::{self, SocpMessage};
+    let feature = cgm_control::decode_feature(&hex("6E 9E 01 16 8A C1")).unwrap();
+    assert_eq!(feature.features, 0x01_9E6E);
+    assert_ne!(
+        feature.features & cgm_control::FEATURE_E2E_CRC,
+        0,
+        "E2E-CRC supported"
+    );
+    assert_eq!((feature.sample_type, feature.sample_location), (6, 1));
+    assert_eq!(feature.crc, CrcCheck::Mcrf4xx);
+
+    let status = cgm_control::decode_status(&hex("05 00 3F 3F FF A7 E0")).unwrap();
+    assert_eq!(status.time_offset_min, 5);
+    assert_eq!(
+        (status.status, status.cal_temp, status.warning),
+        (0x3F, 0x3F, 0xFF)
+    );
+    assert_eq!(status.crc, CrcCheck::Mcrf4xx);
+
+    let (response, crc) = cgm_control::decode_socp(&hex("1C 02 01 3C 3B"), true).unwrap();
+    assert_eq!(
+        response,
+        SocpMessage::Response {
+            request_op_code: 2,
+            code: 1
+        }
+    );
+    assert_eq!(crc, CrcCheck::Mcrf4xx);
+    assert!(matches!(
+        cgm_control::decode_socp(&hex("1C 02 01 3C 3C"), true),
+        Err(DecodeError::BadCrc { .. })
+    ));
+}
+
+#[test]
+fn weight_and_device_information() {
+    use device_adapters::gatt::{device_information, weight};
+    // Derived from WSS §3.2: SI, time stamp, user 2, BMI 22.5 and height 1.750 m;
+    // weight 13800 × 0.005 = 69.0 kg.
+    let m = weight::decode(&hex("0E e8 35 E8 07 05 01 07 1E 00 02 E1 00 D6 06")).unwrap();
+    assert!((m.kg().unwrap() - 69.0).abs() < 1e-9);
+    assert_eq!(m.user_id, Some(2));
+    assert!((m.bmi().unwrap() - 22.5).abs() < 1e-9);
+    assert!((m.height_m().unwrap() - 1.75).abs() < 1e-9);
+    assert_eq!(
+        weight::decode(&hex("00 FF FF")).unwrap().kg(),
+        None,
+        "0xFFFF: measurement unsuccessful"
+    );
+    assert_eq!(
+        device_information::decode_string(b"Contour Next One\0\0").unwrap(),
+        "Contour Next One"
+    );
+    assert!(matches!(
+        device_information::decode_string(&[0x41, 0xFF]),
+        Err(DecodeError::Reserved { offset: 1, .. })
+    ));
+}
+
+#[test]
+fn glucose_context() {
+    use device_adapters::gatt::glucose_context;
+    // Derived from GSS §3.105: sequence 1, carbohydrate 1 (breakfast) 0.05 kg, meal 1
+    // (preprandial), tester self / health no issues (0xF1), HbA1c 7.1 %.
+    let c = glucose_context::decode_context(&hex("47 01 00 01 05 E0 01 F1 47 F0")).unwrap();
+    assert_eq!(c.sequence_number, 1);
+    let (id, carbs) = c.carbohydrate.unwrap();
+    assert_eq!(id, 1);
+    assert!((carbs.to_f64().unwrap() - 0.05).abs() < 1e-12);
+    assert_eq!(c.meal, Some(1));
+    assert_eq!(c.tester_health, Some((1, 15)));
+    assert!((c.hba1c_percent.unwrap().to_f64().unwrap() - 7.1).abs() < 1e-12);
+    assert!(matches!(
+        glucose_context::decode_context(&hex("02 01 00 09")),
+        Err(DecodeError::Reserved { field: "meal", .. })
+    ));
+}

@@ -8,12 +8,16 @@
 
 pub mod blood_pressure;
 pub mod cgm;
+pub mod cgm_control;
 pub mod crc;
 pub mod current_time;
+pub mod device_information;
 pub mod glucose;
+pub mod glucose_context;
 pub mod heart_rate;
 pub mod ieee11073;
 pub mod racp;
+pub mod weight;
 
 /// A characteristic, by its 16-bit Bluetooth SIG UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -36,6 +40,20 @@ pub enum Characteristic {
     IntermediateCuffPressure,
     /// Current Time, 0x2A2B.
     CurrentTime,
+    /// CGM Feature, 0x2AA8.
+    CgmFeature,
+    /// CGM Status, 0x2AA9.
+    CgmStatus,
+    /// CGM Specific Ops Control Point, 0x2AAC.
+    CgmSpecificOpsControlPoint,
+    /// Weight Measurement, 0x2A9D.
+    WeightMeasurement,
+    /// Glucose Measurement Context, 0x2A34.
+    GlucoseMeasurementContext,
+    /// Glucose Feature, 0x2A51.
+    GlucoseFeature,
+    /// A Device Information string (0x2A24–0x2A29; reported as Model Number 0x2A24).
+    DeviceInformationString,
 }
 
 impl Characteristic {
@@ -52,6 +70,13 @@ impl Characteristic {
             Self::BloodPressureMeasurement => 0x2A35,
             Self::IntermediateCuffPressure => 0x2A36,
             Self::CurrentTime => 0x2A2B,
+            Self::CgmFeature => 0x2AA8,
+            Self::CgmStatus => 0x2AA9,
+            Self::CgmSpecificOpsControlPoint => 0x2AAC,
+            Self::WeightMeasurement => 0x2A9D,
+            Self::GlucoseMeasurementContext => 0x2A34,
+            Self::GlucoseFeature => 0x2A51,
+            Self::DeviceInformationString => 0x2A24,
         }
     }
 }
