@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand, ValueEnum};
 use device_adapters::import::generic_csv::{self, GenericCsvOptions};
-use device_adapters::import::{self, dexcom, libreview, nightscout, Format, ImportReport};
+use device_adapters::import::{
+    self, apple_health, dexcom, libreview, nightscout, open_mhealth, Format, ImportReport,
+};
 use device_adapters::reading::{Measurement, Reading};
 use glucometrics::synthetic::SyntheticTrace;
 use glucometrics::{summarize, GlucoseReading, GlucoseUnit, SummaryConfig};
@@ -57,13 +59,17 @@ pub enum FormatArg {
     Nightscout,
     /// `id,time,gl` CSV.
     Generic,
+    /// Open mHealth data points JSON.
+    OpenMhealth,
+    /// Apple Health `export.xml` (streamed).
+    AppleHealth,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Import an export file (LibreView, Dexcom Clarity, Nightscout, `id,time,gl`), say
-    /// what was found, and print the AGP summary of its glucose.
+    /// Import an export file (LibreView, Dexcom Clarity, Nightscout, Open mHealth, Apple
+    /// Health, `id,time,gl`), say what was found, and print the AGP summary of its glucose.
     Import {
         /// The export file.
         file: PathBuf,
@@ -354,40 +360,88 @@ fn import_file(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let text = read_file(file, progress, err)?;
     let format = match format {
-        FormatArg::Auto => import::detect(&text[..text.len().min(8192)]).with_context(|| {
-            format!("{}: not a recognised export (LibreView, Dexcom Clarity, Nightscout, id,time,gl); use --format", file.display())
-        })?,
+        FormatArg::Auto => {
+            let mut start = vec![0; 8192];
+            let mut handle =
+                std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+            let read = handle
+                .read(&mut start)
+                .with_context(|| format!("reading {}", file.display()))?;
+            import::detect(&String::from_utf8_lossy(&start[..read])).with_context(|| {
+                format!(
+                    "{}: not a recognised export (LibreView, Dexcom Clarity, Nightscout, Open mHealth, Apple Health, id,time,gl); use --format",
+                    file.display()
+                )
+            })?
+        }
         FormatArg::Libreview => Format::LibreView,
         FormatArg::Dexcom => Format::DexcomClarity,
         FormatArg::Nightscout => Format::Nightscout,
         FormatArg::Generic => Format::GenericCsv,
+        FormatArg::OpenMhealth => Format::OpenMHealth,
+        FormatArg::AppleHealth => Format::AppleHealth,
     };
     let name = file.file_name().and_then(|n| n.to_str());
     let context = || format!("importing {}", file.display());
-    let report: ImportReport<Reading> = match format {
-        Format::LibreView => libreview::import(&text, tz, name).with_context(context)?,
-        Format::DexcomClarity => dexcom::import(&text, tz, name).with_context(context)?,
-        Format::Nightscout => nightscout::import(&text, name).with_context(context)?,
-        Format::GenericCsv => {
-            let rows = generic_csv::import(
-                &text,
-                &GenericCsvOptions {
-                    zone: tz,
-                    unit: GlucoseUnit::MgDl,
-                },
-            )
-            .with_context(context)?;
-            ImportReport {
-                records: rows
-                    .records
-                    .into_iter()
-                    .map(|r| r.into_reading(name))
-                    .collect(),
-                rejected: rows.rejected,
-                counts: rows.counts,
-                ignored_by_kind: rows.ignored_by_kind,
+    let report: ImportReport<Reading> = if format == Format::AppleHealth {
+        // Streamed: only glucose readings are kept for the summary; the others are counted.
+        let handle = std::fs::File::open(file).with_context(context)?;
+        let total = handle.metadata().map(|m| m.len()).unwrap_or(0);
+        let label = format!("reading {}", file.display());
+        let reader = std::io::BufReader::new(ProgressReader::new(
+            handle, &mut *err, &label, total, progress,
+        ));
+        let mut glucose = Vec::new();
+        let mut other_readings: std::collections::BTreeMap<String, usize> =
+            std::collections::BTreeMap::new();
+        let stream = apple_health::import(reader, name, |reading| {
+            if reading.glucose_mg_dl().is_some() {
+                glucose.push(reading);
+            } else {
+                let kind = serde_json::to_value(&reading.measurement)
+                    .ok()
+                    .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+                    .unwrap_or_default();
+                *other_readings.entry(kind).or_default() += 1;
+            }
+        })
+        .with_context(context)?;
+        for (kind, count) in other_readings {
+            writeln!(err, "  imported {kind}: {count}")?;
+        }
+        ImportReport {
+            records: glucose,
+            rejected: stream.rejected,
+            counts: stream.counts,
+            ignored_by_kind: stream.ignored_by_kind,
+        }
+    } else {
+        let text = read_file(file, progress, err)?;
+        match format {
+            Format::LibreView => libreview::import(&text, tz, name).with_context(context)?,
+            Format::DexcomClarity => dexcom::import(&text, tz, name).with_context(context)?,
+            Format::Nightscout => nightscout::import(&text, name).with_context(context)?,
+            Format::OpenMHealth => open_mhealth::import(&text, name).with_context(context)?,
+            Format::GenericCsv | Format::AppleHealth => {
+                let rows = generic_csv::import(
+                    &text,
+                    &GenericCsvOptions {
+                        zone: tz,
+                        unit: GlucoseUnit::MgDl,
+                    },
+                )
+                .with_context(context)?;
+                ImportReport {
+                    records: rows
+                        .records
+                        .into_iter()
+                        .map(|r| r.into_reading(name))
+                        .collect(),
+                    rejected: rows.rejected,
+                    counts: rows.counts,
+                    ignored_by_kind: rows.ignored_by_kind,
+                }
             }
         }
     };
@@ -396,6 +450,8 @@ fn import_file(
         Format::DexcomClarity => "Dexcom Clarity export",
         Format::Nightscout => "Nightscout entries",
         Format::GenericCsv => "id,time,gl CSV",
+        Format::OpenMHealth => "Open mHealth data points",
+        Format::AppleHealth => "Apple Health export",
     };
     write_import_report(file, what, &report, err)?;
     let (mut cgm, mut meter) = (Vec::new(), Vec::new());

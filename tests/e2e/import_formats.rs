@@ -98,3 +98,34 @@ fn nightscout_and_dexcom_and_unknown() {
     let (result, _, _) = import("other.csv", "a,b\n1,2\n", "UTC");
     assert!(result.unwrap_err().contains("not a recognised export"));
 }
+
+#[test]
+fn apple_health_streamed_and_open_mhealth() {
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<HealthData locale=\"it_IT\">\n");
+    // 180 readings every 5 minutes from 08:00 to 22:55.
+    for i in 0..180 {
+        let (h, m) = (8 + i * 5 / 60, (i * 5) % 60);
+        xml.push_str(&format!(
+            "<Record type=\"HKQuantityTypeIdentifierBloodGlucose\" sourceName=\"Dexcom G7\" unit=\"mg/dL\" startDate=\"2024-03-01 {h:02}:{m:02}:00 +0100\" endDate=\"2024-03-01 {h:02}:{m:02}:00 +0100\" value=\"{}\"/>\n",
+            100 + i % 50
+        ));
+    }
+    xml.push_str("<Record type=\"HKQuantityTypeIdentifierStepCount\" sourceName=\"iPhone\" unit=\"count\" startDate=\"2024-03-01 08:00:00 +0100\" endDate=\"2024-03-01 08:10:00 +0100\" value=\"812\"/>\n</HealthData>\n");
+    let (result, json, err) = import("export.xml", &xml, "Europe/Rome");
+    result.unwrap();
+    assert!(err.contains("Apple Health export"), "{err}");
+    assert!(err.contains("imported steps: 1"), "{err}");
+    assert_eq!(json["series"][0]["summary"]["readings"], 180);
+
+    let points: Vec<String> = (0..50)
+        .map(|i| format!(r#"{{"header":{{"uuid":"p{i}","schema_id":{{"namespace":"omh","name":"blood-glucose","version":"3.0"}}}},"body":{{"blood_glucose":{{"value":{},"unit":"mg/dL"}},"effective_time_frame":{{"date_time":"2024-03-01T{:02}:00:00Z"}}}}}}"#, 90 + i, i % 24))
+        .collect();
+    let (result, json, _) = import(
+        "points.json",
+        &format!("[{}]", points.join(",")),
+        "Europe/Rome",
+    );
+    result.unwrap();
+    assert_eq!(json["import"]["format"], "open_m_health");
+    assert_eq!(json["import"]["counts"]["imported"], 50);
+}

@@ -2,7 +2,7 @@
 //! read is imported, a duplicate, rejected or ignored).
 #![no_main]
 
-use device_adapters::import::{dexcom, generic_csv, libreview, nightscout, ImportCounts};
+use device_adapters::import::{apple_health, dexcom, generic_csv, libreview, nightscout, open_mhealth, ImportCounts};
 use libfuzzer_sys::fuzz_target;
 
 fn check(counts: ImportCounts) {
@@ -20,6 +20,14 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(report) = nightscout::import(text, None) {
         check(report.counts);
+    }
+    if let Ok(report) = open_mhealth::import(text, None) {
+        check(report.counts);
+    }
+    let mut streamed = 0;
+    if let Ok(report) = apple_health::import(text.as_bytes(), None, |_| streamed += 1) {
+        check(report.counts);
+        assert_eq!(report.counts.imported, streamed);
     }
     let options = generic_csv::GenericCsvOptions { zone, unit: Default::default() };
     if let Ok(report) = generic_csv::import(text, &options) {

@@ -2,10 +2,12 @@
 //! it could not, with the line number and the reason, plus counts — nothing is skipped
 //! silently.
 
+pub mod apple_health;
 pub mod dexcom;
 pub mod generic_csv;
 pub mod libreview;
 pub mod nightscout;
+pub mod open_mhealth;
 
 use std::collections::BTreeMap;
 
@@ -23,14 +25,25 @@ pub enum Format {
     Nightscout,
     /// Generic `id,time,gl` CSV ([`generic_csv`]).
     GenericCsv,
+    /// Open mHealth data points JSON ([`open_mhealth`]).
+    OpenMHealth,
+    /// Apple Health `export.xml`, streamed ([`apple_health`]).
+    AppleHealth,
 }
 
 /// Recognises the format from the start of a file (its first few kilobytes).
 #[must_use]
 pub fn detect(start: &str) -> Option<Format> {
     let start = start.trim_start_matches('\u{feff}').trim_start();
+    if start.starts_with('<') {
+        return start.contains("<HealthData").then_some(Format::AppleHealth);
+    }
     if start.starts_with('[') || start.starts_with('{') {
-        return Some(Format::Nightscout);
+        return Some(if start.contains("\"schema_id\"") {
+            Format::OpenMHealth
+        } else {
+            Format::Nightscout
+        });
     }
     let head: Vec<&str> = start.lines().take(10).collect();
     if head
@@ -238,6 +251,14 @@ pub enum ImportError {
     /// The file has no header line.
     #[error("the file is empty")]
     Empty,
+    /// The XML is malformed.
+    #[error("malformed XML at byte {byte}: {reason}")]
+    NotXml {
+        /// Parser message.
+        reason: String,
+        /// Byte offset in the file.
+        byte: u64,
+    },
     /// The file is not the JSON the importer reads.
     #[error("not a JSON array of entries: {reason}")]
     NotJson {
@@ -274,5 +295,15 @@ mod tests {
             Some(Format::GenericCsv)
         );
         assert_eq!(detect("hello,world\n"), None);
+        assert_eq!(
+            detect(
+                "<?xml version=\"1.0\"?>\n<!DOCTYPE HealthData [\n]>\n<HealthData locale=\"it\">"
+            ),
+            Some(Format::AppleHealth)
+        );
+        assert_eq!(
+            detect("[{\"header\":{\"schema_id\":{\"name\":\"heart-rate\"}}}]"),
+            Some(Format::OpenMHealth)
+        );
     }
 }
