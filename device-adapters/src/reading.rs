@@ -113,6 +113,23 @@ pub enum Measurement {
     },
 }
 
+impl Measurement {
+    /// Glucose in mg/dL without a trend: CGM (interstitial) when `from_cgm`, else meter
+    /// (capillary).
+    #[must_use]
+    pub fn glucose(mg_dl: f64, from_cgm: bool) -> Self {
+        let glucose = Quantity::new(mg_dl, "mg/dL");
+        if from_cgm {
+            Self::CgmGlucose {
+                glucose,
+                trend: None,
+            }
+        } else {
+            Self::MeterGlucose { glucose }
+        }
+    }
+}
+
 /// The device's own time fields, exactly as received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "form", rename_all = "snake_case")]

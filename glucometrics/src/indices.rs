@@ -103,17 +103,22 @@ pub fn hbgi(values: &[f64]) -> f64 {
 }
 
 fn risk_index(values: &[f64], side: impl Fn(f64) -> f64) -> f64 {
-    let mut memo = WholeValueMemo::new(risk_transform);
+    RISK_SCALE * mean_of_transform(values, |gl| side(risk_transform(gl)).powi(2))
+}
+
+/// Mean over the non-NaN readings of `transform(gl)`, memoised for whole-mg/dL values;
+/// NaN without readings.
+fn mean_of_transform(values: &[f64], transform: impl Fn(f64) -> f64) -> f64 {
+    let mut memo = WholeValueMemo::new(transform);
     let (count, total) = values
         .iter()
         .filter(|v| !v.is_nan())
-        .fold((0_usize, 0.0), |(n, t), &gl| {
-            (n + 1, t + side(memo.get(gl)).powi(2))
-        });
+        .fold((0_usize, 0.0), |(n, t), &gl| (n + 1, t + memo.get(gl)));
     if count == 0 {
-        return f64::NAN;
+        f64::NAN
+    } else {
+        total / count as f64
     }
-    RISK_SCALE * total / count as f64
 }
 
 /// Daily risk range of one day's readings: `22.77 × (max(0, max f)² + min(0, min f)²)`.
@@ -227,15 +232,10 @@ pub fn grade_breakdown(values: &[f64]) -> GradeBreakdown {
 /// Schlichtkrull et al. (1965) Acta Med Scand 177:95; iglu `m_value`.
 #[must_use]
 pub fn m_value(values: &[f64], reference_mg_dl: f64) -> f64 {
-    let mut memo = WholeValueMemo::new(|gl: f64| (gl / reference_mg_dl).log10().abs().powi(3));
-    let (count, total) = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .fold((0_usize, 0.0), |(n, t), &gl| (n + 1, t + memo.get(gl)));
-    if count == 0 {
-        return f64::NAN;
-    }
-    1000.0 * total / count as f64
+    1000.0
+        * mean_of_transform(values, |gl: f64| {
+            (gl / reference_mg_dl).log10().abs().powi(3)
+        })
 }
 
 /// Hyperglycaemia index: `Σ (gl − ULTR)^a / (n × c)` over readings > ULTR (iglu defaults
@@ -268,15 +268,9 @@ fn excursion_index(
     exponent: f64,
     scale: f64,
 ) -> f64 {
-    let mut memo = WholeValueMemo::new(|gl: f64| excess(gl).map_or(0.0, |e| e.powf(exponent)));
-    let (count, total) = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .fold((0_usize, 0.0), |(n, t), &gl| (n + 1, t + memo.get(gl)));
-    if count == 0 {
-        return f64::NAN;
-    }
-    total / (count as f64 * scale)
+    mean_of_transform(values, |gl: f64| {
+        excess(gl).map_or(0.0, |e| e.powf(exponent))
+    }) / scale
 }
 
 /// Index of Glycaemic Control: hyper index + hypo index with iglu's defaults

@@ -14,7 +14,7 @@
 
 use crate::grid::{DayByDayGrid, GridConfig};
 use crate::series::GlucoseSeries;
-use crate::stats;
+use crate::stats::{self, CompensatedSum};
 
 /// Parameters of the moving-average MAGE (iglu defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -152,29 +152,6 @@ fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
         averages[..filled].fill(fill);
     }
     averages
-}
-
-/// Kahan–Babuška (Neumaier) summation.
-#[derive(Debug, Clone, Copy, Default)]
-struct CompensatedSum {
-    sum: f64,
-    compensation: f64,
-}
-
-impl CompensatedSum {
-    fn add(&mut self, value: f64) {
-        let total = self.sum + value;
-        if self.sum.abs() >= value.abs() {
-            self.compensation += (self.sum - total) + value;
-        } else {
-            self.compensation += (value - total) + self.sum;
-        }
-        self.sum = total;
-    }
-
-    fn value(self) -> f64 {
-        self.sum + self.compensation
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

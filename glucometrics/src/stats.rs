@@ -113,6 +113,33 @@ pub fn mad(values: &[f64]) -> f64 {
     1.4826 * quantile_unsorted(&mut scratch, 0.5)
 }
 
+/// Kahan–Babuška (Neumaier) compensated sum: adding and removing values in a running
+/// window without the drift of a plain sum (moving averages, sliding SDs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompensatedSum {
+    sum: f64,
+    compensation: f64,
+}
+
+impl CompensatedSum {
+    /// Adds `value` (a negative value removes).
+    pub fn add(&mut self, value: f64) {
+        let total = self.sum + value;
+        self.compensation += if self.sum.abs() >= value.abs() {
+            (self.sum - total) + value
+        } else {
+            (value - total) + self.sum
+        };
+        self.sum = total;
+    }
+
+    /// The compensated total.
+    #[must_use]
+    pub fn value(self) -> f64 {
+        self.sum + self.compensation
+    }
+}
+
 /// Number of non-NaN values.
 #[must_use]
 pub fn count_present(values: &[f64]) -> usize {

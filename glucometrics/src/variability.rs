@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::grid::DayByDayGrid;
 use crate::indices::daily_risk_range;
 use crate::series::GlucoseSeries;
-use crate::stats;
+use crate::stats::{self, CompensatedSum};
 
 /// Differences `g[i + lag] − g[i]` over the flattened grid (NaN where either is missing).
 fn lagged_differences(values: &[f64], lag: usize) -> Vec<f64> {
@@ -181,9 +181,13 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
 fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
     const RESYNC: usize = 256;
     let centre = values.iter().copied().find(|v| !v.is_nan()).unwrap_or(0.0);
-    let (mut sum, mut squares, mut count) = (Neumaier::default(), Neumaier::default(), 0_usize);
+    let (mut sum, mut squares, mut count) = (
+        CompensatedSum::default(),
+        CompensatedSum::default(),
+        0_usize,
+    );
     let (mut total, mut windows) = (0.0, 0_usize);
-    let add = |v: f64, sign: f64, sum: &mut Neumaier, squares: &mut Neumaier| {
+    let add = |v: f64, sign: f64, sum: &mut CompensatedSum, squares: &mut CompensatedSum| {
         let d = v - centre;
         sum.add(sign * d);
         squares.add(sign * d * d);
@@ -191,7 +195,7 @@ fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
     for start in 0..values.len() {
         let end = (start + window).min(values.len());
         if start % RESYNC == 0 {
-            (sum, squares, count) = (Neumaier::default(), Neumaier::default(), 0);
+            (sum, squares, count) = (CompensatedSum::default(), CompensatedSum::default(), 0);
             for &v in values[start..end].iter().filter(|v| !v.is_nan()) {
                 add(v, 1.0, &mut sum, &mut squares);
                 count += 1;
@@ -218,29 +222,6 @@ fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
         }
     }
     (total, windows)
-}
-
-/// Kahan–Babuška (Neumaier) compensated sum.
-#[derive(Debug, Clone, Copy, Default)]
-struct Neumaier {
-    sum: f64,
-    compensation: f64,
-}
-
-impl Neumaier {
-    fn add(&mut self, value: f64) {
-        let total = self.sum + value;
-        self.compensation += if self.sum.abs() >= value.abs() {
-            (self.sum - total) + value
-        } else {
-            (value - total) + self.sum
-        };
-        self.sum = total;
-    }
-
-    fn value(self) -> f64 {
-        self.sum + self.compensation
-    }
 }
 
 /// Mean and SD of the daily coefficients of variation, % (Umpierrez & Kovatchev 2018,

@@ -20,22 +20,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::crc::{crc16_ccitt_false, crc16_mcrf4xx};
+use super::crc::{self, crc16_ccitt_false, crc16_mcrf4xx};
 use super::ieee11073::SFloat;
 use super::{Characteristic, DateTime, DecodeError, Reader};
 
-/// Which end-to-end CRC a record carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CrcCheck {
-    /// No CRC (the sensor does not support E2E-CRC).
-    Absent,
-    /// CRC-16/MCRF4XX, as the specification requires.
-    Mcrf4xx,
-    /// CRC-16/CCITT-FALSE: not the specification's, seen on some devices; accepted and
-    /// reported.
-    CcittFalse,
-}
+pub use super::crc::CrcCheck;
 
 /// One CGM Measurement record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -147,20 +136,7 @@ pub fn decode_record(record: &[u8], base: usize) -> Result<CgmMeasurement, Decod
     } else if size == fields + 2 {
         let crc_at = r.offset();
         let found = r.u16("E2E-CRC")?;
-        let covered = &record[..fields];
-        let expected = crc16_mcrf4xx(covered);
-        if found == expected {
-            CrcCheck::Mcrf4xx
-        } else if found == crc16_ccitt_false(covered) {
-            CrcCheck::CcittFalse
-        } else {
-            return Err(DecodeError::BadCrc {
-                characteristic: CGM,
-                offset: crc_at,
-                expected,
-                found,
-            });
-        }
+        crc::verify(CGM, &record[..fields], found, crc_at)?
     } else {
         return Err(DecodeError::BadLength {
             characteristic: CGM,
@@ -289,7 +265,7 @@ pub fn encode_session_start_time(value: &SessionStartTime, out: &mut Vec<u8>) {
     value.start.encode(out);
     out.push(value.time_zone_quarter_hours.map_or(0x80, |z| z as u8));
     out.push(value.dst_quarter_hours.unwrap_or(255));
-    append_crc(value.crc, start, out);
+    crc::append(value.crc, start, out);
 }
 
 /// Decodes a Session Run Time (CGMS §3.6): expected run time, hours.
@@ -307,7 +283,7 @@ pub fn decode_session_run_time(bytes: &[u8]) -> Result<(u16, CrcCheck), DecodeEr
 pub fn encode_session_run_time(hours: u16, crc: CrcCheck, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&hours.to_le_bytes());
-    append_crc(crc, start, out);
+    crc::append(crc, start, out);
 }
 
 fn optional_crc(
@@ -322,27 +298,5 @@ fn optional_crc(
     let at = r.offset();
     let found = r.u16("E2E-CRC")?;
     r.finish("value")?;
-    let covered = &bytes[..covered_len];
-    let expected = crc16_mcrf4xx(covered);
-    if found == expected {
-        Ok(CrcCheck::Mcrf4xx)
-    } else if found == crc16_ccitt_false(covered) {
-        Ok(CrcCheck::CcittFalse)
-    } else {
-        Err(DecodeError::BadCrc {
-            characteristic,
-            offset: at,
-            expected,
-            found,
-        })
-    }
-}
-
-fn append_crc(crc: CrcCheck, start: usize, out: &mut Vec<u8>) {
-    let value = match crc {
-        CrcCheck::Absent => return,
-        CrcCheck::Mcrf4xx => crc16_mcrf4xx(&out[start..]),
-        CrcCheck::CcittFalse => crc16_ccitt_false(&out[start..]),
-    };
-    out.extend_from_slice(&value.to_le_bytes());
+    crc::verify(characteristic, &bytes[..covered_len], found, at)
 }

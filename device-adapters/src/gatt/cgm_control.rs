@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cgm::CrcCheck;
-use super::crc::{crc16_ccitt_false, crc16_mcrf4xx};
+use super::crc::{self, crc16_ccitt_false, crc16_mcrf4xx};
 use super::ieee11073::SFloat;
 use super::{Characteristic, DecodeError, Reader};
 
@@ -30,27 +30,6 @@ pub struct CgmFeature {
     pub sample_location: u8,
     /// Whether the CRC checked (`Absent` when E2E-CRC is not supported).
     pub crc: CrcCheck,
-}
-
-fn check_crc(
-    characteristic: Characteristic,
-    covered: &[u8],
-    found: u16,
-    offset: usize,
-) -> Result<CrcCheck, DecodeError> {
-    let expected = crc16_mcrf4xx(covered);
-    if found == expected {
-        Ok(CrcCheck::Mcrf4xx)
-    } else if found == crc16_ccitt_false(covered) {
-        Ok(CrcCheck::CcittFalse)
-    } else {
-        Err(DecodeError::BadCrc {
-            characteristic,
-            offset,
-            expected,
-            found,
-        })
-    }
 }
 
 /// Decodes CGM Feature.
@@ -76,7 +55,7 @@ pub fn decode_feature(bytes: &[u8]) -> Result<CgmFeature, DecodeError> {
         }
         CrcCheck::Absent
     } else {
-        check_crc(characteristic, &bytes[..4], found, crc_at)?
+        crc::verify(characteristic, &bytes[..4], found, crc_at)?
     };
     Ok(CgmFeature {
         features,
@@ -129,7 +108,7 @@ pub fn decode_status(bytes: &[u8]) -> Result<CgmStatus, DecodeError> {
         let at = r.offset();
         let found = r.u16("E2E-CRC")?;
         r.finish("value")?;
-        check_crc(characteristic, &bytes[..5], found, at)?
+        crc::verify(characteristic, &bytes[..5], found, at)?
     };
     Ok(CgmStatus {
         time_offset_min,
@@ -145,16 +124,7 @@ pub fn encode_status(value: &CgmStatus, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&value.time_offset_min.to_le_bytes());
     out.extend([value.status, value.cal_temp, value.warning]);
-    append_crc(value.crc, start, out);
-}
-
-fn append_crc(crc: CrcCheck, start: usize, out: &mut Vec<u8>) {
-    let value = match crc {
-        CrcCheck::Absent => return,
-        CrcCheck::Mcrf4xx => crc16_mcrf4xx(&out[start..]),
-        CrcCheck::CcittFalse => crc16_ccitt_false(&out[start..]),
-    };
-    out.extend_from_slice(&value.to_le_bytes());
+    crc::append(value.crc, start, out);
 }
 
 /// An alert level the collector sets or reads (op codes 7–24), in the unit the
@@ -242,7 +212,7 @@ pub fn decode_socp(bytes: &[u8], with_crc: bool) -> Result<(SocpMessage, CrcChec
             body_len,
         );
         let found = tail.u16("E2E-CRC")?;
-        check_crc(characteristic, &bytes[..body_len], found, body_len)?
+        crc::verify(characteristic, &bytes[..body_len], found, body_len)?
     } else {
         CrcCheck::Absent
     };
@@ -308,5 +278,5 @@ pub fn encode_socp(message: &SocpMessage, crc: CrcCheck, out: &mut Vec<u8>) {
             code,
         } => out.extend([28, *request_op_code, *code]),
     }
-    append_crc(crc, start, out);
+    crc::append(crc, start, out);
 }

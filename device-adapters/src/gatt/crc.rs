@@ -6,6 +6,59 @@
 //! CRC-16/CCITT-FALSE (same polynomial and initial value, not reflected) instead, so the
 //! decoder also tries it and reports which check passed.
 
+use serde::{Deserialize, Serialize};
+
+use super::{Characteristic, DecodeError};
+
+/// Which end-to-end CRC a value carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrcCheck {
+    /// No CRC (the sensor does not support E2E-CRC).
+    Absent,
+    /// CRC-16/MCRF4XX, as the specification requires.
+    Mcrf4xx,
+    /// CRC-16/CCITT-FALSE: not the specification's, seen on some devices; accepted and
+    /// reported.
+    CcittFalse,
+}
+
+/// Checks `found` against the CRC of `covered`: the specification's MCRF4XX first, then
+/// the CCITT-FALSE variant; neither is a [`DecodeError::BadCrc`] at `offset`.
+///
+/// # Errors
+/// [`DecodeError::BadCrc`] naming the MCRF4XX value expected.
+pub fn verify(
+    characteristic: Characteristic,
+    covered: &[u8],
+    found: u16,
+    offset: usize,
+) -> Result<CrcCheck, DecodeError> {
+    let expected = crc16_mcrf4xx(covered);
+    if found == expected {
+        Ok(CrcCheck::Mcrf4xx)
+    } else if found == crc16_ccitt_false(covered) {
+        Ok(CrcCheck::CcittFalse)
+    } else {
+        Err(DecodeError::BadCrc {
+            characteristic,
+            offset,
+            expected,
+            found,
+        })
+    }
+}
+
+/// Appends the CRC of `out[start..]` in the variant `crc` names (nothing for `Absent`).
+pub fn append(crc: CrcCheck, start: usize, out: &mut Vec<u8>) {
+    let value = match crc {
+        CrcCheck::Absent => return,
+        CrcCheck::Mcrf4xx => crc16_mcrf4xx(&out[start..]),
+        CrcCheck::CcittFalse => crc16_ccitt_false(&out[start..]),
+    };
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
 /// CRC-16/MCRF4XX of `bytes`.
 #[must_use]
 pub fn crc16_mcrf4xx(bytes: &[u8]) -> u16 {

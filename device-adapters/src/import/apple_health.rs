@@ -143,19 +143,11 @@ fn measurement(record: &RecordAttributes, period_min: f64) -> Result<Option<Meas
             } else {
                 scale(record, &[("mg/dL", 1.0)])?
             };
-            let glucose = Quantity::new(mg_dl, "mg/dL");
             let source = record.source.to_ascii_lowercase();
-            if ["dexcom", "libre", "cgm"]
+            let from_cgm = ["dexcom", "libre", "cgm"]
                 .iter()
-                .any(|s| source.contains(s))
-            {
-                Measurement::CgmGlucose {
-                    glucose,
-                    trend: None,
-                }
-            } else {
-                Measurement::MeterGlucose { glucose }
-            }
+                .any(|s| source.contains(s));
+            Measurement::glucose(mg_dl, from_cgm)
         }
         "HKQuantityTypeIdentifierHeartRate" => Measurement::HeartRate {
             rate: Quantity::new(

@@ -19,9 +19,9 @@ use chrono_tz::Tz;
 use glucometrics::GlucoseUnit;
 
 use super::generic_csv::split_csv_line;
-use super::libreview::zone_offset_min;
-use super::{column, range_word, ImportError, ImportReport};
-use crate::local_time::{self, Resolution};
+use super::libreview::ZoneOffsets;
+use super::{column, glucose_cell, ImportError, ImportReport};
+use crate::local_time::{CachedResolver, Resolution};
 use crate::reading::{
     DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingSource, RecordId,
 };
@@ -70,6 +70,8 @@ pub fn import(
     let mut report = ImportReport::default();
     let mut seen = super::SeenReadings::default();
     let mut previous: Option<DateTime<Utc>> = None;
+    let mut resolver = CachedResolver::new(zone);
+    let mut offsets = ZoneOffsets::new(zone);
     for (index, line) in lines {
         let line_number = index + 1;
         report.counts.read += 1;
@@ -89,22 +91,16 @@ pub fn import(
             }
         };
         let value_text = field(glucose_at);
-        let mut flags = Vec::new();
-        let mg_dl = match value_text.parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 => unit.to_mg_dl(v),
-            _ => {
-                match range_word(value_text, DEXCOM_LOW_MG_DL, DEXCOM_HIGH_MG_DL) {
-                    Some((bound, flag)) => {
-                        flags.push(flag);
-                        bound
-                    }
-                    None => {
-                        report.reject(line_number, format!("glucose value `{value_text}` is not a positive number, Low or High"));
-                        continue;
-                    }
-                }
-            }
+        let Some((mg_dl, range_flag)) =
+            glucose_cell(value_text, unit, DEXCOM_LOW_MG_DL, DEXCOM_HIGH_MG_DL)
+        else {
+            report.reject(
+                line_number,
+                format!("glucose value `{value_text}` is not a positive number, Low or High"),
+            );
+            continue;
         };
+        let flags: Vec<_> = range_flag.into_iter().collect();
         let time_text = field(time_at);
         let Some(local) = NaiveDateTime::parse_from_str(time_text, "%Y-%m-%dT%H:%M:%S")
             .or_else(|_| NaiveDateTime::parse_from_str(time_text, "%Y-%m-%d %H:%M:%S"))
@@ -116,7 +112,7 @@ pub fn import(
             );
             continue;
         };
-        let (time, resolution) = match local_time::resolve(local, zone, previous) {
+        let (time, resolution) = match resolver.resolve(local, previous) {
             Ok(resolved) => resolved,
             Err(error) => {
                 report.reject(line_number, error.to_string());
@@ -145,7 +141,7 @@ pub fn import(
         let reading = Reading {
             measurement,
             time,
-            local_offset_min: Some(zone_offset_min(time, zone)),
+            local_offset_min: Some(offsets.at(time)),
             device_time: DeviceTime::Local { local },
             device: DeviceIdentity {
                 address: None,

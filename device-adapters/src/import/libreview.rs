@@ -22,7 +22,7 @@ use chrono_tz::Tz;
 use glucometrics::GlucoseUnit;
 
 use super::generic_csv::split_csv_line;
-use super::{column, range_word, split_fields, ImportError, ImportReport, SeenReadings};
+use super::{column, glucose_cell, split_fields, ImportError, ImportReport, SeenReadings};
 use crate::local_time::{CachedResolver, Resolution};
 use crate::reading::{
     DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingFlag, ReadingSource,
@@ -183,23 +183,16 @@ pub fn import(
             continue;
         };
         let value_text = field(value_at);
-        let mut flags = Vec::new();
-        let mg_dl = match value_text.parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 => unit.to_mg_dl(v),
-            _ => match range_word(value_text, LIBRE_LOW_MG_DL, LIBRE_HIGH_MG_DL) {
-                Some((bound, flag)) => {
-                    flags.push(flag);
-                    bound
-                }
-                None => {
-                    report.reject(
-                        line_number,
-                        format!("{kind} glucose `{value_text}` is not a positive number"),
-                    );
-                    continue;
-                }
-            },
+        let Some((mg_dl, range_flag)) =
+            glucose_cell(value_text, unit, LIBRE_LOW_MG_DL, LIBRE_HIGH_MG_DL)
+        else {
+            report.reject(
+                line_number,
+                format!("{kind} glucose `{value_text}` is not a positive number, LO or HI"),
+            );
+            continue;
         };
+        let mut flags: Vec<ReadingFlag> = range_flag.into_iter().collect();
         let timestamp_text = field(timestamp_at);
         let Some(local) = parse_timestamp(timestamp_text) else {
             report.reject(

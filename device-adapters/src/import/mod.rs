@@ -221,18 +221,24 @@ pub(crate) fn split_fields<'a>(line: &'a str, fields: &mut Vec<std::borrow::Cow<
     }
 }
 
-/// The measurement-range words exports use instead of numbers and the bound each stands
-/// for, mg/dL: the value is the bound and the reading carries a flag saying the true
-/// value lies beyond it, so nothing is invented and nothing is dropped.
-fn range_word(
+/// A glucose cell of an export: a positive number in `unit`, or one of the
+/// measurement-range words exports write instead (`Low`/`LO`, `High`/`HI`), which stand
+/// for the device's bound, mg/dL. The value is then the bound and the flag says the true
+/// value lies beyond it, so nothing is invented and nothing is dropped. `None` for
+/// anything else.
+fn glucose_cell(
     text: &str,
+    unit: glucometrics::GlucoseUnit,
     low_bound_mg_dl: f64,
     high_bound_mg_dl: f64,
-) -> Option<(f64, crate::reading::ReadingFlag)> {
+) -> Option<(f64, Option<crate::reading::ReadingFlag>)> {
     use crate::reading::ReadingFlag;
+    if let Ok(value) = text.parse::<f64>() {
+        return (value.is_finite() && value > 0.0).then(|| (unit.to_mg_dl(value), None));
+    }
     match text.to_ascii_lowercase().as_str() {
-        "low" | "lo" => Some((low_bound_mg_dl, ReadingFlag::BelowMeasurementRange)),
-        "high" | "hi" => Some((high_bound_mg_dl, ReadingFlag::AboveMeasurementRange)),
+        "low" | "lo" => Some((low_bound_mg_dl, Some(ReadingFlag::BelowMeasurementRange))),
+        "high" | "hi" => Some((high_bound_mg_dl, Some(ReadingFlag::AboveMeasurementRange))),
         _ => None,
     }
 }

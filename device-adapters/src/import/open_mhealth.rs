@@ -94,19 +94,12 @@ fn measurement(schema: &str, body: &Value, period_min: f64) -> Result<Option<Mea
     let glucose_units = [("mg/dL", 1.0), ("mmol/L", glucometrics::MG_DL_PER_MMOL_L)];
     Ok(Some(match schema {
         "blood-glucose" => {
-            let glucose = Quantity::new(quantity(body, "blood_glucose", &glucose_units)?, "mg/dL");
+            let mg_dl = quantity(body, "blood_glucose", &glucose_units)?;
             let source = body
                 .get("specimen_source")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if source.contains("interstitial") {
-                Measurement::CgmGlucose {
-                    glucose,
-                    trend: None,
-                }
-            } else {
-                Measurement::MeterGlucose { glucose }
-            }
+            Measurement::glucose(mg_dl, source.contains("interstitial"))
         }
         "heart-rate" => Measurement::HeartRate {
             rate: Quantity::new(quantity(body, "heart_rate", &[("beats/min", 1.0)])?, "/min"),
