@@ -23,7 +23,7 @@ use glucometrics::GlucoseUnit;
 
 use super::generic_csv::split_csv_line;
 use super::{column, glucose_cell, split_fields, ImportError, ImportReport, SeenReadings};
-use crate::local_time::{CachedResolver, Resolution};
+use crate::local_time::CachedResolver;
 use crate::reading::{
     DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingFlag, ReadingSource,
     RecordId,
@@ -201,17 +201,10 @@ pub fn import(
             );
             continue;
         };
-        let (time, resolution) = match resolver.resolve(local, previous) {
-            Ok(resolved) => resolved,
-            Err(error) => {
-                report.reject(line_number, error.to_string());
-                continue;
-            }
+        let Some(time) = report.resolve_row_time(&mut resolver, local, &mut previous, line_number)
+        else {
+            continue;
         };
-        if resolution != Resolution::Unique {
-            report.counts.ambiguous_local_times += 1;
-        }
-        previous = Some(time);
         let glucose = Quantity::new(mg_dl, "mg/dL");
         let measurement = match kind {
             "strip" => Measurement::MeterGlucose { glucose },

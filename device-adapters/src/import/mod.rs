@@ -135,6 +135,30 @@ impl<T> ImportReport<T> {
         self.counts.ignored += 1;
         *self.ignored_by_kind.entry(kind.to_owned()).or_default() += 1;
     }
+
+    /// Resolves a row's local time in series order: a DST-gap time rejects the row
+    /// (`None`), an overlap is counted; `previous` advances to the resolved instant.
+    fn resolve_row_time(
+        &mut self,
+        resolver: &mut crate::local_time::CachedResolver,
+        local: chrono::NaiveDateTime,
+        previous: &mut Option<chrono::DateTime<chrono::Utc>>,
+        line: usize,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        match resolver.resolve(local, *previous) {
+            Ok((time, resolution)) => {
+                if resolution != crate::local_time::Resolution::Unique {
+                    self.counts.ambiguous_local_times += 1;
+                }
+                *previous = Some(time);
+                Some(time)
+            }
+            Err(error) => {
+                self.reject(line, error.to_string());
+                None
+            }
+        }
+    }
 }
 
 /// Remembers which readings an import has taken, by device and record identity,
