@@ -1,1 +1,14 @@
-//! placeholder
+//! # firmware-bridge
+//!
+//! The gateway side of pghd-hub: it keeps a session with each sensor, backfills what
+//! the radio missed, and (next) spools and forwards readings to the hub over MQTT.
+//!
+//! Sans-IO, with time as an argument (quinn-proto's shape): a [`session::CgmSession`]
+//! consumes [`link::GattEvent`]s and produces [`link::GattRequest`]s and readings, and
+//! tells when it next wants to be woken; a [`link::GattLink`] carries requests to a
+//! device and brings events back. One link is the simulated firmware in [`sim`], driven
+//! by a virtual clock in tests; the BLE link (btleplug) comes behind the `ble` feature.
+
+pub mod link;
+pub mod session;
+pub mod sim;

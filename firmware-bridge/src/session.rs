@@ -1,0 +1,378 @@
+//! The collector side of a CGM (CGMS 1.0.1), as a state machine with time as an
+//! argument: connect, read the session start time, subscribe, backfill through the
+//! Record Access Control Point from the persisted cursor, then stream; on a dropped
+//! link, reconnect with exponential backoff and backfill again. A gap in the radio link
+//! is never a gap in the data.
+//!
+//! ```text
+//!  Disconnected --timeout--> Connecting --Connected--> ReadingStart --start time-->
+//!  Backfilling --RACP response--> Streaming;  any state --Disconnected--> Disconnected
+//! ```
+//!
+//! The cursor is the highest time offset (minutes since session start) below which every
+//! record has been received; it only advances when a backfill completes or, while
+//! streaming, with each in-order live record, so persisting it never skips a record.
+//! Records seen twice in one sensor session (a live record and its backfilled copy) are
+//! dropped here; across restarts the hub de-duplicates on the record identity.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+use device_adapters::convert::{self, ConversionError};
+use device_adapters::gatt::cgm::{self, SessionStartTime};
+use device_adapters::gatt::racp::{self, RacpMessage, RecordFilter, ResponseCode};
+use device_adapters::gatt::DecodeError;
+use device_adapters::reading::{DeviceIdentity, Reading};
+
+use crate::link::{GattEvent, GattRequest};
+
+/// CGM Measurement.
+pub const CGM_MEASUREMENT: u16 = 0x2AA7;
+/// CGM Session Start Time.
+pub const CGM_SESSION_START: u16 = 0x2AAA;
+/// Record Access Control Point.
+pub const RACP: u16 = 0x2A52;
+
+/// Reconnection policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Who the device is (goes into every reading).
+    pub device: DeviceIdentity,
+    /// First reconnection delay, seconds.
+    pub backoff_initial_s: i64,
+    /// Longest reconnection delay, seconds.
+    pub backoff_max_s: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            device: DeviceIdentity::default(),
+            backoff_initial_s: 2,
+            backoff_max_s: 300,
+        }
+    }
+}
+
+/// Where the session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Waiting to (re)connect at the given instant.
+    Disconnected {
+        /// When to try again.
+        retry_at: DateTime<Utc>,
+    },
+    /// A connection was requested.
+    Connecting,
+    /// Connected; the session start time was requested.
+    ReadingStart,
+    /// Stored records were requested and are arriving.
+    Backfilling,
+    /// Live records are arriving.
+    Streaming,
+}
+
+/// Something the session could not use, kept for the gateway's report (no health
+/// values in it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionIssue {
+    /// Bytes that did not decode.
+    Decode(DecodeError),
+    /// A record that is not a patient reading (special value, out of range).
+    Conversion(ConversionError),
+    /// The device answered the backfill request with an error.
+    Racp(ResponseCode),
+}
+
+/// Counters for the gateway's report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Connections established.
+    pub connections: u64,
+    /// Backfills completed.
+    pub backfills: u64,
+    /// Readings produced.
+    pub readings: u64,
+    /// Records dropped as already seen in this sensor session.
+    pub duplicates: u64,
+}
+
+/// One CGM's session.
+#[derive(Debug)]
+pub struct CgmSession {
+    config: SessionConfig,
+    state: SessionState,
+    cursor: Option<u16>,
+    session_start: Option<SessionStartTime>,
+    seen: BTreeSet<u16>,
+    backoff_s: i64,
+    requests: VecDeque<GattRequest>,
+    readings: VecDeque<Reading>,
+    issues: VecDeque<SessionIssue>,
+    stats: SessionStats,
+}
+
+impl CgmSession {
+    /// A session that will connect at `now`, resuming after `cursor` (the persisted
+    /// highest time offset fully received, if any) for the sensor session started at
+    /// `session_start` (if known from before).
+    #[must_use]
+    pub fn new(
+        config: SessionConfig,
+        session_start: Option<SessionStartTime>,
+        cursor: Option<u16>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let backoff_s = config.backoff_initial_s;
+        Self {
+            config,
+            state: SessionState::Disconnected { retry_at: now },
+            cursor,
+            session_start,
+            seen: BTreeSet::new(),
+            backoff_s,
+            requests: VecDeque::new(),
+            readings: VecDeque::new(),
+            issues: VecDeque::new(),
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The cursor to persist: every record with a time offset ≤ it has been received.
+    #[must_use]
+    pub fn cursor(&self) -> Option<u16> {
+        self.cursor
+    }
+
+    /// The sensor session the cursor belongs to.
+    #[must_use]
+    pub fn session_start(&self) -> Option<SessionStartTime> {
+        self.session_start
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// When the session next wants [`Self::handle_timeout`] called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            SessionState::Disconnected { retry_at } => Some(retry_at),
+            _ => None,
+        }
+    }
+
+    /// Time has reached `now`.
+    pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
+        if let SessionState::Disconnected { retry_at } = self.state {
+            if now >= retry_at {
+                self.state = SessionState::Connecting;
+                self.requests.push_back(GattRequest::Connect);
+            }
+        }
+    }
+
+    /// The next GATT operation to perform.
+    pub fn poll_request(&mut self) -> Option<GattRequest> {
+        self.requests.pop_front()
+    }
+
+    /// The next reading produced.
+    pub fn poll_reading(&mut self) -> Option<Reading> {
+        self.readings.pop_front()
+    }
+
+    /// The next issue to report.
+    pub fn poll_issue(&mut self) -> Option<SessionIssue> {
+        self.issues.pop_front()
+    }
+
+    /// Handles an event from the link at `now`.
+    pub fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
+        match event {
+            GattEvent::Connected => {
+                self.stats.connections += 1;
+                self.backoff_s = self.config.backoff_initial_s;
+                self.state = SessionState::ReadingStart;
+                self.requests
+                    .push_back(GattRequest::Read(CGM_SESSION_START));
+            }
+            GattEvent::Disconnected => {
+                self.requests.clear();
+                self.state = SessionState::Disconnected {
+                    retry_at: now + Duration::seconds(self.backoff_s),
+                };
+                self.backoff_s = (self.backoff_s * 2).min(self.config.backoff_max_s);
+            }
+            GattEvent::ReadResult(CGM_SESSION_START, bytes)
+                if self.state == SessionState::ReadingStart =>
+            {
+                match cgm::decode_session_start_time(&bytes) {
+                    Ok(start) => self.start_backfill(start),
+                    Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
+                }
+            }
+            GattEvent::Notification(CGM_MEASUREMENT, bytes) => self.records(&bytes),
+            GattEvent::Notification(RACP, bytes) => self.racp(&bytes),
+            GattEvent::ReadResult(..) | GattEvent::Notification(..) => {}
+        }
+    }
+
+    fn start_backfill(&mut self, start: SessionStartTime) {
+        if self
+            .session_start
+            .is_some_and(|known| known.start != start.start)
+        {
+            // A new sensor: its time offsets start again from zero.
+            self.cursor = None;
+            self.seen.clear();
+        }
+        self.session_start = Some(start);
+        self.state = SessionState::Backfilling;
+        self.requests
+            .push_back(GattRequest::Subscribe(CGM_MEASUREMENT));
+        self.requests.push_back(GattRequest::Subscribe(RACP));
+        // For the CGM Service, RACP filter type 1 is the time offset (CGMS §4.11.1).
+        let filter = match self.cursor {
+            Some(offset) if offset < u16::MAX => RecordFilter::SequenceAtLeast(offset + 1),
+            Some(_) => RecordFilter::Last,
+            None => RecordFilter::All,
+        };
+        let mut bytes = Vec::new();
+        racp::encode(&RacpMessage::ReportStoredRecords(filter), &mut bytes);
+        self.requests.push_back(GattRequest::Write(RACP, bytes));
+    }
+
+    fn records(&mut self, bytes: &[u8]) {
+        let Some(start) = self.session_start else {
+            return;
+        };
+        for record in cgm::decode_notification(bytes) {
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    self.issues.push_back(SessionIssue::Decode(error));
+                    continue;
+                }
+            };
+            let offset = record.time_offset_min;
+            if self.cursor.is_some_and(|c| offset <= c) || !self.seen.insert(offset) {
+                self.stats.duplicates += 1;
+                continue;
+            }
+            if self.state == SessionState::Streaming {
+                // Live records arrive in order once the backfill is complete.
+                self.cursor = Some(self.cursor.map_or(offset, |c| c.max(offset)));
+            }
+            match convert::cgm_measurement(&record, &start, &self.config.device) {
+                Ok(reading) => {
+                    self.stats.readings += 1;
+                    self.readings.push_back(reading);
+                }
+                Err(error) => self.issues.push_back(SessionIssue::Conversion(error)),
+            }
+        }
+    }
+
+    fn racp(&mut self, bytes: &[u8]) {
+        match racp::decode(bytes) {
+            Ok(RacpMessage::Response {
+                request_op_code: 1,
+                code,
+            }) if self.state == SessionState::Backfilling => {
+                if matches!(code, ResponseCode::Success | ResponseCode::NoRecordsFound) {
+                    self.stats.backfills += 1;
+                    if let Some(&highest) = self.seen.iter().next_back() {
+                        self.cursor = Some(self.cursor.map_or(highest, |c| c.max(highest)));
+                    }
+                } else {
+                    self.issues.push_back(SessionIssue::Racp(code));
+                }
+                self.state = SessionState::Streaming;
+            }
+            Ok(_) => {}
+            Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use device_adapters::gatt::cgm::CrcCheck;
+    use device_adapters::gatt::DateTime as GattDateTime;
+
+    fn start(day: u8) -> SessionStartTime {
+        SessionStartTime {
+            start: GattDateTime {
+                year: 2025,
+                month: 1,
+                day,
+                hours: 8,
+                minutes: 0,
+                seconds: 0,
+            },
+            time_zone_quarter_hours: Some(4),
+            dst_quarter_hours: Some(0),
+            crc: CrcCheck::Absent,
+        }
+    }
+
+    fn connect_with(
+        session: &mut CgmSession,
+        sensor: SessionStartTime,
+        now: DateTime<Utc>,
+    ) -> Vec<GattRequest> {
+        session.handle_timeout(now);
+        assert_eq!(session.poll_request(), Some(GattRequest::Connect));
+        session.handle(GattEvent::Connected, now);
+        assert_eq!(
+            session.poll_request(),
+            Some(GattRequest::Read(CGM_SESSION_START))
+        );
+        let mut bytes = Vec::new();
+        cgm::encode_session_start_time(&sensor, &mut bytes);
+        session.handle(GattEvent::ReadResult(CGM_SESSION_START, bytes), now);
+        std::iter::from_fn(|| session.poll_request()).collect()
+    }
+
+    #[test]
+    fn resumes_after_the_cursor_and_restarts_for_a_new_sensor() {
+        let now = DateTime::from_timestamp(1_736_000_000, 0).unwrap();
+        let mut session =
+            CgmSession::new(SessionConfig::default(), Some(start(1)), Some(1435), now);
+        let requests = connect_with(&mut session, start(1), now);
+        let mut expected = Vec::new();
+        racp::encode(
+            &RacpMessage::ReportStoredRecords(RecordFilter::SequenceAtLeast(1436)),
+            &mut expected,
+        );
+        assert_eq!(requests.last(), Some(&GattRequest::Write(RACP, expected)));
+
+        // The link drops; backoff doubles from 2 s.
+        session.handle(GattEvent::Disconnected, now);
+        assert_eq!(session.poll_timeout(), Some(now + Duration::seconds(2)));
+        session.handle(GattEvent::Disconnected, now);
+        assert_eq!(session.poll_timeout(), Some(now + Duration::seconds(4)));
+
+        // A new sensor (another session start): offsets start again, backfill everything.
+        let later = now + Duration::seconds(4);
+        let requests = connect_with(&mut session, start(15), later);
+        let mut all = Vec::new();
+        racp::encode(
+            &RacpMessage::ReportStoredRecords(RecordFilter::All),
+            &mut all,
+        );
+        assert_eq!(requests.last(), Some(&GattRequest::Write(RACP, all)));
+        assert_eq!(session.cursor(), None);
+    }
+}
