@@ -12,3 +12,4 @@
 pub mod link;
 pub mod session;
 pub mod sim;
+pub mod spool;
