@@ -237,7 +237,7 @@ impl<D: SpoolDisk> Spool<D> {
     /// # Errors
     /// As [`Self::open`].
     pub fn open_with_segment_bytes(
-        mut disk: D,
+        disk: D,
         segment_bytes: u64,
     ) -> Result<(Self, Recovery), SpoolError> {
         let frontier = match disk.read("acked") {
