@@ -86,6 +86,10 @@ impl SpoolDisk for CrashingDisk {
     }
 }
 
+/// The model: durably appended records (sequence, payload) not yet persisted as
+/// acknowledged.
+type Model = Vec<(u64, Vec<u8>)>;
+
 #[derive(Debug, Clone)]
 enum Op {
     Append(Vec<u8>),
@@ -114,7 +118,7 @@ proptest! {
         let mut disk = CrashingDisk::default();
         let (mut spool, _) = Spool::open_with_segment_bytes(disk.clone(), segment_bytes).unwrap();
         // Model: durably appended records not yet covered by the persisted frontier.
-        let mut model: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut model: Model = Vec::new();
         // Acknowledged but possibly not persisted: may reappear after a restart.
         let mut acked: std::collections::BTreeSet<u64> = Default::default();
         for op in ops {
@@ -165,14 +169,14 @@ fn spool_disk(spool: Spool<CrashingDisk>) -> CrashingDisk {
 fn restart(
     disk: &mut CrashingDisk,
     segment_bytes: u64,
-    model: Vec<(u64, Vec<u8>)>,
+    model: Model,
     acked: &std::collections::BTreeSet<u64>,
-) -> Result<(Spool<CrashingDisk>, Vec<(u64, Vec<u8>)>), TestCaseError> {
+) -> Result<(Spool<CrashingDisk>, Model), TestCaseError> {
     disk.crashed = false;
     disk.budget = None;
     let (spool, _) = Spool::open_with_segment_bytes(disk.clone(), segment_bytes)
         .map_err(|e| TestCaseError::fail(format!("reopen failed: {e}")))?;
-    let recovered: Vec<(u64, Vec<u8>)> = spool
+    let recovered: Model = spool
         .pending()
         .map(|r| (r.sequence, r.payload.clone()))
         .collect();
