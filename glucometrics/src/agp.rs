@@ -97,6 +97,15 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
         by_bin[fill[b]] = value;
         fill[b] += 1;
     }
+    // Whole numbers in range (an exact integer round trip, cheaper than `f64::fract`).
+    #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
+    let whole = by_bin
+        .iter()
+        .all(|&v| (0.0..=f64::from(HISTOGRAM_MAX)).contains(&v) && f64::from(v as u16) == v);
+    if whole {
+        let whole_values: Vec<u16> = by_bin.iter().map(|&v| v as u16).collect();
+        return sliding_histogram_bins(&whole_values, &starts, bins, reach, bin);
+    }
     for b in 0..bins {
         by_bin[starts[b]..starts[b + 1]].sort_unstable_by(f64::total_cmp);
     }
@@ -118,6 +127,95 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
             }
         })
         .collect()
+}
+
+/// Largest whole mg/dL value handled by the histogram path.
+const HISTOGRAM_MAX: u16 = 1000;
+
+/// The AGP bins when every reading is a whole mg/dL (as CGMs report): a histogram of the
+/// window's values slides round the clock (each bin's readings enter and leave once),
+/// and the order statistics of each window are read off its cumulative counts. Same
+/// results as sorting, in time linear in readings plus bins × value range.
+fn sliding_histogram_bins(
+    by_bin: &[u16],
+    starts: &[usize],
+    bins: usize,
+    reach: usize,
+    bin_min: u32,
+) -> Vec<AgpBin> {
+    let width = 2 * reach.min((bins - 1) / 2) + 1;
+    let mut counts = vec![0_u32; usize::from(HISTOGRAM_MAX) + 1];
+    let (mut lowest, mut highest) = (usize::from(HISTOGRAM_MAX), 0_usize);
+    for &v in by_bin {
+        lowest = lowest.min(usize::from(v));
+        highest = highest.max(usize::from(v));
+    }
+    let add = |counts: &mut [u32], n: usize, delta: i32| {
+        for &v in &by_bin[starts[n]..starts[n + 1]] {
+            let slot = &mut counts[usize::from(v)];
+            *slot = slot.wrapping_add_signed(delta);
+        }
+    };
+    let window_bin = |b: usize, k: usize| (b + bins + k - reach) % bins;
+    for k in 0..width {
+        add(&mut counts, window_bin(0, k), 1);
+    }
+    let mut out = Vec::with_capacity(bins);
+    for b in 0..bins {
+        if b > 0 {
+            add(&mut counts, window_bin(b - 1, 0), -1);
+            add(&mut counts, window_bin(b, width - 1), 1);
+        }
+        let total: usize = (0..width)
+            .map(|k| {
+                let n = window_bin(b, k);
+                starts[n + 1] - starts[n]
+            })
+            .sum();
+        out.push(AgpBin {
+            start_min: b as u32 * bin_min,
+            readings: total,
+            percentiles: histogram_percentiles(&counts, lowest, highest, total),
+        });
+    }
+    out
+}
+
+/// Type-7 percentiles of the values counted in `counts` (indices `lowest..=highest`).
+fn histogram_percentiles(counts: &[u32], lowest: usize, highest: usize, total: usize) -> [f64; 5] {
+    if total == 0 {
+        return [f64::NAN; 5];
+    }
+    // For each percentile, the ranks (0-based) of the two order statistics it needs.
+    let positions = AGP_PERCENTILES.map(|p| {
+        let h = (total - 1) as f64 * p / 100.0;
+        let low = h.floor() as usize;
+        (low, (low + 1).min(total - 1), h - h.floor())
+    });
+    let mut values = [[0.0_f64; 2]; 5];
+    let mut wanted: Vec<(usize, usize, usize)> = Vec::with_capacity(10);
+    for (i, &(low, high, _)) in positions.iter().enumerate() {
+        wanted.push((low, i, 0));
+        wanted.push((high, i, 1));
+    }
+    wanted.sort_unstable();
+    let mut next = 0;
+    let mut seen = 0_usize;
+    for (value, &count) in counts.iter().enumerate().take(highest + 1).skip(lowest) {
+        seen += count as usize;
+        while next < wanted.len() && wanted[next].0 < seen {
+            let (_, i, j) = wanted[next];
+            values[i][j] = value as f64;
+            next += 1;
+        }
+        if next == wanted.len() {
+            break;
+        }
+    }
+    std::array::from_fn(|i| {
+        let (_, _, fraction) = positions[i];
+        values[i][0] + fraction * (values[i][1] - values[i][0])
+    })
 }
 
 /// Merges two ascending slices into `out`.
@@ -168,4 +266,66 @@ pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
     // Readings are in UTC order; around a DST fall-back a day's readings stay together
     // because local days only move forward.
     profiles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::{GlucoseReading, ValidationConfig};
+    use crate::synthetic::SyntheticTrace;
+
+    fn profile(readings: &[GlucoseReading]) -> Vec<AgpBin> {
+        let series = GlucoseSeries::new(
+            readings,
+            chrono_tz::Europe::Rome,
+            &ValidationConfig::default(),
+        )
+        .unwrap();
+        agp_profile(&series, &AgpConfig::default())
+    }
+
+    #[test]
+    fn histogram_path_equals_sorting() {
+        let whole = SyntheticTrace {
+            days: 10,
+            ..SyntheticTrace::default()
+        }
+        .generate();
+        // A quarter of a mg/dL more on one reading sends everything through the sorting path.
+        let mut fractional = whole.clone();
+        fractional[0].mg_dl += 0.25;
+        let (fast, slow) = (profile(&whole), profile(&fractional));
+        assert_eq!(fast.len(), 96);
+        for (a, b) in fast.iter().zip(&slow) {
+            assert_eq!(a.readings, b.readings);
+            for (x, y) in a.percentiles.iter().zip(&b.percentiles) {
+                // The one changed reading may move a percentile by at most 0.25 mg/dL.
+                assert!(
+                    (x - y).abs() <= 0.25 + 1e-9,
+                    "bin {}: {x} vs {y}",
+                    a.start_min
+                );
+            }
+        }
+        // And against a direct sort of one window, exactly.
+        let series = GlucoseSeries::new(
+            &whole,
+            chrono_tz::Europe::Rome,
+            &ValidationConfig::default(),
+        )
+        .unwrap();
+        let mut window: Vec<f64> = (0..series.len())
+            .filter(|&i| {
+                let m = series.local_minute_of_day(i);
+                !(45.0..1410.0).contains(&m)
+            })
+            .map(|i| series.values()[i])
+            .collect();
+        window.sort_by(f64::total_cmp);
+        for (k, p) in AGP_PERCENTILES.iter().enumerate() {
+            assert!(
+                (fast[0].percentiles[k] - stats::quantile_sorted(&window, p / 100.0)).abs() < 1e-12
+            );
+        }
+    }
 }
