@@ -1,0 +1,312 @@
+//! The signed MQTT message a bridge publishes for each reading (contract version 1, see
+//! docs/mqtt.md), and the hub-side verification: signature, known gateway, replay.
+//!
+//! ```text
+//! payload: version u8 (= 1) | Ed25519 signature (64 bytes) over the body | body (UTF-8 JSON)
+//! body:    {"gateway", "counter", "received_at", "characteristic", "raw_hex", "reading"}
+//! ```
+//!
+//! The signature covers the body bytes exactly as sent, so no canonical JSON is needed.
+//! The counter increases by one per message of a gateway. Because delivery is
+//! at-least-once (a message is resent after a crash until the broker acknowledges it),
+//! the hub accepts counters out of order within a window and rejects a counter it has
+//! already accepted or one older than the window (anti-replay, as IPsec's).
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use device_adapters::reading::Reading;
+use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+use serde::{Deserialize, Serialize};
+
+/// Contract version carried in the first payload byte.
+pub const VERSION: u8 = 1;
+/// Counters this far below the highest accepted one are rejected as replays.
+pub const REPLAY_WINDOW: u64 = 4096;
+/// Largest payload accepted, bytes.
+pub const MAX_PAYLOAD: usize = 64 * 1024;
+
+/// What a message says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The gateway that received the reading.
+    pub gateway: String,
+    /// The gateway's message counter (starts at 0, +1 per message).
+    pub counter: u64,
+    /// When the gateway received it (its own clock, UTC).
+    pub received_at: DateTime<Utc>,
+    /// The characteristic the raw bytes came from (16-bit UUID), for BLE sources.
+    pub characteristic: Option<u16>,
+    /// The device's raw bytes, hex, for BLE sources.
+    pub raw_hex: Option<String>,
+    /// The decoded reading.
+    pub reading: Reading,
+}
+
+/// A gateway's signing key.
+pub struct GatewayKey {
+    pair: Ed25519KeyPair,
+}
+
+impl std::fmt::Debug for GatewayKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("GatewayKey")
+            .field("public", &self.public_key_hex())
+            .finish()
+    }
+}
+
+impl GatewayKey {
+    /// A key from a 32-byte seed (kept by the gateway in its protected storage).
+    ///
+    /// # Errors
+    /// When ring rejects the seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Result<Self, ring::error::KeyRejected> {
+        Ok(Self {
+            pair: Ed25519KeyPair::from_seed_unchecked(seed)?,
+        })
+    }
+
+    /// The public key, as the hub learns it at pairing.
+    #[must_use]
+    pub fn public_key(&self) -> Vec<u8> {
+        self.pair.public_key().as_ref().to_vec()
+    }
+
+    fn public_key_hex(&self) -> String {
+        self.public_key()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Signs `envelope` into a payload.
+    ///
+    /// # Errors
+    /// When the envelope cannot be serialised.
+    pub fn seal(&self, envelope: &Envelope) -> Result<Vec<u8>, serde_json::Error> {
+        let body = serde_json::to_vec(envelope)?;
+        let signature = self.pair.sign(&body);
+        let mut payload = Vec::with_capacity(1 + 64 + body.len());
+        payload.push(VERSION);
+        payload.extend_from_slice(signature.as_ref());
+        payload.extend_from_slice(&body);
+        Ok(payload)
+    }
+}
+
+/// Why the hub refused a message (logged and counted, with no health data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Not a version-1 payload, too large, or the body is not the envelope.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// The gateway is not paired.
+    #[error("unknown gateway `{0}`")]
+    UnknownGateway(String),
+    /// The signature does not verify with the gateway's key.
+    #[error("bad signature from gateway `{0}`")]
+    BadSignature(String),
+    /// The counter was already accepted, or is older than the replay window.
+    #[error("replayed counter {counter} from gateway `{gateway}`")]
+    Replayed {
+        /// Gateway.
+        gateway: String,
+        /// Counter.
+        counter: u64,
+    },
+    /// The topic names another gateway than the body.
+    #[error("topic gateway `{topic}` differs from body gateway `{body}`")]
+    TopicMismatch {
+        /// Gateway in the topic.
+        topic: String,
+        /// Gateway in the body.
+        body: String,
+    },
+}
+
+/// Counters accepted from one gateway.
+#[derive(Debug, Clone, Default)]
+struct ReplayWindow {
+    highest: Option<u64>,
+    accepted: BTreeSet<u64>,
+}
+
+impl ReplayWindow {
+    fn accept(&mut self, counter: u64) -> bool {
+        if let Some(highest) = self.highest {
+            if counter + REPLAY_WINDOW <= highest || self.accepted.contains(&counter) {
+                return false;
+            }
+        }
+        self.accepted.insert(counter);
+        let highest = self.highest.map_or(counter, |h| h.max(counter));
+        self.highest = Some(highest);
+        // Forget counters that fell out of the window.
+        let floor = highest.saturating_sub(REPLAY_WINDOW);
+        self.accepted = self.accepted.split_off(&floor);
+        true
+    }
+}
+
+/// The hub's view of the paired gateways.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    gateways: HashMap<String, (Vec<u8>, ReplayWindow)>,
+}
+
+impl Verifier {
+    /// Pairs `gateway` with its public key.
+    pub fn pair(&mut self, gateway: &str, public_key: Vec<u8>) {
+        self.gateways
+            .insert(gateway.to_owned(), (public_key, ReplayWindow::default()));
+    }
+
+    /// Verifies a message received on the topic of `topic_gateway`.
+    ///
+    /// # Errors
+    /// A [`Rejection`] saying why.
+    pub fn open(&mut self, topic_gateway: &str, payload: &[u8]) -> Result<Envelope, Rejection> {
+        if payload.len() > MAX_PAYLOAD || payload.len() < 65 || payload[0] != VERSION {
+            return Err(Rejection::Malformed("not a version-1 payload".into()));
+        }
+        let (signature, body) = (&payload[1..65], &payload[65..]);
+        let (key, window) = self
+            .gateways
+            .get_mut(topic_gateway)
+            .ok_or_else(|| Rejection::UnknownGateway(topic_gateway.to_owned()))?;
+        UnparsedPublicKey::new(&ED25519, &key)
+            .verify(body, signature)
+            .map_err(|_| Rejection::BadSignature(topic_gateway.to_owned()))?;
+        let envelope: Envelope =
+            serde_json::from_slice(body).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        if envelope.gateway != topic_gateway {
+            return Err(Rejection::TopicMismatch {
+                topic: topic_gateway.to_owned(),
+                body: envelope.gateway,
+            });
+        }
+        if !window.accept(envelope.counter) {
+            return Err(Rejection::Replayed {
+                gateway: envelope.gateway,
+                counter: envelope.counter,
+            });
+        }
+        Ok(envelope)
+    }
+}
+
+/// The topic a gateway publishes readings on (contract version 1).
+#[must_use]
+pub fn readings_topic(gateway: &str) -> String {
+    format!("pghd/v1/gateways/{gateway}/readings")
+}
+
+/// The gateway named by a readings topic, if it is one.
+#[must_use]
+pub fn gateway_of_topic(topic: &str) -> Option<&str> {
+    topic
+        .strip_prefix("pghd/v1/gateways/")?
+        .strip_suffix("/readings")
+        .filter(|g| !g.is_empty() && !g.contains('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use device_adapters::reading::{
+        DeviceIdentity, DeviceTime, Measurement, ReadingSource, RecordId,
+    };
+
+    fn envelope(counter: u64) -> Envelope {
+        let time = DateTime::from_timestamp(1_736_000_000, 0).unwrap();
+        Envelope {
+            gateway: "gw-1".into(),
+            counter,
+            received_at: time,
+            characteristic: Some(0x2AA7),
+            raw_hex: Some("060000100600".into()),
+            reading: Reading {
+                measurement: Measurement::glucose(120.0, true),
+                time,
+                local_offset_min: Some(60),
+                device_time: DeviceTime::Absolute {
+                    instant: time,
+                    utc_offset_min: Some(60),
+                },
+                device: DeviceIdentity::default(),
+                record: RecordId::Session {
+                    session_start: "2025-01-04T09:00:00".into(),
+                    offset_min: counter as u32,
+                },
+                flags: Vec::new(),
+                source: ReadingSource::Ble {
+                    characteristic: 0x2AA7,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn sealed_messages_open_once_and_forgeries_do_not() {
+        let key = GatewayKey::from_seed(&[7; 32]).unwrap();
+        let mut verifier = Verifier::default();
+        verifier.pair("gw-1", key.public_key());
+        let payload = key.seal(&envelope(5)).unwrap();
+        assert_eq!(verifier.open("gw-1", &payload).unwrap(), envelope(5));
+        assert!(matches!(
+            verifier.open("gw-1", &payload),
+            Err(Rejection::Replayed { counter: 5, .. })
+        ));
+        // Out of order within the window is fine (at-least-once redelivery).
+        assert!(verifier
+            .open("gw-1", &key.seal(&envelope(4)).unwrap())
+            .is_ok());
+        let mut tampered = key.seal(&envelope(6)).unwrap();
+        let last = tampered.len() - 3;
+        tampered[last] ^= 1;
+        assert!(matches!(
+            verifier.open("gw-1", &tampered),
+            Err(Rejection::BadSignature(_))
+        ));
+        let stranger = GatewayKey::from_seed(&[9; 32]).unwrap();
+        assert!(matches!(
+            verifier.open("gw-1", &stranger.seal(&envelope(7)).unwrap()),
+            Err(Rejection::BadSignature(_))
+        ));
+        assert!(matches!(
+            verifier.open("gw-2", &payload),
+            Err(Rejection::UnknownGateway(_))
+        ));
+        verifier.pair("gw-2", key.public_key());
+        assert!(matches!(
+            verifier.open("gw-2", &key.seal(&envelope(8)).unwrap()),
+            Err(Rejection::TopicMismatch { .. })
+        ));
+        // Far older than the window: replay.
+        assert!(verifier
+            .open("gw-1", &key.seal(&envelope(REPLAY_WINDOW + 100)).unwrap())
+            .is_ok());
+        assert!(matches!(
+            verifier.open("gw-1", &key.seal(&envelope(50)).unwrap()),
+            Err(Rejection::Replayed { .. })
+        ));
+        assert!(matches!(
+            verifier.open("gw-1", &[1, 2, 3]),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(!format!("{key:?}").contains("seed"));
+    }
+
+    #[test]
+    fn topics() {
+        assert_eq!(readings_topic("gw-1"), "pghd/v1/gateways/gw-1/readings");
+        assert_eq!(
+            gateway_of_topic("pghd/v1/gateways/gw-1/readings"),
+            Some("gw-1")
+        );
+        assert_eq!(gateway_of_topic("pghd/v1/gateways//readings"), None);
+        assert_eq!(gateway_of_topic("pghd/v1/gateways/a/b/readings"), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! Forwarding: drains the spool to the broker over MQTT with QoS 1, and acknowledges a
+//! spooled record only when the broker's PUBACK for it arrives. After a connection
+//! error the MQTT client is rebuilt and everything still pending is published again
+//! (at-least-once: the hub's replay window and record-identity de-duplication absorb
+//! the repeats).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS};
+
+use crate::spool::{Spool, SpoolDisk, SpoolError};
+
+/// Where and how to publish.
+#[derive(Debug, Clone)]
+pub struct ForwarderConfig {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// MQTT client id (the gateway's).
+    pub client_id: String,
+    /// Topic for readings ([`crate::envelope::readings_topic`]).
+    pub topic: String,
+    /// Publishes awaiting PUBACK at most (backpressure).
+    pub max_inflight: usize,
+}
+
+/// Why forwarding stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The spool failed.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The records were not all acknowledged in time.
+    #[error("{pending} records still unacknowledged after {waited:?}")]
+    Timeout {
+        /// Records pending.
+        pending: usize,
+        /// Time waited.
+        waited: Duration,
+    },
+}
+
+/// Drains one spool to the broker.
+pub struct Forwarder<D: SpoolDisk> {
+    spool: Spool<D>,
+    config: ForwarderConfig,
+    client: AsyncClient,
+    eventloop: EventLoop,
+    /// Highest sequence handed to the client since the last (re)connection.
+    published_up_to: Option<u64>,
+    /// Sequences published, waiting for the packet id the event loop gives them.
+    awaiting_packet_id: VecDeque<u64>,
+    by_packet_id: HashMap<u16, u64>,
+    in_flight: usize,
+    /// Connection errors seen (each rebuilds the client).
+    pub reconnects: u64,
+}
+
+impl<D: SpoolDisk> std::fmt::Debug for Forwarder<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("topic", &self.config.topic)
+            .field("in_flight", &self.in_flight)
+            .finish()
+    }
+}
+
+fn client(config: &ForwarderConfig) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_inflight(u16::try_from(config.max_inflight).unwrap_or(u16::MAX));
+    AsyncClient::new(options, config.max_inflight.max(1))
+}
+
+impl<D: SpoolDisk> Forwarder<D> {
+    /// A forwarder for `spool`.
+    #[must_use]
+    pub fn new(spool: Spool<D>, config: ForwarderConfig) -> Self {
+        let (client, eventloop) = client(&config);
+        Self {
+            spool,
+            config,
+            client,
+            eventloop,
+            published_up_to: None,
+            awaiting_packet_id: VecDeque::new(),
+            by_packet_id: HashMap::new(),
+            in_flight: 0,
+            reconnects: 0,
+        }
+    }
+
+    /// The spool (to append readings to, or inspect).
+    pub fn spool_mut(&mut self) -> &mut Spool<D> {
+        &mut self.spool
+    }
+
+    /// Records waiting for the broker's acknowledgement.
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.spool.pending().count()
+    }
+
+    /// Publishes what the in-flight limit allows and handles one network event;
+    /// returns the records acknowledged by it.
+    ///
+    /// # Errors
+    /// Spool errors (network errors rebuild the client and are counted instead).
+    pub async fn step(&mut self) -> Result<usize, ForwardError> {
+        let room = self.config.max_inflight.saturating_sub(self.in_flight);
+        let batch: Vec<(u64, Vec<u8>)> = self
+            .spool
+            .pending()
+            .filter(|r| self.published_up_to.is_none_or(|p| r.sequence > p))
+            .take(room)
+            .map(|r| (r.sequence, r.payload.clone()))
+            .collect();
+        for (sequence, payload) in batch {
+            if self
+                .client
+                .try_publish(&self.config.topic, QoS::AtLeastOnce, false, payload)
+                .is_err()
+            {
+                break;
+            }
+            self.awaiting_packet_id.push_back(sequence);
+            self.published_up_to = Some(sequence);
+            self.in_flight += 1;
+        }
+        match self.eventloop.poll().await {
+            Ok(Event::Outgoing(Outgoing::Publish(packet_id))) => {
+                if let Some(sequence) = self.awaiting_packet_id.pop_front() {
+                    self.by_packet_id.insert(packet_id, sequence);
+                }
+                Ok(0)
+            }
+            Ok(Event::Incoming(Incoming::PubAck(ack))) => match self.by_packet_id.remove(&ack.pkid)
+            {
+                Some(sequence) => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.spool.acknowledge(sequence)?;
+                    Ok(1)
+                }
+                None => Ok(0),
+            },
+            Ok(_) => Ok(0),
+            Err(_) => {
+                // Rebuild the client and publish everything pending again.
+                self.reconnects += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                (self.client, self.eventloop) = client(&self.config);
+                self.published_up_to = None;
+                self.awaiting_packet_id.clear();
+                self.by_packet_id.clear();
+                self.in_flight = 0;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Steps until nothing is pending, or fails after `limit`.
+    ///
+    /// # Errors
+    /// [`ForwardError::Timeout`] or spool errors.
+    pub async fn drain(&mut self, limit: Duration) -> Result<(), ForwardError> {
+        let drained = tokio::time::timeout(limit, async {
+            while self.pending() > 0 {
+                self.step().await?;
+            }
+            Ok::<(), ForwardError>(())
+        })
+        .await;
+        match drained {
+            Ok(result) => result,
+            Err(_) => Err(ForwardError::Timeout {
+                pending: self.pending(),
+                waited: limit,
+            }),
+        }
+    }
+
+    /// Closes the forwarder, giving the spool back.
+    #[must_use]
+    pub fn into_spool(self) -> Spool<D> {
+        self.spool
+    }
+}
