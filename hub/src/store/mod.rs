@@ -1,0 +1,177 @@
+//! Storage of readings behind one interface with two real backends: SQLite (embedded,
+//! the default) and PostgreSQL (several hub processes). Writes are idempotent on the
+//! device's own record identity and durable when the call returns; queries by patient,
+//! kind and time range are indexed and paginated by keyset (time, id), so a page never
+//! repeats or skips a reading when new ones arrive.
+//!
+//! Schema migrations are versioned and run when a store is opened (`migrations`).
+
+pub mod postgres;
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+use device_adapters::reading::Reading;
+use serde::{Deserialize, Serialize};
+
+/// A patient's pseudonymous identifier within the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PatientId(pub String);
+
+/// What a batch write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteOutcome {
+    /// Readings stored.
+    pub stored: usize,
+    /// Readings already stored (same patient, device and record identity), skipped.
+    pub duplicates: usize,
+}
+
+/// Where a page of readings continues: after this (time, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageCursor {
+    /// Time of the last reading returned, microseconds since the Unix epoch (UTC).
+    pub time_us: i64,
+    /// Store id of the last reading returned.
+    pub id: i64,
+}
+
+/// A query for one patient's readings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingQuery {
+    /// Whose readings.
+    pub patient: PatientId,
+    /// Measurement kind (`cgm_glucose`, `heart_rate`, …); all kinds when `None`.
+    pub kind: Option<String>,
+    /// From this instant (inclusive).
+    pub from: DateTime<Utc>,
+    /// Until this instant (exclusive).
+    pub to: DateTime<Utc>,
+    /// Continue after this cursor.
+    pub after: Option<PageCursor>,
+    /// Page size (capped at [`MAX_PAGE`]).
+    pub limit: usize,
+}
+
+/// Largest page returned.
+pub const MAX_PAGE: usize = 10_000;
+
+/// One page of readings, in time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingPage {
+    /// The readings.
+    pub readings: Vec<Reading>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<PageCursor>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// A stored reading could not be (de)serialised.
+    #[error("reading encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+    /// The database was written by a newer hub.
+    #[error("database schema version {found} is newer than this hub's {supported}")]
+    SchemaTooNew {
+        /// Version in the database.
+        found: i64,
+        /// Newest this hub knows.
+        supported: i64,
+    },
+}
+
+/// The readings store.
+pub trait ReadingStore: Send {
+    /// Stores `readings` of `patient` in one transaction; a reading whose device and
+    /// record identity is already stored for the patient is skipped.
+    ///
+    /// # Errors
+    /// Database errors (then nothing of the batch is stored).
+    fn store_readings(
+        &mut self,
+        patient: &PatientId,
+        readings: &[Reading],
+        received_at: DateTime<Utc>,
+    ) -> Result<WriteOutcome, StoreError>;
+
+    /// One page of readings matching `query`.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError>;
+}
+
+/// The columns a reading is stored under.
+pub(crate) struct ReadingRow {
+    pub(crate) kind: String,
+    pub(crate) time_us: i64,
+    pub(crate) device_key: String,
+    pub(crate) record_key: String,
+    pub(crate) body: String,
+}
+
+impl ReadingRow {
+    pub(crate) fn of(reading: &Reading) -> Result<Self, StoreError> {
+        let measurement = serde_json::to_value(&reading.measurement)?;
+        Ok(Self {
+            kind: measurement
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or("unknown")
+                .to_owned(),
+            time_us: reading.time.timestamp_micros(),
+            device_key: serde_json::to_string(&reading.device)?,
+            record_key: serde_json::to_string(&reading.record)?,
+            body: serde_json::to_string(reading)?,
+        })
+    }
+}
+
+/// Versioned schema migrations; index + 1 is the version a migration brings the schema to.
+pub(crate) struct Migration {
+    pub(crate) sqlite: &'static str,
+    pub(crate) postgres: &'static str,
+}
+
+pub(crate) const MIGRATIONS: [Migration; 1] = [Migration {
+    sqlite: "CREATE TABLE readings (
+                 id INTEGER PRIMARY KEY,
+                 patient_id TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 time_us INTEGER NOT NULL,
+                 device_key TEXT NOT NULL,
+                 record_key TEXT NOT NULL,
+                 body TEXT NOT NULL,
+                 received_us INTEGER NOT NULL,
+                 UNIQUE (patient_id, device_key, record_key)
+             );
+             CREATE INDEX readings_by_patient_kind_time ON readings (patient_id, kind, time_us, id);
+             CREATE INDEX readings_by_patient_time ON readings (patient_id, time_us, id);",
+    postgres: "CREATE TABLE readings (
+                 id BIGSERIAL PRIMARY KEY,
+                 patient_id TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 time_us BIGINT NOT NULL,
+                 device_key TEXT NOT NULL,
+                 record_key TEXT NOT NULL,
+                 body TEXT NOT NULL,
+                 received_us BIGINT NOT NULL,
+                 UNIQUE (patient_id, device_key, record_key)
+             );
+             CREATE INDEX readings_by_patient_kind_time ON readings (patient_id, kind, time_us, id);
+             CREATE INDEX readings_by_patient_time ON readings (patient_id, time_us, id);",
+}];
+
+/// Page size actually used.
+pub(crate) fn page_size(query: &ReadingQuery) -> usize {
+    query.limit.clamp(1, MAX_PAGE)
+}
+
+#[cfg(test)]
+pub(crate) mod suite;
