@@ -5,6 +5,7 @@
 //! FHIR; it builds on `glucometrics` and `device-adapters`.
 
 pub mod cli;
+pub mod ingest;
 pub mod progress;
 pub mod report;
 pub mod store;

@@ -2,5 +2,6 @@
 //! several crates gets its own module here; single-crate behaviour belongs next to the
 //! code it checks.
 
+mod bridge_to_hub;
 mod cli_metrics;
 mod import_formats;
