@@ -68,6 +68,22 @@ pub enum FormatArg {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the hub with its embedded defaults (MQTT broker, SQLite store) and a simulated
+    /// patient whose CGM streams through a bridge, live; print the AGP summary at the end.
+    Demo {
+        /// Simulated days of CGM wear.
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        /// Simulated minutes per real second.
+        #[arg(long, default_value_t = 120)]
+        minutes_per_second: u32,
+        /// Directory for the store and the spool (emptied first).
+        #[arg(long, default_value = "pghd-demo-data")]
+        data_dir: PathBuf,
+        /// The patient's IANA zone.
+        #[arg(long, default_value = "Europe/Rome")]
+        tz: Tz,
+    },
     /// Import an export file (LibreView, Dexcom Clarity, Nightscout, Open mHealth, Apple
     /// Health, `id,time,gl`), say what was found, and print the AGP summary of its glucose.
     Import {
@@ -146,6 +162,27 @@ pub fn run(
     progress: bool,
 ) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo {
+            days,
+            minutes_per_second,
+            data_dir,
+            tz,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let _ = err;
+            runtime.block_on(crate::demo::run(
+                crate::demo::DemoConfig {
+                    days,
+                    minutes_per_second,
+                    data_dir,
+                    tz,
+                },
+                out,
+            ))
+        }
         Command::Import {
             file,
             tz,

@@ -4,4 +4,5 @@
 
 mod bridge_to_hub;
 mod cli_metrics;
+mod demo;
 mod import_formats;
