@@ -260,13 +260,27 @@ pub fn import(
                 byte: reader.buffer_position(),
             })?;
         match event {
-            Event::Eof => break,
+            Event::Eof => {
+                if let Some(open) = correlation.take() {
+                    report.reject(
+                        open.ordinal,
+                        "blood-pressure correlation not closed before the end of the file",
+                    );
+                }
+                break;
+            }
             Event::Start(ref element) | Event::Empty(ref element)
                 if element.local_name().as_ref() == "Correlation" =>
             {
                 ordinal += 1;
                 report.counts.read += 1;
                 let kind = attributes(element).map(|a| a.kind).unwrap_or_default();
+                if let Some(open) = correlation.take() {
+                    report.reject(
+                        open.ordinal,
+                        "blood-pressure correlation not closed before the next one",
+                    );
+                }
                 if kind == "HKCorrelationTypeIdentifierBloodPressure"
                     && matches!(event, Event::Start(_))
                 {
@@ -462,6 +476,19 @@ mod tests {
         );
         assert_eq!(report.rejected[0].line, 10);
         assert!(report.rejected[1].reason.contains("`-3`"));
+    }
+
+    #[test]
+    fn unclosed_correlations_are_rejected_not_lost() {
+        // Found by the importers fuzz target: a correlation cut off by the end of the file.
+        let text = r#"<HealthData><Correlation type="HKCorrelationTypeIdentifierBloodPressure"><Record type="HKQuantityTypeIdentifierBloodPressureSystolic" unit="mmHg" startDate="2024-03-01 09:00:00 +0100" endDate="2024-03-01 09:00:00 +0100" value="128"/><Correlation type="HKCorrelationTypeIdentifierBloodPressure">"#;
+        let report = import(text.as_bytes(), None, |_| {}).unwrap();
+        let c = report.counts;
+        assert_eq!((c.read, c.rejected), (2, 2), "{report:?}");
+        assert!(report.rejected[0].reason.contains("before the next one"));
+        assert!(report.rejected[1]
+            .reason
+            .contains("before the end of the file"));
     }
 
     #[test]
