@@ -256,7 +256,7 @@ impl CgmSession {
         let Some(start) = self.session_start else {
             return;
         };
-        for record in cgm::decode_notification(bytes) {
+        for record in cgm::records(bytes) {
             let record = match record {
                 Ok(record) => record,
                 Err(error) => {

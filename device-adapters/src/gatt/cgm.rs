@@ -60,34 +60,52 @@ const FLAG_STATUS: u8 = 1 << 7;
 /// end stops decoding (the rest cannot be framed) after reporting it.
 #[must_use]
 pub fn decode_notification(bytes: &[u8]) -> Vec<Result<CgmMeasurement, DecodeError>> {
-    let mut records = Vec::new();
-    let mut offset = 0;
-    while offset < bytes.len() {
-        let size = usize::from(bytes[offset]);
+    records(bytes).collect()
+}
+
+/// The records of a notification, decoded one by one without allocating (the
+/// gateway's hot path); [`decode_notification`] collects them.
+#[must_use]
+pub fn records(bytes: &[u8]) -> Records<'_> {
+    Records { bytes, offset: 0 }
+}
+
+/// Iterator over the records of a CGM Measurement notification (see [`records`]).
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<CgmMeasurement, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let offset = self.offset;
+        let size = usize::from(*self.bytes.get(offset)?);
         if size < 6 {
-            records.push(Err(DecodeError::BadLength {
+            self.offset = self.bytes.len();
+            return Some(Err(DecodeError::BadLength {
                 characteristic: CGM,
                 field: "size",
                 offset,
                 declared: size,
                 actual: 6,
             }));
-            break;
         }
-        if offset + size > bytes.len() {
-            records.push(Err(DecodeError::Truncated {
+        if offset + size > self.bytes.len() {
+            self.offset = self.bytes.len();
+            return Some(Err(DecodeError::Truncated {
                 characteristic: CGM,
                 field: "record",
                 offset,
                 need: size,
-                got: bytes.len() - offset,
+                got: self.bytes.len() - offset,
             }));
-            break;
         }
-        records.push(decode_record(&bytes[offset..offset + size], offset));
-        offset += size;
+        self.offset += size;
+        Some(decode_record(&self.bytes[offset..offset + size], offset))
     }
-    records
 }
 
 /// Decodes one record that starts at byte `base` of its notification.
