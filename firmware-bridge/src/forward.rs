@@ -181,6 +181,37 @@ impl<D: SpoolDisk> Forwarder<D> {
         }
     }
 
+    /// Spools every payload arriving on `incoming` and forwards it, until the channel is
+    /// closed and nothing is pending; returns the records still pending (0 unless the
+    /// channel closed while the broker was unreachable). The MQTT event loop is stepped
+    /// only while something is pending, and never cancelled mid-poll.
+    ///
+    /// # Errors
+    /// Spool errors.
+    pub async fn forward_from(
+        &mut self,
+        incoming: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    ) -> Result<usize, ForwardError> {
+        let mut open = true;
+        loop {
+            while let Ok(payload) = incoming.try_recv() {
+                self.spool.append(&payload)?;
+            }
+            if self.pending() > 0 {
+                self.step().await?;
+            } else if open {
+                match incoming.recv().await {
+                    Some(payload) => {
+                        self.spool.append(&payload)?;
+                    }
+                    None => open = false,
+                }
+            } else {
+                return Ok(self.pending());
+            }
+        }
+    }
+
     /// Closes the forwarder, giving the spool back.
     #[must_use]
     pub fn into_spool(self) -> Spool<D> {

@@ -68,6 +68,23 @@ pub enum FormatArg {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the hub's MQTT ingest: subscribe to every gateway's readings on a broker,
+    /// verify, store in SQLite, acknowledge; until interrupted.
+    Ingest {
+        /// Broker address, `host:port`.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        broker: String,
+        /// SQLite database file.
+        #[arg(long)]
+        store: PathBuf,
+        /// A paired gateway: `GATEWAY=PUBLIC_KEY_HEX=PATIENT` (repeatable).
+        #[arg(long = "pair", required = true)]
+        pairs: Vec<String>,
+        /// MQTT client id (a persistent session: the broker keeps readings while the hub
+        /// is down).
+        #[arg(long, default_value = "pghd-hub")]
+        client_id: String,
+    },
     /// Run the hub with its embedded defaults (MQTT broker, SQLite store) and a simulated
     /// patient whose CGM streams through a bridge, live; print the AGP summary at the end.
     Demo {
@@ -162,6 +179,12 @@ pub fn run(
     progress: bool,
 ) -> anyhow::Result<()> {
     match cli.command {
+        Command::Ingest {
+            broker,
+            store,
+            pairs,
+            client_id,
+        } => ingest(&broker, &store, &pairs, &client_id, err),
         Command::Demo {
             days,
             minutes_per_second,
@@ -239,6 +262,63 @@ pub fn run(
             Ok(())
         }
     }
+}
+
+fn ingest(
+    broker: &str,
+    store: &Path,
+    pairs: &[String],
+    client_id: &str,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let (host, port) = broker
+        .rsplit_once(':')
+        .context("--broker must be host:port")?;
+    let port: u16 = port.parse().context("--broker port")?;
+    let mut ingest = crate::ingest::Ingest::new(crate::store::sqlite::SqliteStore::open(store)?);
+    for pair in pairs {
+        let parts: Vec<&str> = pair.split('=').collect();
+        let [gateway, key_hex, patient] = parts.as_slice() else {
+            bail!("--pair `{pair}` must be GATEWAY=PUBLIC_KEY_HEX=PATIENT");
+        };
+        let key = (0..key_hex.len())
+            .step_by(2)
+            .map(|i| {
+                key_hex
+                    .get(i..i + 2)
+                    .and_then(|b| u8::from_str_radix(b, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .filter(|k| k.len() == 32)
+            .with_context(|| format!("--pair `{gateway}`: the public key must be 64 hex digits"))?;
+        ingest.pair(gateway, key, crate::store::PatientId((*patient).to_owned()));
+    }
+    writeln!(
+        err,
+        "ingesting from {host}:{port} into {} for {} gateway(s); Ctrl-C stops",
+        store.display(),
+        pairs.len()
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::ingest::run_mqtt(
+        &mut ingest,
+        host,
+        port,
+        client_id,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    ))?;
+    let stats = ingest.stats();
+    writeln!(
+        err,
+        "stopped: {} stored, {} duplicates, rejected {:?}",
+        stats.stored, stats.duplicates, stats.rejected
+    )?;
+    Ok(())
 }
 
 /// How summaries are printed.

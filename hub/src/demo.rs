@@ -129,23 +129,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
     )?;
     let forwarder = tokio::spawn(async move {
         let mut forwarder = Forwarder::new(spool, forward_config);
-        loop {
-            // Take what the session produced; wait for more only when nothing is pending,
-            // so the MQTT event loop is never cancelled mid-poll.
-            while let Ok(payload) = spooled.try_recv() {
-                forwarder.spool_mut().append(&payload)?;
-            }
-            if forwarder.pending() > 0 {
-                forwarder.step().await?;
-            } else {
-                match spooled.recv().await {
-                    Some(payload) => {
-                        forwarder.spool_mut().append(&payload)?;
-                    }
-                    None => return Ok::<_, anyhow::Error>(forwarder.pending()),
-                }
-            }
-        }
+        forwarder.forward_from(&mut spooled).await
     });
 
     // The sensor and the session, in simulated time.

@@ -6,3 +6,4 @@ mod bridge_to_hub;
 mod cli_metrics;
 mod demo;
 mod import_formats;
+mod mosquitto;
