@@ -88,42 +88,86 @@ impl<S: ReadingStore> Ingest<S> {
         payload: &[u8],
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
-        let outcome = match gateway_of_topic(topic) {
-            None => Err(Rejection::Malformed("not a readings topic".into())),
-            Some(gateway) => self.verifier.open(gateway, payload),
-        };
-        let envelope = match outcome {
-            Ok(envelope) => envelope,
-            Err(rejection) => {
-                let reason = match rejection {
-                    Rejection::Malformed(_) => "malformed",
-                    Rejection::UnknownGateway(_) => "unknown_gateway",
-                    Rejection::BadSignature(_) => "bad_signature",
-                    Rejection::Replayed { .. } => "replayed",
-                    Rejection::TopicMismatch { .. } => "topic_mismatch",
-                };
-                *self.stats.rejected.entry(reason).or_default() += 1;
-                return Ok(IngestOutcome::Rejected(rejection));
+        Ok(self.handle_batch(&[(topic, payload)], now)?.remove(0))
+    }
+
+    /// Verifies every message, then stores the verified readings in one transaction per
+    /// patient (one disk sync for the batch instead of one per reading); the outcomes
+    /// are in message order.
+    ///
+    /// # Errors
+    /// Store errors: none of the batch may then be acknowledged.
+    pub fn handle_batch(
+        &mut self,
+        messages: &[(&str, &[u8])],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        // Verified readings by patient, with the index of their outcome.
+        let mut by_patient: HashMap<PatientId, Vec<(usize, device_adapters::reading::Reading)>> =
+            HashMap::new();
+        for (index, (topic, payload)) in messages.iter().enumerate() {
+            let opened = match gateway_of_topic(topic) {
+                None => Err(Rejection::Malformed("not a readings topic".into())),
+                Some(gateway) => self.verifier.open(gateway, payload),
+            };
+            match opened {
+                Ok(envelope) => match self.patients.get(&envelope.gateway) {
+                    Some(patient) => {
+                        by_patient
+                            .entry(patient.clone())
+                            .or_default()
+                            .push((index, envelope.reading));
+                        outcomes.push(IngestOutcome::Stored);
+                    }
+                    None => {
+                        *self.stats.rejected.entry("unbound_gateway").or_default() += 1;
+                        outcomes.push(IngestOutcome::Rejected(Rejection::UnknownGateway(
+                            envelope.gateway,
+                        )));
+                    }
+                },
+                Err(rejection) => {
+                    let reason = match rejection {
+                        Rejection::Malformed(_) => "malformed",
+                        Rejection::UnknownGateway(_) => "unknown_gateway",
+                        Rejection::BadSignature(_) => "bad_signature",
+                        Rejection::Replayed { .. } => "replayed",
+                        Rejection::TopicMismatch { .. } => "topic_mismatch",
+                    };
+                    *self.stats.rejected.entry(reason).or_default() += 1;
+                    outcomes.push(IngestOutcome::Rejected(rejection));
+                }
             }
-        };
-        let Some(patient) = self.patients.get(&envelope.gateway).cloned() else {
-            *self.stats.rejected.entry("unbound_gateway").or_default() += 1;
-            return Ok(IngestOutcome::Rejected(Rejection::UnknownGateway(
-                envelope.gateway,
-            )));
-        };
-        let written =
-            self.store
-                .store_readings(&patient, std::slice::from_ref(&envelope.reading), now)?;
-        Ok(if written.stored == 1 {
-            self.stats.stored += 1;
-            IngestOutcome::Stored
-        } else {
-            self.stats.duplicates += 1;
-            IngestOutcome::Duplicate
-        })
+        }
+        for (patient, readings) in by_patient {
+            // Within a batch, a repeat of an earlier reading is a duplicate as well.
+            let mut seen = std::collections::HashSet::new();
+            let mut unique = Vec::with_capacity(readings.len());
+            for (index, reading) in readings {
+                if seen.insert((reading.device.clone(), reading.record.clone())) {
+                    unique.push((index, reading));
+                } else {
+                    self.stats.duplicates += 1;
+                    outcomes[index] = IngestOutcome::Duplicate;
+                }
+            }
+            let batch: Vec<_> = unique.iter().map(|(_, r)| r.clone()).collect();
+            let written = self.store.store_readings(&patient, &batch, now)?;
+            self.stats.stored += written.stored as u64;
+            self.stats.duplicates += written.duplicates as u64;
+            for position in written.duplicate_positions {
+                outcomes[unique[position].0] = IngestOutcome::Duplicate;
+            }
+        }
+        Ok(outcomes)
     }
 }
+
+/// Largest number of messages stored in one transaction.
+pub const MAX_BATCH: usize = 512;
+/// Longest a message waits for its batch to fill, milliseconds.
+pub const BATCH_WAIT_MS: u64 = 10;
 
 /// Subscribes to [`READINGS_FILTER`] on the broker at `host:port` and ingests until
 /// `stop` resolves; every message is acknowledged only after it was handled.
@@ -141,23 +185,129 @@ pub async fn run_mqtt<S: ReadingStore>(
     options.set_manual_acks(true);
     options.set_clean_session(false);
     options.set_keep_alive(Duration::from_secs(30));
-    let (client, mut eventloop) = AsyncClient::new(options, 256);
-    let _ = client.subscribe(READINGS_FILTER, QoS::AtLeastOnce).await;
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            event = eventloop.poll() => match event {
+    options.set_inflight(u16::try_from(MAX_BATCH).unwrap_or(u16::MAX));
+    let (client, mut eventloop) = AsyncClient::new(options, MAX_BATCH * 2);
+    // The event loop runs in its own task and is never cancelled; publishes reach the
+    // batching loop below through a channel.
+    let (publishes, mut incoming) = tokio::sync::mpsc::channel::<rumqttc::Publish>(MAX_BATCH * 4);
+    let subscriber = client.clone();
+    let poller = tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                    ingest.handle(&publish.topic, &publish.payload, Utc::now())?;
-                    let _ = client.ack(&publish).await;
+                    if publishes.send(publish).await.is_err() {
+                        return;
+                    }
                 }
                 Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                    let _ = client.subscribe(READINGS_FILTER, QoS::AtLeastOnce).await;
+                    let _ = subscriber
+                        .subscribe(READINGS_FILTER, QoS::AtLeastOnce)
+                        .await;
                 }
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            },
+            }
         }
+    });
+    tokio::pin!(stop);
+    let result = loop {
+        let first = tokio::select! {
+            () = &mut stop => break Ok(()),
+            publish = incoming.recv() => match publish {
+                Some(publish) => publish,
+                None => break Ok(()),
+            },
+        };
+        // Fill the batch with what arrives within the wait, up to the maximum.
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(BATCH_WAIT_MS);
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, incoming.recv()).await {
+                Ok(Some(publish)) => batch.push(publish),
+                _ => break,
+            }
+        }
+        let messages: Vec<(&str, &[u8])> = batch
+            .iter()
+            .map(|p| (p.topic.as_str(), p.payload.as_ref()))
+            .collect();
+        if let Err(error) = ingest.handle_batch(&messages, Utc::now()) {
+            break Err(error);
+        }
+        // Stored (or refused for good): now the broker may forget them.
+        for publish in &batch {
+            let _ = client.ack(publish).await;
+        }
+    };
+    poller.abort();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
+
+    fn sealed(key: &GatewayKey, counter: u64, offset: u32) -> Vec<u8> {
+        let time = DateTime::from_timestamp(1_736_000_000 + i64::from(offset) * 60, 0).unwrap();
+        let reading = crate::store::suite::reading("S", offset, 110.0, time);
+        key.seal(&Envelope {
+            gateway: "gw".into(),
+            counter,
+            received_at: time,
+            characteristic: None,
+            raw_hex: None,
+            reading,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_stores_once_and_reports_each_message() {
+        let key = GatewayKey::from_seed(&[5; 32]).unwrap();
+        let mut ingest = Ingest::new(SqliteStore::in_memory().unwrap());
+        ingest.pair("gw", key.public_key(), PatientId("p".into()));
+        let topic = readings_topic("gw");
+        let now = Utc::now();
+        // Stored earlier, so a duplicate in the batch below.
+        assert_eq!(
+            ingest.handle(&topic, &sealed(&key, 0, 0), now).unwrap(),
+            IngestOutcome::Stored
+        );
+        let messages = [
+            sealed(&key, 1, 5),
+            sealed(&key, 2, 0),
+            sealed(&key, 3, 5),
+            sealed(&key, 1, 5),
+            b"junk".to_vec(),
+        ];
+        let batch: Vec<(&str, &[u8])> = messages
+            .iter()
+            .map(|m| (topic.as_str(), m.as_slice()))
+            .collect();
+        let outcomes = ingest.handle_batch(&batch, now).unwrap();
+        assert_eq!(outcomes[0], IngestOutcome::Stored);
+        assert_eq!(
+            outcomes[1],
+            IngestOutcome::Duplicate,
+            "offset 0 was stored before"
+        );
+        assert_eq!(
+            outcomes[2],
+            IngestOutcome::Duplicate,
+            "offset 5 earlier in this batch"
+        );
+        assert!(matches!(
+            outcomes[3],
+            IngestOutcome::Rejected(Rejection::Replayed { counter: 1, .. })
+        ));
+        assert!(matches!(
+            outcomes[4],
+            IngestOutcome::Rejected(Rejection::Malformed(_))
+        ));
+        let stats = ingest.stats();
+        assert_eq!((stats.stored, stats.duplicates), (2, 2));
+        assert_eq!(stats.rejected["replayed"], 1);
     }
 }

@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 pub struct PatientId(pub String);
 
 /// What a batch write did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteOutcome {
     /// Readings stored.
     pub stored: usize,
     /// Readings already stored (same patient, device and record identity), skipped.
     pub duplicates: usize,
+    /// Positions in the batch of the skipped readings.
+    pub duplicate_positions: Vec<usize>,
 }
 
 /// Where a page of readings continues: after this (time, id).

@@ -78,7 +78,7 @@ impl ReadingStore for PostgresStore {
         )?;
         let mut outcome = WriteOutcome::default();
         let received_us = received_at.timestamp_micros();
-        for row in &rows {
+        for (position, row) in rows.iter().enumerate() {
             let changed = transaction.execute(
                 &insert,
                 &[
@@ -95,6 +95,7 @@ impl ReadingStore for PostgresStore {
                 outcome.stored += 1;
             } else {
                 outcome.duplicates += 1;
+                outcome.duplicate_positions.push(position);
             }
         }
         transaction.commit()?;

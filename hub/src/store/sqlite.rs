@@ -91,7 +91,7 @@ impl ReadingStore for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (patient_id, device_key, record_key) DO NOTHING",
             )?;
-            for row in &rows {
+            for (position, row) in rows.iter().enumerate() {
                 let changed = insert.execute(params![
                     patient.0,
                     row.kind,
@@ -105,6 +105,7 @@ impl ReadingStore for SqliteStore {
                     outcome.stored += 1;
                 } else {
                     outcome.duplicates += 1;
+                    outcome.duplicate_positions.push(position);
                 }
             }
         }
