@@ -11,6 +11,11 @@ use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, Qo
 
 use crate::spool::{Spool, SpoolDisk, SpoolError};
 
+/// Most payloads spooled with one sync by [`Forwarder::forward_from`].
+pub const GROUP_COMMIT_MAX: usize = 256;
+/// Longest an arrival waits for its group commit while other records are in flight.
+pub const GROUP_COMMIT_WAIT: Duration = Duration::from_millis(20);
+
 /// Where and how to publish.
 #[derive(Debug, Clone)]
 pub struct ForwarderConfig {
@@ -54,6 +59,9 @@ pub struct Forwarder<D: SpoolDisk> {
     awaiting_packet_id: VecDeque<u64>,
     by_packet_id: HashMap<u16, u64>,
     in_flight: usize,
+    /// PUBACKs recorded in the spool's memory but not yet persisted.
+    unpersisted_acks: usize,
+    last_persist: std::time::Instant,
     /// Connection errors seen (each rebuilds the client).
     pub reconnects: u64,
 }
@@ -88,6 +96,8 @@ impl<D: SpoolDisk> Forwarder<D> {
             awaiting_packet_id: VecDeque::new(),
             by_packet_id: HashMap::new(),
             in_flight: 0,
+            unpersisted_acks: 0,
+            last_persist: std::time::Instant::now(),
             reconnects: 0,
         }
     }
@@ -100,7 +110,7 @@ impl<D: SpoolDisk> Forwarder<D> {
     /// Records waiting for the broker's acknowledgement.
     #[must_use]
     pub fn pending(&self) -> usize {
-        self.spool.pending().count()
+        self.spool.pending_count()
     }
 
     /// Publishes what the in-flight limit allows and handles one network event;
@@ -112,8 +122,7 @@ impl<D: SpoolDisk> Forwarder<D> {
         let room = self.config.max_inflight.saturating_sub(self.in_flight);
         let batch: Vec<(u64, Vec<u8>)> = self
             .spool
-            .pending()
-            .filter(|r| self.published_up_to.is_none_or(|p| r.sequence > p))
+            .pending_after(self.published_up_to)
             .take(room)
             .map(|r| (r.sequence, r.payload.clone()))
             .collect();
@@ -140,7 +149,14 @@ impl<D: SpoolDisk> Forwarder<D> {
             {
                 Some(sequence) => {
                     self.in_flight = self.in_flight.saturating_sub(1);
-                    self.spool.acknowledge(sequence)?;
+                    self.spool.acknowledge_in_memory(sequence);
+                    self.unpersisted_acks += 1;
+                    let due = self.unpersisted_acks >= GROUP_COMMIT_MAX
+                        || self.last_persist.elapsed() >= GROUP_COMMIT_WAIT
+                        || self.spool.pending_count() == 0;
+                    if due {
+                        self.persist_acknowledgements()?;
+                    }
                     Ok(1)
                 }
                 None => Ok(0),
@@ -158,6 +174,19 @@ impl<D: SpoolDisk> Forwarder<D> {
                 Ok(0)
             }
         }
+    }
+
+    /// Persists the acknowledgements received so far (done by [`Self::step`] in groups
+    /// of up to [`GROUP_COMMIT_MAX`], at least every [`GROUP_COMMIT_WAIT`] while acks
+    /// arrive, and whenever nothing is left pending).
+    ///
+    /// # Errors
+    /// Spool errors.
+    pub fn persist_acknowledgements(&mut self) -> Result<(), ForwardError> {
+        self.spool.persist_acknowledgements()?;
+        self.unpersisted_acks = 0;
+        self.last_persist = std::time::Instant::now();
+        Ok(())
     }
 
     /// Steps until nothing is pending, or fails after `limit`.
@@ -183,8 +212,11 @@ impl<D: SpoolDisk> Forwarder<D> {
 
     /// Spools every payload arriving on `incoming` and forwards it, until the channel is
     /// closed and nothing is pending; returns the records still pending (0 unless the
-    /// channel closed while the broker was unreachable). The MQTT event loop is stepped
-    /// only while something is pending, and never cancelled mid-poll.
+    /// channel closed while the broker was unreachable). Arrivals are spooled in group
+    /// commits (one write and one sync for up to [`GROUP_COMMIT_MAX`] payloads, or what
+    /// arrived within [`GROUP_COMMIT_WAIT`], or at once when nothing else is in flight).
+    /// The MQTT event loop is stepped only while something is pending, and never
+    /// cancelled mid-poll.
     ///
     /// # Errors
     /// Spool errors.
@@ -193,26 +225,50 @@ impl<D: SpoolDisk> Forwarder<D> {
         incoming: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
     ) -> Result<usize, ForwardError> {
         let mut open = true;
+        let mut arrived: Vec<Vec<u8>> = Vec::new();
+        let mut first_arrival: Option<std::time::Instant> = None;
         loop {
-            while let Ok(payload) = incoming.try_recv() {
-                self.spool.append(&payload)?;
+            while arrived.len() < GROUP_COMMIT_MAX {
+                match incoming.try_recv() {
+                    Ok(payload) => {
+                        first_arrival.get_or_insert_with(std::time::Instant::now);
+                        arrived.push(payload);
+                    }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            let due = arrived.len() >= GROUP_COMMIT_MAX
+                || self.pending() == 0
+                || !open
+                || first_arrival.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WAIT);
+            if due && !arrived.is_empty() {
+                let batch: Vec<&[u8]> = arrived.iter().map(Vec::as_slice).collect();
+                self.spool.append_batch(&batch)?;
+                arrived.clear();
+                first_arrival = None;
             }
             if self.pending() > 0 {
                 self.step().await?;
             } else if open {
                 match incoming.recv().await {
                     Some(payload) => {
-                        self.spool.append(&payload)?;
+                        first_arrival = Some(std::time::Instant::now());
+                        arrived.push(payload);
                     }
                     None => open = false,
                 }
-            } else {
+            } else if arrived.is_empty() {
                 return Ok(self.pending());
             }
         }
     }
 
-    /// Closes the forwarder, giving the spool back.
+    /// Closes the forwarder, giving the spool back (acknowledgements not yet persisted
+    /// stay in its memory; persist them first to keep them across a restart).
     #[must_use]
     pub fn into_spool(self) -> Spool<D> {
         self.spool

@@ -17,9 +17,10 @@
 //! # Invariants
 //!
 //! - Sequence numbers increase by one per record, across segments and restarts.
-//! - A record is durable once [`Spool::append`] returns (the segment is synced after
-//!   every append: the fsync policy is "every record"; a reading is small and arrives
-//!   at most once a minute per device, so the cost is bounded).
+//! - A record is durable once [`Spool::append`] or [`Spool::append_batch`] returns: the
+//!   segment is synced after every call (fsync policy: every call; a batch is one write
+//!   and one sync, "group commit", which is how the forwarder spools what arrived
+//!   together). A torn batch at the end is cut off on open like a torn record.
 //! - The frontier is the highest sequence such that it and every lower one were
 //!   acknowledged; records at or below it are never returned again. Acknowledgements
 //!   above the frontier (out of order) are kept in memory; after a crash those records
@@ -212,6 +213,8 @@ pub struct Spool<D: SpoolDisk> {
     pending: std::collections::VecDeque<SpooledRecord>,
     frontier: Option<u64>,
     acked_above_frontier: BTreeSet<u64>,
+    /// The frontier moved since it was last written to disk.
+    frontier_unpersisted: bool,
     next_sequence: u64,
     segment_bytes: u64,
     /// Set after a failed write: the file may end in a partial record, so nothing more
@@ -270,6 +273,7 @@ impl<D: SpoolDisk> Spool<D> {
             pending: std::collections::VecDeque::new(),
             frontier,
             acked_above_frontier: BTreeSet::new(),
+            frontier_unpersisted: false,
             next_sequence: frontier.map_or(0, |f| f + 1),
             segment_bytes,
             poisoned: false,
@@ -324,52 +328,88 @@ impl<D: SpoolDisk> Spool<D> {
     /// # Errors
     /// [`SpoolError::TooLarge`] or I/O errors (the record is then not spooled).
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, SpoolError> {
-        if payload.len() > MAX_PAYLOAD {
-            return Err(SpoolError::TooLarge(payload.len()));
+        let sequences = self.append_batch(&[payload])?;
+        Ok(sequences.start)
+    }
+
+    /// Appends `payloads` durably with one write and one sync (group commit) and
+    /// returns their sequence numbers. On an error (a crash mid-write), a prefix of
+    /// complete records may still be on disk: they come back when the spool is reopened
+    /// and are delivered (at-least-once), never a partial record.
+    ///
+    /// # Errors
+    /// [`SpoolError::TooLarge`] or I/O errors.
+    pub fn append_batch(&mut self, payloads: &[&[u8]]) -> Result<std::ops::Range<u64>, SpoolError> {
+        if let Some(large) = payloads.iter().find(|p| p.len() > MAX_PAYLOAD) {
+            return Err(SpoolError::TooLarge(large.len()));
         }
         if self.poisoned {
             return Err(SpoolError::Io(std::io::Error::other(
                 "an earlier write failed; reopen the spool",
             )));
         }
-        let sequence = self.next_sequence;
+        let first = self.next_sequence;
+        if payloads.is_empty() {
+            return Ok(first..first);
+        }
+        // A batch goes into one segment (which may then exceed the nominal size).
         let needs_segment = self
             .segments
             .last()
             .is_none_or(|s| s.3 >= self.segment_bytes);
         if needs_segment {
-            self.segments
-                .push((segment_name(sequence), sequence, None, 0));
+            self.segments.push((segment_name(first), first, None, 0));
         }
-        let mut record = Vec::with_capacity(HEADER + payload.len());
-        record.extend_from_slice(MAGIC);
-        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        record.extend_from_slice(&sequence.to_le_bytes());
-        record.extend_from_slice(&crc32(&[&sequence.to_le_bytes(), payload]).to_le_bytes());
-        record.extend_from_slice(payload);
+        let mut bytes = Vec::with_capacity(payloads.iter().map(|p| HEADER + p.len()).sum());
+        for (offset, payload) in payloads.iter().enumerate() {
+            let sequence = first + offset as u64;
+            bytes.extend_from_slice(MAGIC);
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&sequence.to_le_bytes());
+            bytes.extend_from_slice(&crc32(&[&sequence.to_le_bytes(), payload]).to_le_bytes());
+            bytes.extend_from_slice(payload);
+        }
         let Some(segment) = self.segments.last_mut() else {
             return Err(SpoolError::Io(std::io::Error::other("no segment")));
         };
-        if let Err(error) = self.disk.append_sync(&segment.0, &record) {
+        if let Err(error) = self.disk.append_sync(&segment.0, &bytes) {
             self.poisoned = true;
             return Err(error.into());
         }
-        segment.2 = Some(sequence);
-        segment.3 += record.len() as u64;
-        self.next_sequence += 1;
-        self.pending.push_back(SpooledRecord {
-            sequence,
-            payload: payload.to_vec(),
-        });
-        Ok(sequence)
+        let last = first + payloads.len() as u64 - 1;
+        segment.2 = Some(last);
+        segment.3 += bytes.len() as u64;
+        self.next_sequence = last + 1;
+        for (offset, payload) in payloads.iter().enumerate() {
+            self.pending.push_back(SpooledRecord {
+                sequence: first + offset as u64,
+                payload: payload.to_vec(),
+            });
+        }
+        Ok(first..last + 1)
     }
 
     /// Records waiting for acknowledgement, oldest first (those acknowledged out of
     /// order are left out).
     pub fn pending(&self) -> impl Iterator<Item = &SpooledRecord> {
+        self.pending_after(None)
+    }
+
+    /// Records waiting for acknowledgement with a sequence above `after` (all of them
+    /// for `None`), oldest first; found by binary search, so a forwarder that has
+    /// published up to `after` does not rescan what it already sent.
+    pub fn pending_after(&self, after: Option<u64>) -> impl Iterator<Item = &SpooledRecord> {
+        let start = after.map_or(0, |a| self.pending.partition_point(|r| r.sequence <= a));
         self.pending
-            .iter()
+            .range(start..)
             .filter(|r| !self.acked_above_frontier.contains(&r.sequence))
+    }
+
+    /// Number of records waiting for acknowledgement (constant time).
+    #[must_use]
+    pub fn pending_count(&self) -> usize {
+        // Every sequence acknowledged above the frontier is still in `pending`.
+        self.pending.len() - self.acked_above_frontier.len()
     }
 
     /// The broker acknowledged `sequence`: advances the frontier as far as the
@@ -378,26 +418,52 @@ impl<D: SpoolDisk> Spool<D> {
     /// # Errors
     /// I/O errors persisting the frontier (the acknowledgement is then kept in memory).
     pub fn acknowledge(&mut self, sequence: u64) -> Result<(), SpoolError> {
+        self.acknowledge_in_memory(sequence);
+        self.persist_acknowledgements()
+    }
+
+    /// Records the broker's acknowledgement of `sequence` in memory only; it becomes
+    /// durable with the next [`Self::persist_acknowledgements`]. A crash before that
+    /// sends the record again (at-least-once; the hub drops the repeat), which is the
+    /// price of one sync per group of acknowledgements instead of two per record.
+    pub fn acknowledge_in_memory(&mut self, sequence: u64) {
         if self.frontier.is_some_and(|f| sequence <= f) || sequence >= self.next_sequence {
-            return Ok(());
+            return;
+        }
+        if self
+            .pending
+            .binary_search_by_key(&sequence, |r| r.sequence)
+            .is_err()
+        {
+            return; // not a record waiting here (keeps `pending_count` exact)
         }
         self.acked_above_frontier.insert(sequence);
-        let before = self.frontier;
         while let Some(front) = self.pending.front() {
             if !self.acked_above_frontier.remove(&front.sequence) {
                 break;
             }
             self.frontier = Some(front.sequence);
+            self.frontier_unpersisted = true;
             self.pending.pop_front();
         }
-        if self.frontier != before {
-            let frontier = self.frontier.unwrap_or(0);
-            let mut bytes = frontier.to_le_bytes().to_vec();
-            bytes.extend_from_slice(&crc32(&[&frontier.to_le_bytes()]).to_le_bytes());
-            self.disk.replace("acked", &bytes)?;
-            self.collect_garbage()?;
+    }
+
+    /// Makes the acknowledgements recorded so far durable (one atomic replace of the
+    /// frontier file) and deletes segments wholly below the frontier; does nothing when
+    /// the frontier has not moved.
+    ///
+    /// # Errors
+    /// I/O errors (the acknowledgements stay in memory and are persisted next time).
+    pub fn persist_acknowledgements(&mut self) -> Result<(), SpoolError> {
+        if !self.frontier_unpersisted {
+            return Ok(());
         }
-        Ok(())
+        let frontier = self.frontier.unwrap_or(0);
+        let mut bytes = frontier.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&crc32(&[&frontier.to_le_bytes()]).to_le_bytes());
+        self.disk.replace("acked", &bytes)?;
+        self.frontier_unpersisted = false;
+        self.collect_garbage()
     }
 
     /// Deletes segments whose records are all at or below the frontier (never the one

@@ -93,8 +93,13 @@ type Model = Vec<(u64, Vec<u8>)>;
 #[derive(Debug, Clone)]
 enum Op {
     Append(Vec<u8>),
+    AppendBatch(Vec<Vec<u8>>),
     /// Acknowledge the n-th pending record (modulo the number pending).
     Acknowledge(usize),
+    /// Acknowledge the n-th pending record in memory only.
+    AcknowledgeInMemory(usize),
+    /// Persist the in-memory acknowledgements.
+    PersistAcknowledgements,
     /// Let the power fail after this many more bytes.
     PlanCrash(usize),
     Restart,
@@ -103,7 +108,10 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         5 => prop::collection::vec(any::<u8>(), 0..40).prop_map(Op::Append),
+        2 => prop::collection::vec(prop::collection::vec(any::<u8>(), 0..20), 0..5).prop_map(Op::AppendBatch),
         4 => any::<usize>().prop_map(Op::Acknowledge),
+        3 => any::<usize>().prop_map(Op::AcknowledgeInMemory),
+        1 => Just(Op::PersistAcknowledgements),
         1 => (0_usize..120).prop_map(Op::PlanCrash),
         1 => Just(Op::Restart),
     ]
@@ -126,11 +134,23 @@ proptest! {
                 Op::Append(payload) => match spool.append(&payload) {
                     Ok(sequence) => model.push((sequence, payload)),
                     Err(_) => {
-                        // The process dies with the disk.
+                        // The process dies with the disk; a torn single record never
+                        // comes back.
                         disk = spool_disk(spool);
-                        (spool, model) = restart(&mut disk, segment_bytes, model, &acked)?;
+                        (spool, model) = restart(&mut disk, segment_bytes, model, &acked, &[])?;
                     }
                 },
+                Op::AppendBatch(payloads) => {
+                    let batch: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+                    match spool.append_batch(&batch) {
+                        Ok(sequences) => model.extend(sequences.zip(payloads)),
+                        Err(_) => {
+                            // A prefix of the batch's complete records may survive.
+                            disk = spool_disk(spool);
+                            (spool, model) = restart(&mut disk, segment_bytes, model, &acked, &payloads)?;
+                        }
+                    }
+                }
                 Op::Acknowledge(n) => {
                     let pending: Vec<u64> = spool.pending().map(|r| r.sequence).collect();
                     if !pending.is_empty() {
@@ -138,8 +158,23 @@ proptest! {
                         acked.insert(sequence);
                         if spool.acknowledge(sequence).is_err() {
                             disk = spool_disk(spool);
-                            (spool, model) = restart(&mut disk, segment_bytes, model, &acked)?;
+                            (spool, model) = restart(&mut disk, segment_bytes, model, &acked, &[])?;
                         }
+                    }
+                }
+                Op::AcknowledgeInMemory(n) => {
+                    let pending: Vec<u64> = spool.pending().map(|r| r.sequence).collect();
+                    if !pending.is_empty() {
+                        let sequence = pending[n % pending.len()];
+                        acked.insert(sequence);
+                        spool.acknowledge_in_memory(sequence);
+                        prop_assert_eq!(spool.pending_count(), pending.len() - 1);
+                    }
+                }
+                Op::PersistAcknowledgements => {
+                    if spool.persist_acknowledgements().is_err() {
+                        disk = spool_disk(spool);
+                        (spool, model) = restart(&mut disk, segment_bytes, model, &acked, &[])?;
                     }
                 }
                 Op::PlanCrash(bytes) => {
@@ -150,12 +185,12 @@ proptest! {
                 }
                 Op::Restart => {
                     disk = spool_disk(spool);
-                    (spool, model) = restart(&mut disk, segment_bytes, model, &acked)?;
+                    (spool, model) = restart(&mut disk, segment_bytes, model, &acked, &[])?;
                 }
             }
         }
         disk = spool_disk(spool);
-        restart(&mut disk, segment_bytes, model, &acked)?;
+        restart(&mut disk, segment_bytes, model, &acked, &[])?;
     }
 }
 
@@ -171,6 +206,7 @@ fn restart(
     segment_bytes: u64,
     model: Model,
     acked: &std::collections::BTreeSet<u64>,
+    interrupted_batch: &[Vec<u8>],
 ) -> Result<(Spool<CrashingDisk>, Model), TestCaseError> {
     disk.crashed = false;
     disk.budget = None;
@@ -200,17 +236,27 @@ fn restart(
             );
         }
     }
+    // After the durable records: acknowledged ones again, or a prefix of the batch a crash
+    // interrupted, in order.
+    let mut batch_prefix = interrupted_batch.iter();
+    let mut surviving = Vec::new();
     for rest in recovered_iter {
-        prop_assert!(
-            acked.contains(&rest.0) && model.iter().any(|m| m.0 == rest.0),
+        if acked.contains(&rest.0) && model.iter().any(|m| m.0 == rest.0) {
+            continue;
+        }
+        prop_assert_eq!(
+            Some(&rest.1),
+            batch_prefix.next(),
             "unexpected record {}",
             rest.0
         );
+        surviving.push(rest.clone());
     }
-    // Nothing invented: every recovered record was appended with that payload.
+    // Nothing invented: every recovered record was appended (or attempted) with that payload.
     for (sequence, payload) in &recovered {
         prop_assert!(
-            model.iter().any(|(s, p)| s == sequence && p == payload),
+            model.iter().any(|(s, p)| s == sequence && p == payload)
+                || surviving.iter().any(|(s, _)| s == sequence),
             "record {} invented",
             sequence
         );
