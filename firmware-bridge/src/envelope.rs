@@ -163,20 +163,33 @@ impl Verifier {
             .insert(gateway.to_owned(), (public_key, ReplayWindow::default()));
     }
 
-    /// Verifies a message received on the topic of `topic_gateway`.
+    /// Verifies a message received on the topic of `topic_gateway` and admits it
+    /// through the gateway's anti-replay window ([`Self::verify`] then [`Self::admit`]).
     ///
     /// # Errors
     /// A [`Rejection`] saying why.
     pub fn open(&mut self, topic_gateway: &str, payload: &[u8]) -> Result<Envelope, Rejection> {
+        let envelope = self.verify(topic_gateway, payload)?;
+        self.admit(envelope)
+    }
+
+    /// Checks everything but replay: the version, that the topic's gateway is paired,
+    /// the signature, the body, and that the body names the topic's gateway. Takes
+    /// `&self`, so the messages of a batch can be verified on several cores; the
+    /// result must still pass [`Self::admit`], in arrival order.
+    ///
+    /// # Errors
+    /// A [`Rejection`] saying why.
+    pub fn verify(&self, topic_gateway: &str, payload: &[u8]) -> Result<Envelope, Rejection> {
         if payload.len() > MAX_PAYLOAD || payload.len() < 65 || payload[0] != VERSION {
             return Err(Rejection::Malformed("not a version-1 payload".into()));
         }
         let (signature, body) = (&payload[1..65], &payload[65..]);
-        let (key, window) = self
+        let (key, _) = self
             .gateways
-            .get_mut(topic_gateway)
+            .get(topic_gateway)
             .ok_or_else(|| Rejection::UnknownGateway(topic_gateway.to_owned()))?;
-        UnparsedPublicKey::new(&ED25519, &key)
+        UnparsedPublicKey::new(&ED25519, key)
             .verify(body, signature)
             .map_err(|_| Rejection::BadSignature(topic_gateway.to_owned()))?;
         let envelope: Envelope =
@@ -187,6 +200,19 @@ impl Verifier {
                 body: envelope.gateway,
             });
         }
+        Ok(envelope)
+    }
+
+    /// Admits an envelope that passed [`Self::verify`] if its counter was not accepted
+    /// before and is within the anti-replay window of its gateway.
+    ///
+    /// # Errors
+    /// [`Rejection::Replayed`], or [`Rejection::UnknownGateway`] if the gateway was
+    /// unpaired in between.
+    pub fn admit(&mut self, envelope: Envelope) -> Result<Envelope, Rejection> {
+        let Some((_, window)) = self.gateways.get_mut(&envelope.gateway) else {
+            return Err(Rejection::UnknownGateway(envelope.gateway));
+        };
         if !window.accept(envelope.counter) {
             return Err(Rejection::Replayed {
                 gateway: envelope.gateway,

@@ -21,6 +21,18 @@ use pghd_hub::store::sqlite::SqliteStore;
 use pghd_hub::store::PatientId;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
+/// The `index`-th envelope of gateway `gateway`, sealed now.
+fn envelope(gateway: usize, index: usize, now: DateTime<Utc>) -> Envelope {
+    Envelope {
+        gateway: format!("gw-{gateway}"),
+        counter: index as u64,
+        received_at: now,
+        characteristic: Some(0x2AA7),
+        raw_hex: None,
+        reading: reading(gateway, index, now),
+    }
+}
+
 fn reading(gateway: usize, index: usize, now: DateTime<Utc>) -> Reading {
     Reading {
         measurement: Measurement::glucose(100.0 + (index % 100) as f64, true),
@@ -97,14 +109,7 @@ async fn main() -> anyhow::Result<()> {
     let keys: Vec<GatewayKey> = (0..gateways)
         .map(|g| GatewayKey::from_seed(&[g as u8 + 1; 32]).unwrap())
         .collect();
-    let sample = keys[0].seal(&Envelope {
-        gateway: "gw-0".into(),
-        counter: 0,
-        received_at: Utc::now(),
-        characteristic: Some(0x2AA7),
-        raw_hex: None,
-        reading: reading(0, 0, Utc::now()),
-    })?;
+    let sample = keys[0].seal(&envelope(0, 0, Utc::now()))?;
     let raw = raw_qos1(port, total, sample.clone()).await;
     // CPU cost per reading of the signatures, to set against the throughput.
     let mut verifier = firmware_bridge::envelope::Verifier::default();
@@ -115,17 +120,10 @@ async fn main() -> anyhow::Result<()> {
         let _ = verifier.open("gw-0", &sample); // verified and parsed, then refused as a replay
     }
     let open_us = start.elapsed().as_secs_f64() * 1e6 / rounds as f64;
-    let envelope = Envelope {
-        gateway: "gw-0".into(),
-        counter: 0,
-        received_at: Utc::now(),
-        characteristic: Some(0x2AA7),
-        raw_hex: None,
-        reading: reading(0, 0, Utc::now()),
-    };
+    let to_seal = envelope(0, 0, Utc::now());
     let start = Instant::now();
     for _ in 0..rounds {
-        std::hint::black_box(keys[0].seal(&envelope)?);
+        std::hint::black_box(keys[0].seal(&to_seal)?);
     }
     let seal_us = start.elapsed().as_secs_f64() * 1e6 / rounds as f64;
 
@@ -169,16 +167,8 @@ async fn main() -> anyhow::Result<()> {
             let (to_forwarder, mut incoming) = tokio::sync::mpsc::unbounded_channel();
             let producer = std::thread::spawn(move || {
                 for i in 0..per_gateway {
-                    let now = Utc::now();
-                    let envelope = Envelope {
-                        gateway: format!("gw-{g}"),
-                        counter: i as u64,
-                        received_at: now,
-                        characteristic: Some(0x2AA7),
-                        raw_hex: None,
-                        reading: reading(g, i, now),
-                    };
-                    let _ = to_forwarder.send(key.seal(&envelope).unwrap());
+                    let sealed = key.seal(&envelope(g, i, Utc::now())).unwrap();
+                    let _ = to_forwarder.send(sealed);
                 }
             });
             let mut forwarder = Forwarder::new(spool, config);

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use firmware_bridge::envelope::{gateway_of_topic, Rejection, Verifier};
+use firmware_bridge::envelope::{gateway_of_topic, Envelope, Rejection, Verifier};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
 use crate::store::{PatientId, ReadingStore, StoreError};
@@ -106,11 +106,10 @@ impl<S: ReadingStore> Ingest<S> {
         // Verified readings by patient, with the index of their outcome.
         let mut by_patient: HashMap<PatientId, Vec<(usize, device_adapters::reading::Reading)>> =
             HashMap::new();
-        for (index, (topic, payload)) in messages.iter().enumerate() {
-            let opened = match gateway_of_topic(topic) {
-                None => Err(Rejection::Malformed("not a readings topic".into())),
-                Some(gateway) => self.verifier.open(gateway, payload),
-            };
+        let verified = verify_all(&self.verifier, messages);
+        for (index, verified) in verified.into_iter().enumerate() {
+            // Replay admission is stateful and stays in arrival order.
+            let opened = verified.and_then(|envelope| self.verifier.admit(envelope));
             match opened {
                 Ok(envelope) => match self.patients.get(&envelope.gateway) {
                     Some(patient) => {
@@ -162,6 +161,37 @@ impl<S: ReadingStore> Ingest<S> {
         }
         Ok(outcomes)
     }
+}
+
+/// Batches at least this large are verified on several cores.
+pub const PARALLEL_VERIFY_MIN: usize = 32;
+
+/// Verifies every message (signature and body, not replay), spreading a large batch over
+/// the available cores: Ed25519 verification is most of the hub's CPU per reading
+/// (docs/benchmarks.md). Results are in message order.
+fn verify_all(verifier: &Verifier, messages: &[(&str, &[u8])]) -> Vec<Result<Envelope, Rejection>> {
+    let verify_one = |(topic, payload): &(&str, &[u8])| match gateway_of_topic(topic) {
+        None => Err(Rejection::Malformed("not a readings topic".into())),
+        Some(gateway) => verifier.verify(gateway, payload),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if cores < 2 || messages.len() < PARALLEL_VERIFY_MIN {
+        return messages.iter().map(verify_one).collect();
+    }
+    let chunk = messages.len().div_ceil(cores);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = messages
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(verify_one).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| match worker.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// Largest number of messages stored in one transaction.
@@ -262,6 +292,48 @@ mod tests {
             reading,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_batch_verified_on_several_cores_keeps_each_outcome_in_place() {
+        let key = GatewayKey::from_seed(&[5; 32]).unwrap();
+        let impostor = GatewayKey::from_seed(&[6; 32]).unwrap();
+        let mut ingest = Ingest::new(SqliteStore::in_memory().unwrap());
+        ingest.pair("gw", key.public_key(), PatientId("p".into()));
+        let topic = readings_topic("gw");
+        let count = 4 * PARALLEL_VERIFY_MIN;
+        let mut messages: Vec<(String, Vec<u8>)> = (0..count)
+            .map(|i| (topic.clone(), sealed(&key, i as u64, i as u32)))
+            .collect();
+        // Spread over the chunks: a forgery, a replay of an earlier counter sealed by
+        // the right key (new record, so only the replay window can catch it), a stray topic.
+        messages[57].1 = sealed(&impostor, 57, 57);
+        messages[80].1 = sealed(&key, 3, 10_000);
+        messages[101].0 = "pghd/v1/other".into();
+        let batch: Vec<(&str, &[u8])> = messages
+            .iter()
+            .map(|(t, m)| (t.as_str(), m.as_slice()))
+            .collect();
+        let outcomes = ingest.handle_batch(&batch, Utc::now()).unwrap();
+        assert_eq!(outcomes.len(), count);
+        for (index, outcome) in outcomes.iter().enumerate() {
+            match index {
+                57 => assert!(matches!(
+                    outcome,
+                    IngestOutcome::Rejected(Rejection::BadSignature(_))
+                )),
+                80 => assert!(matches!(
+                    outcome,
+                    IngestOutcome::Rejected(Rejection::Replayed { counter: 3, .. })
+                )),
+                101 => assert!(matches!(
+                    outcome,
+                    IngestOutcome::Rejected(Rejection::Malformed(_))
+                )),
+                _ => assert_eq!(outcome, &IngestOutcome::Stored, "message {index}"),
+            }
+        }
+        assert_eq!(ingest.stats().stored, count as u64 - 3);
     }
 
     #[test]
