@@ -24,7 +24,7 @@ use device_adapters::gatt::racp::{self, RacpMessage, RecordFilter, ResponseCode}
 use device_adapters::gatt::DecodeError;
 use device_adapters::reading::{DeviceIdentity, Reading};
 
-use crate::link::{GattEvent, GattRequest};
+use crate::link::{GattEvent, GattLink, GattRequest};
 
 /// CGM Measurement.
 pub const CGM_MEASUREMENT: u16 = 0x2AA7;
@@ -178,6 +178,25 @@ impl CgmSession {
                 self.state = SessionState::Connecting;
                 self.requests.push_back(GattRequest::Connect);
             }
+        }
+    }
+
+    /// Drives the session against `link` up to `now`: fires a due timeout, then trades
+    /// requests and events until the link has nothing more by `now`. This is the loop
+    /// every host runs (the demo, the gateway, the tests); readings are then taken with
+    /// [`Self::poll_reading`].
+    pub fn exchange(&mut self, link: &mut impl GattLink, now: DateTime<Utc>) {
+        if self.poll_timeout().is_some_and(|t| t <= now) {
+            self.handle_timeout(now);
+        }
+        loop {
+            while let Some(request) = self.poll_request() {
+                link.submit(request, now);
+            }
+            let Some(event) = link.poll_event(now) else {
+                break;
+            };
+            self.handle(event, now);
         }
     }
 

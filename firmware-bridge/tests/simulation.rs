@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use device_adapters::reading::RecordId;
-use firmware_bridge::link::GattLink;
 use firmware_bridge::session::{CgmSession, SessionConfig, SessionState};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use proptest::prelude::*;
@@ -40,18 +39,7 @@ fn run(
                 now,
             );
         }
-        if session.poll_timeout().is_some_and(|t| t <= now) {
-            session.handle_timeout(now);
-        }
-        loop {
-            while let Some(request) = session.poll_request() {
-                device.submit(request, now);
-            }
-            let Some(event) = device.poll_event(now) else {
-                break;
-            };
-            session.handle(event, now);
-        }
+        session.exchange(device, now);
         while let Some(reading) = session.poll_reading() {
             let RecordId::Session { offset_min, .. } = reading.record else {
                 panic!("CGM reading without session identity")

@@ -12,7 +12,6 @@ use std::time::Duration;
 use chrono::{DateTime, Duration as SimDuration, Utc};
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
-use firmware_bridge::link::GattLink;
 use firmware_bridge::session::{CgmSession, SessionConfig, SessionState};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
@@ -167,18 +166,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         config.tz
     )?;
     while now <= end {
-        if session.poll_timeout().is_some_and(|t| t <= now) {
-            session.handle_timeout(now);
-        }
-        loop {
-            while let Some(request) = session.poll_request() {
-                sensor.submit(request, now);
-            }
-            let Some(event) = sensor.poll_event(now) else {
-                break;
-            };
-            session.handle(event, now);
-        }
+        session.exchange(&mut sensor, now);
         let state = session.state();
         if state != last_state {
             match state {

@@ -11,7 +11,6 @@ use chrono::{DateTime, Duration as Minutes, Utc};
 use device_adapters::reading::RecordId;
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
-use firmware_bridge::link::GattLink;
 use firmware_bridge::session::{CgmSession, SessionConfig};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
@@ -19,31 +18,9 @@ use pghd_hub::ingest::{run_mqtt, Ingest};
 use pghd_hub::store::sqlite::SqliteStore;
 use pghd_hub::store::{PatientId, ReadingQuery, ReadingStore};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_broker(port: u16) {
-    let config = serde_json::json!({
-        "id": 0,
-        "router": {"id": 0, "max_connections": 100, "max_outgoing_packet_count": 200,
-                   "max_segment_size": 104_857_600, "max_segment_count": 10},
-        "v4": {"1": {"name": "v4-1", "listen": format!("127.0.0.1:{port}"), "next_connection_delay_ms": 1,
-                     "connections": {"connection_timeout_ms": 60000, "max_payload_size": 65536,
-                                     "max_inflight_count": 200, "dynamic_filters": true}}}
-    });
-    let config: rumqttd::Config = serde_json::from_value(config).unwrap();
-    std::thread::spawn(move || rumqttd::Broker::new(config).start().unwrap());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_measured_record_is_stored_exactly_once() {
-    let port = free_port();
-    start_broker(port);
+    let port = pghd_hub::demo::start_embedded_broker().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let directory = std::env::temp_dir().join(format!("pghd-e2e-bridge-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&directory);
@@ -87,18 +64,7 @@ async fn every_measured_record_is_stored_exactly_once() {
     let mut counter = 0;
     let mut now = start;
     while now <= end {
-        if session.poll_timeout().is_some_and(|t| t <= now) {
-            session.handle_timeout(now);
-        }
-        loop {
-            while let Some(request) = session.poll_request() {
-                sensor.submit(request, now);
-            }
-            let Some(event) = sensor.poll_event(now) else {
-                break;
-            };
-            session.handle(event, now);
-        }
+        session.exchange(&mut sensor, now);
         while let Some(reading) = session.poll_reading() {
             let envelope = Envelope {
                 gateway: "gw-1".into(),

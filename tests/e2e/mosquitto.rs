@@ -17,7 +17,6 @@ use clap::Parser;
 use device_adapters::reading::RecordId;
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
-use firmware_bridge::link::GattLink;
 use firmware_bridge::session::{CgmSession, SessionConfig};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
@@ -136,18 +135,7 @@ async fn every_reading_survives_broker_restart_and_hub_sigkill() {
     let mut payloads = Vec::new();
     let mut now = start;
     while now <= end {
-        if session.poll_timeout().is_some_and(|t| t <= now) {
-            session.handle_timeout(now);
-        }
-        loop {
-            while let Some(request) = session.poll_request() {
-                sensor.submit(request, now);
-            }
-            let Some(event) = sensor.poll_event(now) else {
-                break;
-            };
-            session.handle(event, now);
-        }
+        session.exchange(&mut sensor, now);
         while let Some(reading) = session.poll_reading() {
             let counter = payloads.len() as u64;
             let envelope = Envelope {

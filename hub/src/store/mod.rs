@@ -66,6 +66,30 @@ pub struct ReadingPage {
     pub next: Option<PageCursor>,
 }
 
+impl ReadingPage {
+    /// A page from rows `(row id, time in µs since the epoch UTC, reading JSON)` fetched
+    /// in page order with a limit of `limit + 1`: the extra row only tells that another
+    /// page follows, and the cursor points after the last row kept.
+    pub(crate) fn from_rows(
+        mut rows: Vec<(i64, i64, String)>,
+        limit: usize,
+    ) -> Result<Self, StoreError> {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more {
+            rows.last()
+                .map(|&(id, time_us, _)| PageCursor { time_us, id })
+        } else {
+            None
+        };
+        let readings = rows
+            .iter()
+            .map(|(_, _, body)| serde_json::from_str(body))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { readings, next })
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

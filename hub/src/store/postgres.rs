@@ -6,8 +6,8 @@ use device_adapters::reading::Reading;
 use postgres::{Client, NoTls};
 
 use super::{
-    page_size, PageCursor, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore,
-    StoreError, WriteOutcome, MIGRATIONS,
+    page_size, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore, StoreError,
+    WriteOutcome, MIGRATIONS,
 };
 
 /// A PostgreSQL store.
@@ -124,24 +124,11 @@ impl ReadingStore for PostgresStore {
                 &(limit as i64 + 1),
             ],
         )?;
-        let mut found: Vec<(i64, i64, String)> = rows
+        let found: Vec<(i64, i64, String)> = rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
-        let more = found.len() > limit;
-        found.truncate(limit);
-        let next = if more {
-            found
-                .last()
-                .map(|&(id, time_us, _)| PageCursor { time_us, id })
-        } else {
-            None
-        };
-        let readings = found
-            .iter()
-            .map(|(_, _, body)| serde_json::from_str(body))
-            .collect::<Result<_, _>>()?;
-        Ok(ReadingPage { readings, next })
+        ReadingPage::from_rows(found, limit)
     }
 }
 

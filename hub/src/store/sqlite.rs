@@ -8,8 +8,8 @@ use device_adapters::reading::Reading;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    page_size, PageCursor, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore,
-    StoreError, WriteOutcome, MIGRATIONS,
+    page_size, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore, StoreError,
+    WriteOutcome, MIGRATIONS,
 };
 
 /// A SQLite store.
@@ -144,24 +144,7 @@ impl ReadingStore for SqliteStore {
                 ))
             },
         )?;
-        let mut found = Vec::new();
-        for row in rows {
-            found.push(row?);
-        }
-        let more = found.len() > limit;
-        found.truncate(limit);
-        let next = if more {
-            found
-                .last()
-                .map(|&(id, time_us, _)| PageCursor { time_us, id })
-        } else {
-            None
-        };
-        let readings = found
-            .iter()
-            .map(|(_, _, body)| serde_json::from_str(body))
-            .collect::<Result<_, _>>()?;
-        Ok(ReadingPage { readings, next })
+        ReadingPage::from_rows(rows.collect::<Result<_, _>>()?, limit)
     }
 }
 
