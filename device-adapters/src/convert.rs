@@ -294,28 +294,26 @@ pub fn heart_rate(
         flags.push(ReadingFlag::Other("no skin contact".into()));
     }
     Reading {
-        measurement: Measurement::HeartRate {
-            rate: Quantity::new(f64::from(m.bpm), "/min"),
-            rr_intervals_s: m
-                .rr_intervals_1024ths
-                .iter()
-                .map(|&rr| f64::from(rr) / 1024.0)
-                .collect(),
-        },
-        time: received,
-        local_offset_min: None,
-        device_time: DeviceTime::Absolute {
-            instant: received,
-            utc_offset_min: None,
-        },
-        device: device.clone(),
-        record: RecordId::Instant {
-            at: received.to_rfc3339(),
-        },
         flags,
-        source: ReadingSource::Ble {
-            characteristic: Characteristic::HeartRateMeasurement.uuid16(),
-        },
+        ..Reading::stamped(
+            Measurement::HeartRate {
+                rate: Quantity::new(f64::from(m.bpm), "/min"),
+                rr_intervals_s: m
+                    .rr_intervals_1024ths
+                    .iter()
+                    .map(|&rr| f64::from(rr) / 1024.0)
+                    .collect(),
+            },
+            received,
+            None,
+            device.clone(),
+            RecordId::Instant {
+                at: received.to_rfc3339(),
+            },
+            ReadingSource::Ble {
+                characteristic: Characteristic::HeartRateMeasurement.uuid16(),
+            },
+        )
     }
 }
 

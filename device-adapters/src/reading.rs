@@ -274,6 +274,34 @@ pub struct Reading {
 }
 
 impl Reading {
+    /// A reading stamped with an absolute instant (`time`, UTC; `local_offset_min`, the
+    /// stamp's offset from UTC in minutes when known): the resolved time and the device
+    /// time are that instant. Imports with ISO timestamps and BLE values stamped on
+    /// receipt are such readings. No flags; set them with struct update syntax.
+    #[must_use]
+    pub fn stamped(
+        measurement: Measurement,
+        time: DateTime<Utc>,
+        local_offset_min: Option<i32>,
+        device: DeviceIdentity,
+        record: RecordId,
+        source: ReadingSource,
+    ) -> Self {
+        Self {
+            measurement,
+            time,
+            local_offset_min,
+            device_time: DeviceTime::Absolute {
+                instant: time,
+                utc_offset_min: local_offset_min,
+            },
+            device,
+            record,
+            flags: Vec::new(),
+            source,
+        }
+    }
+
     /// Glucose in mg/dL for glucose readings, for the metrics engine.
     #[must_use]
     pub fn glucose_mg_dl(&self) -> Option<f64> {

@@ -26,7 +26,7 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::{ImportCounts, ImportError, RejectedRow};
 use crate::reading::{
-    DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingSource, RecordId, SleepStage,
+    DeviceIdentity, Measurement, Quantity, Reading, ReadingSource, RecordId, SleepStage,
 };
 
 /// Top-level elements holding health data that are not imported (counted as ignored).
@@ -212,28 +212,23 @@ fn reading(
 ) -> Reading {
     let utc: DateTime<Utc> = end.with_timezone(&Utc);
     let offset = end.offset().local_minus_utc() / 60;
-    Reading {
+    Reading::stamped(
         measurement,
-        time: utc,
-        local_offset_min: Some(offset),
-        device_time: DeviceTime::Absolute {
-            instant: utc,
-            utc_offset_min: Some(offset),
-        },
-        device: DeviceIdentity {
+        utc,
+        Some(offset),
+        DeviceIdentity {
             model: Some(record.source.clone()).filter(|s| !s.is_empty()),
             ..DeviceIdentity::default()
         },
-        record: RecordId::Instant {
+        RecordId::Instant {
             at: format!("{}@{}/{}", record.kind, record.start, record.end),
         },
-        flags: Vec::new(),
-        source: ReadingSource::Import {
+        ReadingSource::Import {
             importer: "apple_health".into(),
             file: file.map(str::to_owned),
             line: ordinal,
         },
-    }
+    )
 }
 
 /// Streams `input` (an `export.xml`), passing each reading to `on_reading`.

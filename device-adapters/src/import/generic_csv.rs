@@ -94,33 +94,28 @@ impl GlucoseRow {
     #[must_use]
     pub fn into_reading(self, file: Option<&str>) -> crate::reading::Reading {
         use crate::reading::{
-            DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingSource, RecordId,
+            DeviceIdentity, Measurement, Quantity, Reading, ReadingSource, RecordId,
         };
-        Reading {
-            measurement: Measurement::CgmGlucose {
+        Reading::stamped(
+            Measurement::CgmGlucose {
                 glucose: Quantity::new(self.mg_dl, "mg/dL"),
                 trend: None,
             },
-            time: self.time,
-            local_offset_min: None,
-            device_time: DeviceTime::Absolute {
-                instant: self.time,
-                utc_offset_min: None,
-            },
-            device: DeviceIdentity {
+            self.time,
+            None,
+            DeviceIdentity {
                 serial: Some(self.series_id),
                 ..DeviceIdentity::default()
             },
-            record: RecordId::Instant {
+            RecordId::Instant {
                 at: self.time.to_rfc3339(),
             },
-            flags: Vec::new(),
-            source: ReadingSource::Import {
+            ReadingSource::Import {
                 importer: "generic_csv".into(),
                 file: file.map(str::to_owned),
                 line: self.line,
             },
-        }
+        )
     }
 }
 

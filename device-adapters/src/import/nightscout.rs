@@ -17,8 +17,7 @@ use serde_json::Value;
 
 use super::{ImportError, ImportReport};
 use crate::reading::{
-    DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingFlag, ReadingSource,
-    RecordId,
+    DeviceIdentity, Measurement, Quantity, Reading, ReadingFlag, ReadingSource, RecordId,
 };
 
 /// Imports a Nightscout entries array; `file` names it in each reading's source. The
@@ -109,27 +108,25 @@ pub fn import(text: &str, file: Option<&str>) -> Result<ImportReport<Reading>, I
             },
         };
         let reading = Reading {
-            measurement,
-            time,
-            local_offset_min: offset,
-            device_time: DeviceTime::Absolute {
-                instant: time,
-                utc_offset_min: offset,
-            },
-            device: DeviceIdentity {
-                model: entry
-                    .get("device")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                ..DeviceIdentity::default()
-            },
-            record,
             flags,
-            source: ReadingSource::Import {
-                importer: "nightscout".into(),
-                file: file.map(str::to_owned),
-                line: number,
-            },
+            ..Reading::stamped(
+                measurement,
+                time,
+                offset,
+                DeviceIdentity {
+                    model: entry
+                        .get("device")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    ..DeviceIdentity::default()
+                },
+                record,
+                ReadingSource::Import {
+                    importer: "nightscout".into(),
+                    file: file.map(str::to_owned),
+                    line: number,
+                },
+            )
         };
         report.push_unique(&mut seen, reading);
     }

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::{ImportError, ImportReport, SeenReadings};
 use crate::reading::{
-    DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingSource, RecordId, SleepStage,
+    DeviceIdentity, Measurement, Quantity, Reading, ReadingSource, RecordId, SleepStage,
 };
 
 /// A data point's time: an instant, or an interval (start, end).
@@ -234,26 +234,21 @@ pub fn import(text: &str, file: Option<&str>) -> Result<ImportReport<Reading>, I
             .map(str::to_owned);
         report.push_unique(
             &mut seen,
-            Reading {
+            Reading::stamped(
                 measurement,
-                time: utc,
-                local_offset_min: Some(offset),
-                device_time: DeviceTime::Absolute {
-                    instant: utc,
-                    utc_offset_min: Some(offset),
-                },
-                device: DeviceIdentity {
+                utc,
+                Some(offset),
+                DeviceIdentity {
                     model,
                     ..DeviceIdentity::default()
                 },
                 record,
-                flags: Vec::new(),
-                source: ReadingSource::Import {
+                ReadingSource::Import {
                     importer: "open_mhealth".into(),
                     file: file.map(str::to_owned),
                     line: number,
                 },
-            },
+            ),
         );
     }
     Ok(report)
