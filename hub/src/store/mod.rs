@@ -28,6 +28,19 @@ pub struct WriteOutcome {
     pub duplicate_positions: Vec<usize>,
 }
 
+impl WriteOutcome {
+    /// Tallies the reading at `position` of the batch: `inserted` is whether the
+    /// store's insert-or-ignore added a row (otherwise it was a duplicate).
+    pub(crate) fn tally(&mut self, position: usize, inserted: bool) {
+        if inserted {
+            self.stored += 1;
+        } else {
+            self.duplicates += 1;
+            self.duplicate_positions.push(position);
+        }
+    }
+}
+
 /// Where a page of readings continues: after this (time, id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageCursor {
@@ -193,6 +206,13 @@ pub(crate) const MIGRATIONS: [Migration; 1] = [Migration {
              CREATE INDEX readings_by_patient_kind_time ON readings (patient_id, kind, time_us, id);
              CREATE INDEX readings_by_patient_time ON readings (patient_id, time_us, id);",
 }];
+
+/// Where a query resumes: the cursor's (time µs, id), or before everything.
+pub(crate) fn resume_after(query: &ReadingQuery) -> (i64, i64) {
+    query
+        .after
+        .map_or((i64::MIN, i64::MIN), |c| (c.time_us, c.id))
+}
 
 /// Page size actually used.
 pub(crate) fn page_size(query: &ReadingQuery) -> usize {

@@ -6,8 +6,8 @@ use device_adapters::reading::Reading;
 use postgres::{Client, NoTls};
 
 use super::{
-    page_size, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore, StoreError,
-    WriteOutcome, MIGRATIONS,
+    page_size, resume_after, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore,
+    StoreError, WriteOutcome, MIGRATIONS,
 };
 
 /// A PostgreSQL store.
@@ -91,12 +91,7 @@ impl ReadingStore for PostgresStore {
                     &received_us,
                 ],
             )?;
-            if changed == 1 {
-                outcome.stored += 1;
-            } else {
-                outcome.duplicates += 1;
-                outcome.duplicate_positions.push(position);
-            }
+            outcome.tally(position, changed == 1);
         }
         transaction.commit()?;
         Ok(outcome)
@@ -104,9 +99,7 @@ impl ReadingStore for PostgresStore {
 
     fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {
         let limit = page_size(query);
-        let (after_time, after_id) = query
-            .after
-            .map_or((i64::MIN, i64::MIN), |c| (c.time_us, c.id));
+        let (after_time, after_id) = resume_after(query);
         let rows = self.client.query(
             "SELECT id, time_us, body FROM readings
              WHERE patient_id = $1 AND ($2::TEXT IS NULL OR kind = $2)

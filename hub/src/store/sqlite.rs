@@ -8,8 +8,8 @@ use device_adapters::reading::Reading;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    page_size, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore, StoreError,
-    WriteOutcome, MIGRATIONS,
+    page_size, resume_after, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore,
+    StoreError, WriteOutcome, MIGRATIONS,
 };
 
 /// A SQLite store.
@@ -101,12 +101,7 @@ impl ReadingStore for SqliteStore {
                     row.body,
                     received_at.timestamp_micros()
                 ])?;
-                if changed == 1 {
-                    outcome.stored += 1;
-                } else {
-                    outcome.duplicates += 1;
-                    outcome.duplicate_positions.push(position);
-                }
+                outcome.tally(position, changed == 1);
             }
         }
         transaction.commit()?;
@@ -115,9 +110,7 @@ impl ReadingStore for SqliteStore {
 
     fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {
         let limit = page_size(query);
-        let (after_time, after_id) = query
-            .after
-            .map_or((i64::MIN, i64::MIN), |c| (c.time_us, c.id));
+        let (after_time, after_id) = resume_after(query);
         let mut statement = self.connection.prepare_cached(
             "SELECT id, time_us, body FROM readings
              WHERE patient_id = ?1 AND (?2 IS NULL OR kind = ?2)
