@@ -49,7 +49,7 @@ pub fn start_embedded_broker() -> anyhow::Result<u16> {
                    "max_segment_size": 104_857_600, "max_segment_count": 10},
         "v4": {"1": {"name": "v4-1", "listen": format!("127.0.0.1:{port}"), "next_connection_delay_ms": 1,
                      "connections": {"connection_timeout_ms": 60000, "max_payload_size": 65536,
-                                     "max_inflight_count": 2048, "dynamic_filters": true}}}
+                                     "max_inflight_count": 200, "dynamic_filters": true}}}
     });
     let config: rumqttd::Config = serde_json::from_value(config)?;
     std::thread::spawn(move || {
