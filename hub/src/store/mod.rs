@@ -6,7 +6,9 @@
 //!
 //! Schema migrations are versioned and run when a store is opened (`migrations`).
 
+pub mod directory;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
@@ -115,6 +117,9 @@ pub enum StoreError {
     /// A stored reading could not be (de)serialised.
     #[error("reading encoding: {0}")]
     Encoding(#[from] serde_json::Error),
+    /// A stored value is not what the schema promises.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
     /// The database was written by a newer hub.
     #[error("database schema version {found} is newer than this hub's {supported}")]
     SchemaTooNew {
@@ -144,6 +149,14 @@ pub trait ReadingStore: Send {
     /// # Errors
     /// Database errors.
     fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError>;
+
+    /// The connection, for the records written once over [`sql::Sql`].
+    fn sql(&mut self) -> &mut dyn sql::Sql;
+
+    /// Accounts, care teams, consent, delegations and the audit.
+    fn directory(&mut self) -> directory::Directory<'_> {
+        directory::Directory::new(self.sql())
+    }
 }
 
 /// The columns a reading is stored under.
@@ -178,8 +191,9 @@ pub(crate) struct Migration {
     pub(crate) postgres: &'static str,
 }
 
-pub(crate) const MIGRATIONS: [Migration; 1] = [Migration {
-    sqlite: "CREATE TABLE readings (
+pub(crate) const MIGRATIONS: [Migration; 2] = [
+    Migration {
+        sqlite: "CREATE TABLE readings (
                  id INTEGER PRIMARY KEY,
                  patient_id TEXT NOT NULL,
                  kind TEXT NOT NULL,
@@ -192,7 +206,7 @@ pub(crate) const MIGRATIONS: [Migration; 1] = [Migration {
              );
              CREATE INDEX readings_by_patient_kind_time ON readings (patient_id, kind, time_us, id);
              CREATE INDEX readings_by_patient_time ON readings (patient_id, time_us, id);",
-    postgres: "CREATE TABLE readings (
+        postgres: "CREATE TABLE readings (
                  id BIGSERIAL PRIMARY KEY,
                  patient_id TEXT NOT NULL,
                  kind TEXT NOT NULL,
@@ -205,7 +219,12 @@ pub(crate) const MIGRATIONS: [Migration; 1] = [Migration {
              );
              CREATE INDEX readings_by_patient_kind_time ON readings (patient_id, kind, time_us, id);
              CREATE INDEX readings_by_patient_time ON readings (patient_id, time_us, id);",
-}];
+    },
+    Migration {
+        sqlite: directory::SQLITE_SCHEMA,
+        postgres: directory::POSTGRES_SCHEMA,
+    },
+];
 
 /// Where a query resumes: the cursor's (time µs, id), or before everything.
 pub(crate) fn resume_after(query: &ReadingQuery) -> (i64, i64) {

@@ -97,6 +97,10 @@ impl ReadingStore for PostgresStore {
         Ok(outcome)
     }
 
+    fn sql(&mut self) -> &mut dyn super::sql::Sql {
+        &mut self.client
+    }
+
     fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {
         let limit = page_size(query);
         let (after_time, after_id) = resume_after(query);
@@ -144,7 +148,7 @@ mod tests {
         };
         let mut client = Client::connect(&url, NoTls).expect("connect to the test database");
         client
-            .batch_execute("DROP TABLE IF EXISTS readings; DROP TABLE IF EXISTS schema_version;")
+            .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
             .unwrap();
         drop(client);
         let mut store = PostgresStore::connect(&url).unwrap();

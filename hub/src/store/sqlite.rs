@@ -39,6 +39,9 @@ impl SqliteStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // Several connections share the file (the HTTP API's pool): wait for a writer
+        // instead of failing at once.
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
         connection.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
         )?;
@@ -106,6 +109,10 @@ impl ReadingStore for SqliteStore {
         }
         transaction.commit()?;
         Ok(outcome)
+    }
+
+    fn sql(&mut self) -> &mut dyn super::sql::Sql {
+        &mut self.connection
     }
 
     fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {

@@ -6,6 +6,7 @@ use device_adapters::reading::{
     DeviceIdentity, DeviceTime, Measurement, Reading, ReadingSource, RecordId,
 };
 
+use super::directory::{NewAccount, Role, Scope};
 use super::{PatientId, ReadingQuery, ReadingStore};
 
 pub(crate) fn reading(serial: &str, offset_min: u32, mg_dl: f64, time: DateTime<Utc>) -> Reading {
@@ -65,6 +66,148 @@ fn all(
 
 /// Runs every check on `store`, which must be empty.
 pub(crate) fn run(store: &mut dyn ReadingStore) {
+    readings(store);
+    directory(store);
+}
+
+fn new_account<'a>(id: &'a str, role: Role) -> NewAccount<'a> {
+    NewAccount {
+        id,
+        role,
+        display_name: id,
+        login: id,
+        password_hash: "$argon2id$not-a-real-hash",
+        time_zone: "Europe/Rome",
+    }
+}
+
+/// Accounts, care teams, consent, delegations, audit and its outbox.
+fn directory(store: &mut dyn ReadingStore) {
+    let now = start();
+    let mut directory = store.directory();
+    for (id, role) in [
+        ("pat-1", Role::Patient),
+        ("pat-2", Role::Patient),
+        ("doc-1", Role::Practitioner),
+        ("parent-1", Role::Delegate),
+    ] {
+        directory
+            .create_account(&new_account(id, role), now)
+            .unwrap();
+    }
+    // Logins are unique.
+    assert!(directory
+        .create_account(
+            &NewAccount {
+                id: "other",
+                ..new_account("pat-1", Role::Patient)
+            },
+            now
+        )
+        .is_err());
+    let (account, hash) = directory.credentials("pat-1").unwrap().unwrap();
+    assert_eq!(
+        (account.role, hash.as_str()),
+        (Role::Patient, "$argon2id$not-a-real-hash")
+    );
+    assert!(directory.credentials("nobody").unwrap().is_none());
+    assert_eq!(
+        directory.account("doc-1").unwrap().unwrap().role,
+        Role::Practitioner
+    );
+
+    // Consent defaults to none; the doctor sees only consenting patients of the team.
+    let (p1, p2) = (PatientId("pat-1".into()), PatientId("pat-2".into()));
+    assert!(!directory.consent(&p1).unwrap().consultation);
+    directory.add_to_care_team(&p1, "doc-1", now).unwrap();
+    directory.add_to_care_team(&p1, "doc-1", now).unwrap();
+    directory.add_to_care_team(&p2, "doc-1", now).unwrap();
+    assert!(directory.in_care_team(&p1, "doc-1").unwrap());
+    assert!(!directory.in_care_team(&p1, "parent-1").unwrap());
+    assert!(directory.consenting_patients("doc-1").unwrap().is_empty());
+    let consent = directory
+        .set_consent(&p1, true, false, "pat-1", now)
+        .unwrap();
+    assert!(consent.consultation && !consent.fse_opposition);
+    assert_eq!(consent.updated_by.as_deref(), Some("pat-1"));
+    directory
+        .set_consent(&p2, false, true, "pat-2", now)
+        .unwrap();
+    let ids: Vec<String> = directory
+        .consenting_patients("doc-1")
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(ids, ["pat-1"]);
+    directory
+        .set_consent(&p1, false, true, "pat-1", now)
+        .unwrap();
+    assert!(directory.consenting_patients("doc-1").unwrap().is_empty());
+    assert!(directory.consent(&p1).unwrap().fse_opposition);
+
+    // Delegations: scoped, expiring, revocable once.
+    let given = directory
+        .delegate(
+            &p1,
+            "parent-1",
+            "parent",
+            &[Scope::Read, Scope::Read],
+            now + Duration::days(1),
+        )
+        .unwrap();
+    assert_eq!(given.scopes, [Scope::Read]);
+    assert!(given.grants(Scope::Read, now));
+    assert!(!given.grants(Scope::ManageConsent, now));
+    assert!(!given.grants(Scope::Read, now + Duration::days(1)));
+    assert_eq!(
+        directory.delegations_received("parent-1").unwrap(),
+        [given.clone()]
+    );
+    assert_eq!(directory.delegations_given(&p1).unwrap(), [given.clone()]);
+    assert!(!directory.revoke_delegation(&p2, given.id, now).unwrap());
+    assert!(directory.revoke_delegation(&p1, given.id, now).unwrap());
+    assert!(!directory.revoke_delegation(&p1, given.id, now).unwrap());
+    let revoked = directory.delegations_given(&p1).unwrap().remove(0);
+    assert!(!revoked.grants(Scope::Read, now));
+
+    // The audit is append-only and each record queues one notification.
+    let doctor = directory.account("doc-1").unwrap().unwrap();
+    let first = directory
+        .record_access(&p1, &doctor, "GET readings", true, now)
+        .unwrap();
+    let second = directory
+        .record_access(
+            &p1,
+            &doctor,
+            "GET glucometrics",
+            false,
+            now + Duration::seconds(1),
+        )
+        .unwrap();
+    assert!(second.id > first.id);
+    let log = directory.audit(&p1, None, 10).unwrap();
+    assert_eq!(log, [second.clone(), first.clone()]);
+    assert_eq!(
+        directory.audit(&p1, Some(second.id), 10).unwrap(),
+        [first.clone()]
+    );
+    assert!(directory.audit(&p2, None, 10).unwrap().is_empty());
+    let notes = directory.notifications(&p1, true).unwrap();
+    assert_eq!(
+        notes.iter().map(|n| n.audit_id).collect::<Vec<_>>(),
+        [first.id, second.id]
+    );
+    assert!(directory
+        .sql
+        .execute("UPDATE audit SET outcome = 'allowed'", &[])
+        .is_err());
+    assert!(directory.sql.execute("DELETE FROM audit", &[]).is_err());
+    assert_eq!(directory.audit(&p1, None, 10).unwrap().len(), 2);
+}
+
+/// Readings: idempotent batches, queries, pagination.
+fn readings(store: &mut dyn ReadingStore) {
     let alice = PatientId("patient-a".into());
     let bob = PatientId("patient-b".into());
     let batch: Vec<Reading> = (0..50)

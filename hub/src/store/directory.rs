@@ -1,0 +1,726 @@
+//! Who is who and who may see what: accounts, care teams, consent, delegations, and the
+//! append-only access audit with its notification outbox. Written once over [`Sql`], so
+//! both backends run the same statements (and the same test suite).
+//!
+//! Instants are stored as microseconds since the Unix epoch (UTC).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::sql::{Sql, SqlValue};
+use super::{PatientId, StoreError};
+
+/// What an account is for. A person who is a patient and also a delegate for someone
+/// else has a patient account; delegation is a relationship, not a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Owns a record (the taccuino).
+    Patient,
+    /// Acts for patients who delegated them (parent of a minor, legal tutor, a person
+    /// the patient chose); has no record of their own.
+    Delegate,
+    /// A doctor (MMG/PLS, specialist) who consults the patients of their care teams.
+    Practitioner,
+    /// Runs the hub: accounts and care teams; never reads health data.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Patient => "patient",
+            Self::Delegate => "delegate",
+            Self::Practitioner => "practitioner",
+            Self::Admin => "admin",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Self, StoreError> {
+        Ok(match name {
+            "patient" => Self::Patient,
+            "delegate" => Self::Delegate,
+            "practitioner" => Self::Practitioner,
+            "admin" => Self::Admin,
+            other => return Err(StoreError::Corrupt(format!("unknown role {other:?}"))),
+        })
+    }
+}
+
+/// An account (no secrets: the password hash stays in the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Stable identifier; for a patient, also their [`PatientId`].
+    pub id: String,
+    /// What the account is for.
+    pub role: Role,
+    /// Name shown to people.
+    pub display_name: String,
+    /// Login name.
+    pub login: String,
+    /// The patient's IANA time zone (days and times of their reports); `Europe/Rome`
+    /// unless set.
+    pub time_zone: String,
+}
+
+/// What a delegate may do for the patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Read the patient's readings, summaries and access log.
+    Read,
+    /// Grant or revoke consent and opposition for the patient.
+    ManageConsent,
+}
+
+/// A delegation from a patient to another account, valid until it expires or is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegation {
+    /// Store id.
+    pub id: i64,
+    /// Who delegates.
+    pub patient: String,
+    /// Who acts for them (an account id).
+    pub delegate: String,
+    /// Why (`parent`, `tutor`, `delegated`).
+    pub relationship: String,
+    /// What the delegate may do.
+    pub scopes: Vec<Scope>,
+    /// Valid until this instant (UTC).
+    pub expires_at: DateTime<Utc>,
+    /// When the patient revoked it, if they did.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Delegation {
+    /// Whether the delegation is in force at `now` and grants `scope`.
+    #[must_use]
+    pub fn grants(&self, scope: Scope, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && self.scopes.contains(&scope)
+    }
+}
+
+/// The patient's choices (FSE 2.0): consent to consultation by the doctors of their care
+/// team, and opposition to forwarding their data to the FSE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// Doctors of the care team may consult the record.
+    pub consultation: bool,
+    /// The patient opposes forwarding to the FSE (opt-out): nothing is sent.
+    pub fse_opposition: bool,
+    /// When last changed (UTC); `None` if never set (then no consultation, no opposition).
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Account that last changed it.
+    pub updated_by: Option<String>,
+}
+
+/// One access by someone other than the patient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Store id (increasing).
+    pub id: i64,
+    /// Whose data.
+    pub patient: String,
+    /// Who.
+    pub actor: String,
+    /// In which role.
+    pub actor_role: Role,
+    /// What (e.g. `GET readings`).
+    pub action: String,
+    /// When (UTC).
+    pub at: DateTime<Utc>,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+}
+
+/// A notification to the patient waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Store id.
+    pub id: i64,
+    /// To whom.
+    pub patient: String,
+    /// The access it tells about.
+    pub audit_id: i64,
+    /// When queued (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When delivered, if it was.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// The directory over one connection.
+pub struct Directory<'a> {
+    pub(crate) sql: &'a mut dyn Sql,
+}
+
+fn micros(at: DateTime<Utc>) -> SqlValue {
+    SqlValue::Int(at.timestamp_micros())
+}
+
+fn instant(value: &SqlValue) -> Result<DateTime<Utc>, StoreError> {
+    value
+        .as_int()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(|| StoreError::Corrupt("instant out of range".into()))
+}
+
+fn text(value: &SqlValue) -> Result<String, StoreError> {
+    value
+        .as_text()
+        .map(str::to_owned)
+        .ok_or_else(|| StoreError::Corrupt("text expected".into()))
+}
+
+fn int(value: &SqlValue) -> Result<i64, StoreError> {
+    value
+        .as_int()
+        .ok_or_else(|| StoreError::Corrupt("integer expected".into()))
+}
+
+const ACCOUNT_COLUMNS: &str = "id, role, display_name, login, time_zone";
+
+fn account(row: &[SqlValue]) -> Result<Account, StoreError> {
+    Ok(Account {
+        id: text(&row[0])?,
+        role: Role::parse(&text(&row[1])?)?,
+        display_name: text(&row[2])?,
+        login: text(&row[3])?,
+        time_zone: text(&row[4])?,
+    })
+}
+
+const DELEGATION_COLUMNS: &str =
+    "id, patient_id, delegate_id, relationship, scopes, expires_us, revoked_us";
+
+fn delegation(row: &[SqlValue]) -> Result<Delegation, StoreError> {
+    let scopes = text(&row[4])?
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| match s {
+            "read" => Ok(Scope::Read),
+            "manage_consent" => Ok(Scope::ManageConsent),
+            other => Err(StoreError::Corrupt(format!("unknown scope {other:?}"))),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Delegation {
+        id: int(&row[0])?,
+        patient: text(&row[1])?,
+        delegate: text(&row[2])?,
+        relationship: text(&row[3])?,
+        scopes,
+        expires_at: instant(&row[5])?,
+        revoked_at: match row[6] {
+            SqlValue::Int(_) => Some(instant(&row[6])?),
+            _ => None,
+        },
+    })
+}
+
+/// A new account's details.
+#[derive(Debug, Clone)]
+pub struct NewAccount<'a> {
+    /// Stable identifier.
+    pub id: &'a str,
+    /// Role.
+    pub role: Role,
+    /// Name shown to people.
+    pub display_name: &'a str,
+    /// Login name (unique).
+    pub login: &'a str,
+    /// PHC string of the password hash (`crate::auth::hash_password`).
+    pub password_hash: &'a str,
+    /// IANA time zone.
+    pub time_zone: &'a str,
+}
+
+impl<'a> Directory<'a> {
+    /// The directory over `sql`.
+    pub fn new(sql: &'a mut dyn Sql) -> Self {
+        Self { sql }
+    }
+
+    /// Creates an account.
+    ///
+    /// # Errors
+    /// Database errors, among them an id or login already taken.
+    pub fn create_account(
+        &mut self,
+        new: &NewAccount<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.sql.execute(
+            "INSERT INTO accounts (id, role, display_name, login, password_hash, time_zone, created_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                new.id.into(),
+                new.role.as_str().into(),
+                new.display_name.into(),
+                new.login.into(),
+                new.password_hash.into(),
+                new.time_zone.into(),
+                micros(now),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The account with this id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn account(&mut self, id: &str) -> Result<Option<Account>, StoreError> {
+        let rows = self.sql.query(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
+            &[id.into()],
+        )?;
+        rows.first().map(|row| account(row)).transpose()
+    }
+
+    /// The account with this login and its password hash (for the login check only).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn credentials(&mut self, login: &str) -> Result<Option<(Account, String)>, StoreError> {
+        let rows = self.sql.query(
+            &format!("SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE login = ?1"),
+            &[login.into()],
+        )?;
+        rows.first()
+            .map(|row| Ok((account(row)?, text(&row[5])?)))
+            .transpose()
+    }
+
+    /// Adds a practitioner to a patient's care team (idempotent).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn add_to_care_team(
+        &mut self,
+        patient: &PatientId,
+        practitioner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.sql.execute(
+            "INSERT INTO care_team (patient_id, practitioner_id, since_us) VALUES (?1, ?2, ?3)
+             ON CONFLICT (patient_id, practitioner_id) DO NOTHING",
+            &[patient.0.as_str().into(), practitioner.into(), micros(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Whether the practitioner is in the patient's care team.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn in_care_team(
+        &mut self,
+        patient: &PatientId,
+        practitioner: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(!self
+            .sql
+            .query(
+                "SELECT 1 FROM care_team WHERE patient_id = ?1 AND practitioner_id = ?2",
+                &[patient.0.as_str().into(), practitioner.into()],
+            )?
+            .is_empty())
+    }
+
+    /// The patients whose care team includes the practitioner and who consent to
+    /// consultation now, in name order.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn consenting_patients(&mut self, practitioner: &str) -> Result<Vec<Account>, StoreError> {
+        let rows = self.sql.query(
+            "SELECT a.id, a.role, a.display_name, a.login, a.time_zone
+             FROM care_team t
+             JOIN accounts a ON a.id = t.patient_id
+             JOIN consents c ON c.patient_id = t.patient_id
+             WHERE t.practitioner_id = ?1 AND c.consultation = 1
+             ORDER BY a.display_name, a.id",
+            &[practitioner.into()],
+        )?;
+        rows.iter().map(|row| account(row)).collect()
+    }
+
+    /// The patient's consent (defaults when never set: no consultation, no opposition).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn consent(&mut self, patient: &PatientId) -> Result<Consent, StoreError> {
+        let rows = self.sql.query(
+            "SELECT consultation, fse_opposition, updated_us, updated_by FROM consents WHERE patient_id = ?1",
+            &[patient.0.as_str().into()],
+        )?;
+        Ok(match rows.first() {
+            None => Consent {
+                consultation: false,
+                fse_opposition: false,
+                updated_at: None,
+                updated_by: None,
+            },
+            Some(row) => Consent {
+                consultation: int(&row[0])? == 1,
+                fse_opposition: int(&row[1])? == 1,
+                updated_at: Some(instant(&row[2])?),
+                updated_by: Some(text(&row[3])?),
+            },
+        })
+    }
+
+    /// Sets the patient's consent, recording who changed it.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn set_consent(
+        &mut self,
+        patient: &PatientId,
+        consultation: bool,
+        fse_opposition: bool,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Consent, StoreError> {
+        self.sql.execute(
+            "INSERT INTO consents (patient_id, consultation, fse_opposition, updated_us, updated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (patient_id) DO UPDATE SET consultation = ?2, fse_opposition = ?3,
+                 updated_us = ?4, updated_by = ?5",
+            &[
+                patient.0.as_str().into(),
+                consultation.into(),
+                fse_opposition.into(),
+                micros(now),
+                by.into(),
+            ],
+        )?;
+        self.consent(patient)
+    }
+
+    /// Records a delegation; returns it with its id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn delegate(
+        &mut self,
+        patient: &PatientId,
+        delegate: &str,
+        relationship: &str,
+        scopes: &[Scope],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Delegation, StoreError> {
+        let mut scopes = scopes.to_vec();
+        scopes.sort();
+        scopes.dedup();
+        let names: Vec<&str> = scopes
+            .iter()
+            .map(|s| match s {
+                Scope::Read => "read",
+                Scope::ManageConsent => "manage_consent",
+            })
+            .collect();
+        let rows = self.sql.query(
+            "INSERT INTO delegations (patient_id, delegate_id, relationship, scopes, expires_us)
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            &[
+                patient.0.as_str().into(),
+                delegate.into(),
+                relationship.into(),
+                names.join(",").into(),
+                micros(expires_at),
+            ],
+        )?;
+        Ok(Delegation {
+            id: int(&rows[0][0])?,
+            patient: patient.0.clone(),
+            delegate: delegate.to_owned(),
+            relationship: relationship.to_owned(),
+            scopes,
+            expires_at,
+            revoked_at: None,
+        })
+    }
+
+    /// Revokes one of the patient's delegations; `false` if the patient has no such
+    /// delegation in force.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn revoke_delegation(
+        &mut self,
+        patient: &PatientId,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.sql.execute(
+            "UPDATE delegations SET revoked_us = ?3 WHERE patient_id = ?1 AND id = ?2 AND revoked_us IS NULL",
+            &[patient.0.as_str().into(), id.into(), micros(now)],
+        )? == 1)
+    }
+
+    /// Delegations given by the patient (all, newest first).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn delegations_given(
+        &mut self,
+        patient: &PatientId,
+    ) -> Result<Vec<Delegation>, StoreError> {
+        let rows = self.sql.query(
+            &format!("SELECT {DELEGATION_COLUMNS} FROM delegations WHERE patient_id = ?1 ORDER BY id DESC"),
+            &[patient.0.as_str().into()],
+        )?;
+        rows.iter().map(|row| delegation(row)).collect()
+    }
+
+    /// Delegations received by an account (all, newest first).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn delegations_received(&mut self, delegate: &str) -> Result<Vec<Delegation>, StoreError> {
+        let rows = self.sql.query(
+            &format!("SELECT {DELEGATION_COLUMNS} FROM delegations WHERE delegate_id = ?1 ORDER BY id DESC"),
+            &[delegate.into()],
+        )?;
+        rows.iter().map(|row| delegation(row)).collect()
+    }
+
+    /// Appends an access to the patient's audit log and queues a notification for the
+    /// patient, in one transaction; returns the record.
+    ///
+    /// # Errors
+    /// Database errors (then neither is written).
+    pub fn record_access(
+        &mut self,
+        patient: &PatientId,
+        actor: &Account,
+        action: &str,
+        allowed: bool,
+        now: DateTime<Utc>,
+    ) -> Result<AuditRecord, StoreError> {
+        let outcome = if allowed { "allowed" } else { "denied" };
+        let mut id = 0;
+        self.sql.transaction(&mut |sql| {
+            let rows = sql.query(
+                "INSERT INTO audit (patient_id, actor_id, actor_role, action, at_us, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                &[
+                    patient.0.as_str().into(),
+                    actor.id.as_str().into(),
+                    actor.role.as_str().into(),
+                    action.into(),
+                    micros(now),
+                    outcome.into(),
+                ],
+            )?;
+            id = int(&rows[0][0])?;
+            sql.execute(
+                "INSERT INTO notifications (patient_id, audit_id, created_us) VALUES (?1, ?2, ?3)",
+                &[patient.0.as_str().into(), id.into(), micros(now)],
+            )?;
+            Ok(())
+        })?;
+        Ok(AuditRecord {
+            id,
+            patient: patient.0.clone(),
+            actor: actor.id.clone(),
+            actor_role: actor.role,
+            action: action.to_owned(),
+            at: now,
+            outcome: outcome.to_owned(),
+        })
+    }
+
+    /// The patient's audit log, newest first, at most `limit` records before `before`
+    /// (an audit id; all when `None`).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn audit(
+        &mut self,
+        patient: &PatientId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = self.sql.query(
+            "SELECT id, patient_id, actor_id, actor_role, action, at_us, outcome FROM audit
+             WHERE patient_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            &[
+                patient.0.as_str().into(),
+                before.unwrap_or(i64::MAX).into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: int(&row[0])?,
+                    patient: text(&row[1])?,
+                    actor: text(&row[2])?,
+                    actor_role: Role::parse(&text(&row[3])?)?,
+                    action: text(&row[4])?,
+                    at: instant(&row[5])?,
+                    outcome: text(&row[6])?,
+                })
+            })
+            .collect()
+    }
+
+    /// Notifications for the patient, oldest first; undelivered only when `pending`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn notifications(
+        &mut self,
+        patient: &PatientId,
+        pending: bool,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let filter = if pending {
+            "AND delivered_us IS NULL"
+        } else {
+            ""
+        };
+        let rows = self.sql.query(
+            &format!(
+                "SELECT id, patient_id, audit_id, created_us, delivered_us FROM notifications
+                 WHERE patient_id = ?1 {filter} ORDER BY id"
+            ),
+            &[patient.0.as_str().into()],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(Notification {
+                    id: int(&row[0])?,
+                    patient: text(&row[1])?,
+                    audit_id: int(&row[2])?,
+                    created_at: instant(&row[3])?,
+                    delivered_at: match row[4] {
+                        SqlValue::Int(_) => Some(instant(&row[4])?),
+                        _ => None,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+/// The directory's tables (migration 2), per backend: they differ only in the
+/// auto-numbered ids and in how the audit log is made append-only.
+pub(crate) const SQLITE_SCHEMA: &str = "
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        login TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        created_us INTEGER NOT NULL
+    );
+    CREATE TABLE care_team (
+        patient_id TEXT NOT NULL REFERENCES accounts (id),
+        practitioner_id TEXT NOT NULL REFERENCES accounts (id),
+        since_us INTEGER NOT NULL,
+        PRIMARY KEY (patient_id, practitioner_id)
+    );
+    CREATE INDEX care_team_by_practitioner ON care_team (practitioner_id);
+    CREATE TABLE consents (
+        patient_id TEXT PRIMARY KEY REFERENCES accounts (id),
+        consultation INTEGER NOT NULL,
+        fse_opposition INTEGER NOT NULL,
+        updated_us INTEGER NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+    CREATE TABLE delegations (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES accounts (id),
+        delegate_id TEXT NOT NULL REFERENCES accounts (id),
+        relationship TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        expires_us INTEGER NOT NULL,
+        revoked_us INTEGER
+    );
+    CREATE INDEX delegations_by_patient ON delegations (patient_id);
+    CREATE INDEX delegations_by_delegate ON delegations (delegate_id);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        actor_role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        at_us INTEGER NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_patient ON audit (patient_id, id);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL,
+        audit_id INTEGER NOT NULL REFERENCES audit (id),
+        created_us INTEGER NOT NULL,
+        delivered_us INTEGER
+    );
+    CREATE INDEX notifications_by_patient ON notifications (patient_id, id);";
+
+/// PostgreSQL's form of [`SQLITE_SCHEMA`].
+pub(crate) const POSTGRES_SCHEMA: &str = "
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        login TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        created_us BIGINT NOT NULL
+    );
+    CREATE TABLE care_team (
+        patient_id TEXT NOT NULL REFERENCES accounts (id),
+        practitioner_id TEXT NOT NULL REFERENCES accounts (id),
+        since_us BIGINT NOT NULL,
+        PRIMARY KEY (patient_id, practitioner_id)
+    );
+    CREATE INDEX care_team_by_practitioner ON care_team (practitioner_id);
+    CREATE TABLE consents (
+        patient_id TEXT PRIMARY KEY REFERENCES accounts (id),
+        consultation BIGINT NOT NULL,
+        fse_opposition BIGINT NOT NULL,
+        updated_us BIGINT NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+    CREATE TABLE delegations (
+        id BIGSERIAL PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES accounts (id),
+        delegate_id TEXT NOT NULL REFERENCES accounts (id),
+        relationship TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        expires_us BIGINT NOT NULL,
+        revoked_us BIGINT
+    );
+    CREATE INDEX delegations_by_patient ON delegations (patient_id);
+    CREATE INDEX delegations_by_delegate ON delegations (delegate_id);
+    CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY,
+        patient_id TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        actor_role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        at_us BIGINT NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_patient ON audit (patient_id, id);
+    CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+    CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+    CREATE TABLE notifications (
+        id BIGSERIAL PRIMARY KEY,
+        patient_id TEXT NOT NULL,
+        audit_id BIGINT NOT NULL REFERENCES audit (id),
+        created_us BIGINT NOT NULL,
+        delivered_us BIGINT
+    );
+    CREATE INDEX notifications_by_patient ON notifications (patient_id, id);";
