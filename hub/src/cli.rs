@@ -85,6 +85,28 @@ pub enum Command {
         #[arg(long, default_value = "pghd-hub")]
         client_id: String,
     },
+    /// Run the hub's server: the HTTP API (docs/http-api.md) on the embedded SQLite store
+    /// in `--data-dir`, or on PostgreSQL; with `--demo`, also the embedded MQTT broker,
+    /// the ingest, a live simulated CGM and demo accounts; until interrupted.
+    Serve {
+        /// Address of the HTTP API.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Directory of the embedded store (`hub.sqlite`) and the demo's spool.
+        #[arg(long, default_value = "pghd-data")]
+        data_dir: PathBuf,
+        /// Use this PostgreSQL server instead of the embedded store
+        /// (`postgresql://user:password@host/database`).
+        #[arg(long)]
+        postgres_url: Option<String>,
+        /// Store connections serving the API.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Seed demo accounts and sample data (erasing the embedded store first) and
+        /// stream a simulated sensor.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Run the hub with its embedded defaults (MQTT broker, SQLite store) and a simulated
     /// patient whose CGM streams through a bridge, live; print the AGP summary at the end.
     Demo {
@@ -185,6 +207,37 @@ pub fn run(
             pairs,
             client_id,
         } => ingest(&broker, &store, &pairs, &client_id, err),
+        Command::Serve {
+            listen,
+            data_dir,
+            postgres_url,
+            connections,
+            demo,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let store = match postgres_url {
+                Some(url) => crate::serve::StoreLocation::Postgres(url),
+                None => crate::serve::StoreLocation::Sqlite(data_dir.join("hub.sqlite")),
+            };
+            let config = crate::serve::ServeConfig {
+                listen,
+                store,
+                connections,
+                demo,
+                data_dir,
+            };
+            runtime.block_on(async {
+                let mut stdout = std::io::stdout();
+                crate::serve::run(config, &mut stdout, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+            })?;
+            let _ = (out, err);
+            Ok(())
+        }
         Command::Demo {
             days,
             minutes_per_second,

@@ -101,7 +101,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
     let key = GatewayKey::from_seed(&[42; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
     let patient = PatientId("demo-patient".into());
     let mut ingest = Ingest::new(SqliteStore::open(&store_path)?);
-    ingest.pair("demo-gateway", key.public_key(), patient.clone());
+    ingest.pair(DEMO_GATEWAY, key.public_key(), patient.clone());
     let (stop_hub, stopped) = tokio::sync::oneshot::channel::<()>();
     let hub = tokio::spawn(async move {
         let result = run_mqtt(&mut ingest, "127.0.0.1", port, "pghd-hub", async {
@@ -111,25 +111,12 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         (ingest, result)
     });
 
-    // The bridge's forwarder, fed by the session below through a channel.
-    let (to_forwarder, mut spooled) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    let (spool, recovery) = Spool::open(FsDisk::new(&spool_path)?)?;
-    let forward_config = ForwarderConfig {
-        host: "127.0.0.1".into(),
-        port,
-        client_id: "demo-gateway".into(),
-        topic: readings_topic("demo-gateway"),
-        max_inflight: 32,
-    };
+    let mut bridge = SimulatedBridge::start(port, key, &spool_path).await?;
     writeln!(
         out,
         "bridge spool opened: {} readings pending from before",
-        recovery.pending
+        bridge.pending_at_start
     )?;
-    let forwarder = tokio::spawn(async move {
-        let mut forwarder = Forwarder::new(spool, forward_config);
-        forwarder.forward_from(&mut spooled).await
-    });
 
     // The sensor and the session, in simulated time.
     let start: DateTime<Utc> =
@@ -145,9 +132,8 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         radio_outages: vec![outage],
         ..SimulatedCgmConfig::default()
     });
-    let mut session = CgmSession::new(SessionConfig::default(), None, None, start);
     let mut reader = SqliteStore::open(&store_path)?;
-    let (mut counter, mut last_state) = (0_u64, session.state());
+    let mut last_state = bridge.session.state();
     let mut counter_at_loss = None;
     let local = |t: DateTime<Utc>| {
         t.with_timezone(&config.tz)
@@ -166,8 +152,9 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         config.tz
     )?;
     while now <= end {
-        session.exchange(&mut sensor, now);
-        let state = session.state();
+        bridge.step(&mut sensor, now)?;
+        let counter = bridge.counter;
+        let state = bridge.session.state();
         if state != last_state {
             match state {
                 SessionState::Disconnected { .. }
@@ -186,7 +173,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
                             out,
                             "  {} reconnected; RACP backfill recovered {} readings",
                             local(now),
-                            session.stats().readings - before
+                            bridge.session.stats().readings - before
                         )?;
                     }
                     None => writeln!(out, "  {} bridge connected to the sensor", local(now))?,
@@ -194,19 +181,6 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
                 _ => {}
             }
             last_state = state;
-        }
-        while let Some(reading) = session.poll_reading() {
-            let envelope = Envelope {
-                gateway: "demo-gateway".into(),
-                counter,
-                received_at: now,
-                characteristic: Some(0x2AA7),
-                raw_hex: None,
-                reading,
-            };
-            let payload = key.seal(&envelope)?;
-            counter += 1;
-            let _ = to_forwarder.send(payload);
         }
         if (now - start).num_minutes() % 120 == 0 {
             let stored = stored_count(&mut reader, &patient, start, end + SimDuration::days(1));
@@ -219,8 +193,8 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         now += SimDuration::minutes(1);
         tokio::time::sleep(pause).await;
     }
-    drop(to_forwarder);
-    let left = forwarder.await??;
+    let counter = bridge.counter;
+    let left = bridge.finish().await?;
     let measured = sensor.measured(end).len();
     for _ in 0..100 {
         if stored_count(&mut reader, &patient, start, end + SimDuration::days(1)) >= measured {
@@ -257,6 +231,89 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         report::render_text("demo-patient (from the hub's store)", &summary, true)
     )?;
     Ok(())
+}
+
+/// The gateway side of the demo: a CGM session feeding a spool and a signed forwarder
+/// over MQTT, as `firmware-bridge` runs it on a phone or home gateway.
+pub struct SimulatedBridge {
+    /// The BLE session with the sensor.
+    pub session: CgmSession,
+    /// Readings sealed and handed to the forwarder so far.
+    pub counter: u64,
+    /// Readings the spool held from an earlier run.
+    pub pending_at_start: u64,
+    key: GatewayKey,
+    to_forwarder: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    forwarder: tokio::task::JoinHandle<anyhow::Result<u64>>,
+}
+
+/// The simulated gateway's id.
+pub const DEMO_GATEWAY: &str = "demo-gateway";
+
+impl SimulatedBridge {
+    /// Opens the spool at `spool_path` and starts forwarding to the broker on `port`.
+    ///
+    /// # Errors
+    /// Spool failures.
+    pub async fn start(
+        port: u16,
+        key: GatewayKey,
+        spool_path: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let (to_forwarder, mut spooled) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let (spool, recovery) = Spool::open(FsDisk::new(spool_path)?)?;
+        let forward_config = ForwarderConfig {
+            host: "127.0.0.1".into(),
+            port,
+            client_id: DEMO_GATEWAY.into(),
+            topic: readings_topic(DEMO_GATEWAY),
+            max_inflight: 32,
+        };
+        let forwarder = tokio::spawn(async move {
+            let mut forwarder = Forwarder::new(spool, forward_config);
+            Ok(forwarder.forward_from(&mut spooled).await? as u64)
+        });
+        Ok(Self {
+            session: CgmSession::new(SessionConfig::default(), None, None, Utc::now()),
+            counter: 0,
+            pending_at_start: recovery.pending as u64,
+            key,
+            to_forwarder,
+            forwarder,
+        })
+    }
+
+    /// One exchange with the sensor at `now`; every new reading is sealed and forwarded.
+    ///
+    /// # Errors
+    /// Sealing failures.
+    pub fn step(&mut self, sensor: &mut SimulatedCgm, now: DateTime<Utc>) -> anyhow::Result<()> {
+        self.session.exchange(sensor, now);
+        while let Some(reading) = self.session.poll_reading() {
+            let envelope = Envelope {
+                gateway: DEMO_GATEWAY.into(),
+                counter: self.counter,
+                received_at: now,
+                characteristic: Some(0x2AA7),
+                raw_hex: None,
+                reading,
+            };
+            let payload = self.key.seal(&envelope)?;
+            self.counter += 1;
+            let _ = self.to_forwarder.send(payload);
+        }
+        Ok(())
+    }
+
+    /// Stops taking readings and waits until the forwarder has delivered what it holds;
+    /// returns how many readings the spool still holds.
+    ///
+    /// # Errors
+    /// Forwarder failures.
+    pub async fn finish(self) -> anyhow::Result<u64> {
+        drop(self.to_forwarder);
+        self.forwarder.await?
+    }
 }
 
 trait TruncateMinutes {

@@ -1,13 +1,18 @@
 //! # pghd-hub
 //!
-//! The hub: its command-line tool (`demo`, `import`, `metrics`, `synth`), the storage of
-//! readings (`store`), and the MQTT ingest (`ingest`); the HTTP server and FHIR export
-//! come with later work. Only this crate knows HTTP, SQL and FHIR; it builds on
+//! The hub: its command-line tool (`serve`, `demo`, `import`, `metrics`, `synth`), the
+//! storage of readings and of who may see them (`store`), the MQTT ingest (`ingest`), and
+//! the HTTP API (`api`) with its authentication (`auth`) and access rules (`access`); the
+//! FHIR export comes with later work. Only this crate knows HTTP, SQL and FHIR; it builds on
 //! `glucometrics`, `device-adapters` and (for the MQTT contract) `firmware-bridge`.
 
+pub mod access;
+pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod ingest;
 pub mod progress;
 pub mod report;
+pub mod serve;
 pub mod store;

@@ -266,6 +266,18 @@ impl<'a> Directory<'a> {
         Ok(())
     }
 
+    /// Replaces an account's password hash.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn set_password(&mut self, id: &str, password_hash: &str) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+            &[id.into(), password_hash.into()],
+        )?;
+        Ok(())
+    }
+
     /// The account with this id.
     ///
     /// # Errors
@@ -495,7 +507,8 @@ impl<'a> Directory<'a> {
     pub fn record_access(
         &mut self,
         patient: &PatientId,
-        actor: &Account,
+        actor: &str,
+        actor_role: Role,
         action: &str,
         allowed: bool,
         now: DateTime<Utc>,
@@ -508,8 +521,8 @@ impl<'a> Directory<'a> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
                 &[
                     patient.0.as_str().into(),
-                    actor.id.as_str().into(),
-                    actor.role.as_str().into(),
+                    actor.into(),
+                    actor_role.as_str().into(),
                     action.into(),
                     micros(now),
                     outcome.into(),
@@ -525,8 +538,8 @@ impl<'a> Directory<'a> {
         Ok(AuditRecord {
             id,
             patient: patient.0.clone(),
-            actor: actor.id.clone(),
-            actor_role: actor.role,
+            actor: actor.to_owned(),
+            actor_role,
             action: action.to_owned(),
             at: now,
             outcome: outcome.to_owned(),

@@ -159,6 +159,26 @@ pub trait ReadingStore: Send {
     }
 }
 
+/// A boxed store is a store (the server picks its backend at start-up).
+impl ReadingStore for Box<dyn ReadingStore> {
+    fn store_readings(
+        &mut self,
+        patient: &PatientId,
+        readings: &[Reading],
+        received_at: DateTime<Utc>,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.as_mut().store_readings(patient, readings, received_at)
+    }
+
+    fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {
+        self.as_mut().readings(query)
+    }
+
+    fn sql(&mut self) -> &mut dyn sql::Sql {
+        self.as_mut().sql()
+    }
+}
+
 /// The columns a reading is stored under.
 pub(crate) struct ReadingRow {
     pub(crate) kind: String,

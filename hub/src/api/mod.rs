@@ -1,0 +1,890 @@
+//! The HTTP API (`/api/v1`, JSON; reference in docs/http-api.md and the OpenAPI document
+//! served at `/api/v1/openapi.json`). Every endpoint but login, the OpenAPI document and
+//! the health check needs a session token; every action on a patient's record is decided
+//! by [`crate::access::allowed`], and every action by anyone but the patient is written to
+//! the patient's audit log (allowed or denied) before the answer is sent.
+//!
+//! The stores are synchronous: handlers borrow one from a [`StorePool`] on the blocking
+//! thread pool, so a slow query never stalls the async runtime.
+
+mod problem;
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use problem::{ApiError, PROBLEM_BASE};
+
+use crate::access::{allowed, Action, Facts};
+use crate::auth::{self, LoginLimiter, TokenKey};
+use crate::store::directory::{Account, Consent, Delegation, NewAccount, Role, Scope};
+use crate::store::{PageCursor, PatientId, ReadingQuery, ReadingStore, MAX_PAGE};
+
+/// Largest request body accepted (bytes).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Readings are accepted and queried from this instant on (UTC): earlier timestamps are
+/// clock errors (a device reset to 1970), not data.
+pub const EARLIEST: &str = "2000-01-01T00:00:00Z";
+
+/// Longest window of one readings or summary query (days).
+pub const MAX_WINDOW_DAYS: i64 = 366;
+
+/// Store connections shared by the handlers.
+pub struct StorePool {
+    stores: Mutex<Vec<Box<dyn ReadingStore>>>,
+    available: tokio::sync::Semaphore,
+}
+
+impl StorePool {
+    /// A pool of these connections (to the same database).
+    #[must_use]
+    pub fn new(stores: Vec<Box<dyn ReadingStore>>) -> Self {
+        let count = stores.len();
+        Self {
+            stores: Mutex::new(stores),
+            available: tokio::sync::Semaphore::new(count),
+        }
+    }
+
+    /// Runs `work` with a store on the blocking thread pool.
+    ///
+    /// # Errors
+    /// `work`'s error; an internal error if the pool is closed or `work` panicked.
+    pub async fn run<R, F>(self: &Arc<Self>, work: F) -> Result<R, ApiError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn ReadingStore) -> Result<R, ApiError> + Send + 'static,
+    {
+        let permit = self
+            .available
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("store pool closed"))?;
+        let mut store = self
+            .stores
+            .lock()
+            .map_err(|_| ApiError::internal("store pool poisoned"))?
+            .pop()
+            .ok_or_else(|| ApiError::internal("store pool empty"))?;
+        let pool = Arc::clone(self);
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = work(store.as_mut());
+            if let Ok(mut stores) = pool.stores.lock() {
+                stores.push(store);
+            }
+            result
+        })
+        .await;
+        match joined {
+            Ok(result) => {
+                drop(permit);
+                result
+            }
+            Err(_) => {
+                // The connection went down with the panic: one fewer in the pool.
+                permit.forget();
+                Err(ApiError::internal("store task failed"))
+            }
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct ApiState {
+    /// The stores.
+    pub pool: Arc<StorePool>,
+    /// Signs session tokens.
+    pub tokens: TokenKey,
+    /// Failed-login counter.
+    pub limiter: Mutex<LoginLimiter>,
+}
+
+/// The API's routes.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/practitioner/patients", get(practitioner_patients))
+        .route("/api/v1/patients/{patient}/readings", get(readings))
+        .route("/api/v1/patients/{patient}/glucometrics", get(glucometrics))
+        .route(
+            "/api/v1/patients/{patient}/consent",
+            get(consent).put(set_consent),
+        )
+        .route(
+            "/api/v1/patients/{patient}/delegations",
+            get(delegations).post(add_delegation),
+        )
+        .route(
+            "/api/v1/patients/{patient}/delegations/{delegation}",
+            delete(revoke_delegation),
+        )
+        .route("/api/v1/patients/{patient}/audit", get(audit))
+        .route(
+            "/api/v1/patients/{patient}/notifications",
+            get(notifications),
+        )
+        .route("/api/v1/admin/accounts", post(create_account))
+        .route("/api/v1/admin/care-team", post(add_to_care_team))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The OpenAPI document (docs/openapi.json, compiled in).
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// A JSON body whose rejections are problem documents; unknown fields are refused by the
+/// body types themselves (`deny_unknown_fields`).
+struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::from_json_rejection(&rejection)),
+        }
+    }
+}
+
+/// A query string whose rejections are problem documents.
+struct Query<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+/// Path parameters whose rejections are problem documents.
+struct Path<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+/// The authenticated caller (from `Authorization: Bearer <token>`).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Account id.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+}
+
+impl FromRequestParts<Arc<ApiState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        let claims = state
+            .tokens
+            .check(token, Utc::now())
+            .map_err(|_| ApiError::unauthenticated())?;
+        Ok(Self {
+            id: claims.sub,
+            role: claims.role,
+        })
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// Decides `action` by `caller` on `patient`'s record and, unless the caller is the
+/// patient, appends the attempt to the patient's audit log. Unknown patients and refused
+/// actions get the same answer, so ids cannot be probed.
+///
+/// # Errors
+/// Forbidden, or store errors.
+fn authorize(
+    store: &mut dyn ReadingStore,
+    caller: &Caller,
+    patient: &PatientId,
+    action: Action,
+    what: &str,
+) -> Result<Account, ApiError> {
+    let now = Utc::now();
+    let mut directory = store.directory();
+    let account = directory
+        .account(&patient.0)?
+        .filter(|a| a.role == Role::Patient)
+        .ok_or_else(ApiError::forbidden)?;
+    let is_patient = caller.id == patient.0;
+    let facts = Facts {
+        is_patient,
+        delegated: directory
+            .delegations_received(&caller.id)?
+            .into_iter()
+            .filter(|d| d.patient == patient.0)
+            .flat_map(|d| {
+                [Scope::Read, Scope::ManageConsent]
+                    .into_iter()
+                    .filter(move |&s| d.grants(s, now))
+            })
+            .collect(),
+        in_care_team: caller.role == Role::Practitioner
+            && directory.in_care_team(patient, &caller.id)?,
+        consultation: directory.consent(patient)?.consultation,
+    };
+    let permitted = allowed(caller.role, &facts, action);
+    if !(is_patient && caller.role == Role::Patient) {
+        directory.record_access(patient, &caller.id, caller.role, what, permitted, now)?;
+    }
+    if permitted {
+        Ok(account)
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    login: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LoginResponse {
+    token: String,
+    expires_at: DateTime<Utc>,
+    account: Account,
+}
+
+async fn login(
+    State(state): State<Arc<ApiState>>,
+    Body(request): Body<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    if request.login.len() > 256 || request.password.len() > 1024 {
+        return Err(ApiError::bad_request("login or password too long"));
+    }
+    let started = std::time::Instant::now();
+    if let Err(wait) = state
+        .limiter
+        .lock()
+        .map_err(|_| ApiError::internal("limiter poisoned"))?
+        .admit(&request.login, started)
+    {
+        return Err(ApiError::too_many_requests(wait));
+    }
+    let login = request.login.clone();
+    let found = state
+        .pool
+        .run(move |store| Ok(store.directory().credentials(&login)?))
+        .await?;
+    let password = request.password;
+    let (account, ok) = tokio::task::spawn_blocking(move || match found {
+        Some((account, hash)) => {
+            let ok = auth::verify_password(&password, &hash);
+            (Some(account), ok)
+        }
+        None => {
+            let _ = auth::verify_password(&password, auth::decoy_hash());
+            (None, false)
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal("password check failed"))?;
+    state
+        .limiter
+        .lock()
+        .map_err(|_| ApiError::internal("limiter poisoned"))?
+        .record(&request.login, ok, started);
+    match account {
+        Some(account) if ok => {
+            let (token, expires_at) = state.tokens.issue(&account.id, account.role, Utc::now());
+            Ok(Json(LoginResponse {
+                token,
+                expires_at,
+                account,
+            }))
+        }
+        _ => Err(ApiError::invalid_credentials()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Me {
+    account: Account,
+    /// Delegations in force that the caller received: the people they act for.
+    acts_for: Vec<Delegation>,
+}
+
+async fn me(State(state): State<Arc<ApiState>>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    state
+        .pool
+        .run(move |store| {
+            let now = Utc::now();
+            let mut directory = store.directory();
+            let account = directory
+                .account(&caller.id)?
+                .ok_or_else(ApiError::unauthenticated)?;
+            let acts_for = directory
+                .delegations_received(&caller.id)?
+                .into_iter()
+                .filter(|d| d.revoked_at.is_none() && now < d.expires_at)
+                .collect();
+            Ok(Json(Me { account, acts_for }))
+        })
+        .await
+}
+
+async fn practitioner_patients(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+) -> Result<Json<Vec<Account>>, ApiError> {
+    if caller.role != Role::Practitioner {
+        return Err(ApiError::forbidden());
+    }
+    state
+        .pool
+        .run(move |store| Ok(Json(store.directory().consenting_patients(&caller.id)?)))
+        .await
+}
+
+/// A time window from query parameters: `to` defaults to now and `from` to 14 days
+/// before `to`; both must lie between [`EARLIEST`] and a day from now, `from < to`, and
+/// the window may not exceed [`MAX_WINDOW_DAYS`].
+fn window(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let now = Utc::now();
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to - Duration::days(14));
+    let earliest: DateTime<Utc> = EARLIEST.parse().unwrap_or_default();
+    let latest = now + Duration::days(1);
+    if from < earliest || to > latest {
+        return Err(ApiError::bad_request(format!(
+            "the window must lie between {EARLIEST} and one day from now"
+        )));
+    }
+    if from >= to {
+        return Err(ApiError::bad_request("`from` must be before `to`"));
+    }
+    if to - from > Duration::days(MAX_WINDOW_DAYS) {
+        return Err(ApiError::bad_request(format!(
+            "the window may not exceed {MAX_WINDOW_DAYS} days"
+        )));
+    }
+    Ok((from, to))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadingsParams {
+    kind: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    /// Opaque cursor from a previous page's `next`.
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReadingsPage {
+    readings: Vec<device_adapters::reading::Reading>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+fn parse_cursor(text: &str) -> Result<PageCursor, ApiError> {
+    text.split_once('.')
+        .and_then(|(time, id)| {
+            Some(PageCursor {
+                time_us: time.parse().ok()?,
+                id: id.parse().ok()?,
+            })
+        })
+        .ok_or_else(|| ApiError::bad_request("`after` is not a cursor of this API"))
+}
+
+async fn readings(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Query(params): Query<ReadingsParams>,
+) -> Result<Json<ReadingsPage>, ApiError> {
+    let (from, to) = window(params.from, params.to)?;
+    let after = params.after.as_deref().map(parse_cursor).transpose()?;
+    let limit = params.limit.unwrap_or(1000);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be 1 to {MAX_PAGE}"
+        )));
+    }
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            authorize(store, &caller, &patient, Action::ReadData, "GET readings")?;
+            let page = store.readings(&ReadingQuery {
+                patient,
+                kind: params.kind,
+                from,
+                to,
+                after,
+                limit,
+            })?;
+            Ok(Json(ReadingsPage {
+                readings: page.readings,
+                next: page.next.map(|c| format!("{}.{}", c.time_us, c.id)),
+            }))
+        })
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowParams {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+async fn glucometrics(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Query(params): Query<WindowParams>,
+) -> Result<Response, ApiError> {
+    let (from, to) = window(params.from, params.to)?;
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            let account = authorize(
+                store,
+                &caller,
+                &patient,
+                Action::ReadData,
+                "GET glucometrics",
+            )?;
+            let tz: chrono_tz::Tz = account
+                .time_zone
+                .parse()
+                .map_err(|_| ApiError::internal("patient time zone"))?;
+            let mut glucose = Vec::new();
+            let mut query = ReadingQuery {
+                patient,
+                kind: Some("cgm_glucose".into()),
+                from,
+                to,
+                after: None,
+                limit: MAX_PAGE,
+            };
+            loop {
+                let page = store.readings(&query)?;
+                glucose.extend(page.readings.iter().filter_map(|r| {
+                    Some(glucometrics::GlucoseReading::new(
+                        r.time,
+                        r.glucose_mg_dl()?,
+                    ))
+                }));
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => break,
+                }
+            }
+            match glucometrics::summarize(&glucose, tz, &glucometrics::SummaryConfig::default()) {
+                Ok(summary) => Ok(Json(summary).into_response()),
+                Err(error) => Err(ApiError::unprocessable(error.to_string())),
+            }
+        })
+        .await
+}
+
+async fn consent(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<Json<Consent>, ApiError> {
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            authorize(store, &caller, &patient, Action::ReadConsent, "GET consent")?;
+            Ok(Json(store.directory().consent(&patient)?))
+        })
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentRequest {
+    /// Doctors of the care team may consult the record.
+    consultation: bool,
+    /// Opposition to forwarding to the FSE.
+    fse_opposition: bool,
+}
+
+async fn set_consent(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Body(request): Body<ConsentRequest>,
+) -> Result<Json<Consent>, ApiError> {
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            authorize(
+                store,
+                &caller,
+                &patient,
+                Action::ChangeConsent,
+                "PUT consent",
+            )?;
+            Ok(Json(store.directory().set_consent(
+                &patient,
+                request.consultation,
+                request.fse_opposition,
+                &caller.id,
+                Utc::now(),
+            )?))
+        })
+        .await
+}
+
+async fn delegations(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<Json<Vec<Delegation>>, ApiError> {
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            authorize(
+                store,
+                &caller,
+                &patient,
+                Action::ManageDelegations,
+                "GET delegations",
+            )?;
+            Ok(Json(store.directory().delegations_given(&patient)?))
+        })
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegationRequest {
+    /// The delegate's login name.
+    delegate_login: String,
+    /// `parent`, `tutor` or `delegated`.
+    relationship: String,
+    scopes: Vec<Scope>,
+    expires_at: DateTime<Utc>,
+}
+
+/// Longest delegation (years): a parent's, until a newborn comes of age.
+pub const MAX_DELEGATION_YEARS: i64 = 18;
+
+/// Checks a delegation request's fields.
+fn check_delegation(request: &DelegationRequest, now: DateTime<Utc>) -> Result<(), ApiError> {
+    if !["parent", "tutor", "delegated"].contains(&request.relationship.as_str()) {
+        return Err(ApiError::bad_request(
+            "`relationship` must be parent, tutor or delegated",
+        ));
+    }
+    if request.scopes.is_empty() {
+        return Err(ApiError::bad_request("`scopes` may not be empty"));
+    }
+    if request.expires_at <= now
+        || request.expires_at > now + Duration::days(366 * MAX_DELEGATION_YEARS)
+    {
+        return Err(ApiError::bad_request(format!(
+            "`expires_at` must be in the future and within {MAX_DELEGATION_YEARS} years"
+        )));
+    }
+    Ok(())
+}
+
+async fn add_delegation(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Body(request): Body<DelegationRequest>,
+) -> Result<(StatusCode, Json<Delegation>), ApiError> {
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            authorize(
+                store,
+                &caller,
+                &patient,
+                Action::ManageDelegations,
+                "POST delegations",
+            )?;
+            check_delegation(&request, Utc::now())?;
+            let mut directory = store.directory();
+            let delegate = directory
+                .credentials(&request.delegate_login)?
+                .map(|(account, _)| account)
+                .filter(|a| matches!(a.role, Role::Patient | Role::Delegate) && a.id != patient.0)
+                .ok_or_else(|| {
+                    ApiError::unprocessable("no patient or delegate account has that login")
+                })?;
+            let given = directory.delegate(
+                &patient,
+                &delegate.id,
+                &request.relationship,
+                &request.scopes,
+                request.expires_at,
+            )?;
+            Ok((StatusCode::CREATED, Json(given)))
+        })
+        .await
+}
+
+async fn revoke_delegation(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path((patient, delegation)): Path<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            authorize(
+                store,
+                &caller,
+                &patient,
+                Action::ManageDelegations,
+                "DELETE delegation",
+            )?;
+            if store
+                .directory()
+                .revoke_delegation(&patient, delegation, Utc::now())?
+            {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(ApiError::not_found("no such delegation in force"))
+            }
+        })
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    /// Records older than this audit id.
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn audit(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Query(params): Query<AuditParams>,
+) -> Result<Json<Vec<crate::store::directory::AuditRecord>>, ApiError> {
+    let limit = params.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request("`limit` must be 1 to 1000"));
+    }
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            authorize(store, &caller, &patient, Action::ReadAudit, "GET audit")?;
+            Ok(Json(store.directory().audit(
+                &patient,
+                params.before,
+                limit,
+            )?))
+        })
+        .await
+}
+
+async fn notifications(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<Json<Vec<crate::store::directory::Notification>>, ApiError> {
+    state
+        .pool
+        .run(move |store| {
+            let patient = PatientId(patient);
+            authorize(
+                store,
+                &caller,
+                &patient,
+                Action::ReadAudit,
+                "GET notifications",
+            )?;
+            Ok(Json(store.directory().notifications(&patient, false)?))
+        })
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountRequest {
+    id: String,
+    role: Role,
+    display_name: String,
+    login: String,
+    password: String,
+    time_zone: Option<String>,
+}
+
+fn check_identifier(name: &str, value: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`{name}` must be 1 to 64 letters, digits, '-', '_', '.' or '@'"
+        )))
+    }
+}
+
+/// Shortest password accepted (characters).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+async fn create_account(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Body(request): Body<AccountRequest>,
+) -> Result<(StatusCode, Json<Account>), ApiError> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::forbidden());
+    }
+    check_identifier("id", &request.id)?;
+    check_identifier("login", &request.login)?;
+    if request.display_name.trim().is_empty() || request.display_name.len() > 200 {
+        return Err(ApiError::bad_request(
+            "`display_name` must be 1 to 200 bytes",
+        ));
+    }
+    if request.password.chars().count() < MIN_PASSWORD_CHARS || request.password.len() > 1024 {
+        return Err(ApiError::bad_request(format!(
+            "`password` must have at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    let time_zone = request.time_zone.unwrap_or_else(|| "Europe/Rome".into());
+    if time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(ApiError::bad_request(
+            "`time_zone` is not an IANA time zone",
+        ));
+    }
+    let password = request.password;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|_| ApiError::internal("password hashing failed"))?
+        .map_err(|_| ApiError::internal("password hashing failed"))?;
+    state
+        .pool
+        .run(move |store| {
+            let mut directory = store.directory();
+            if directory.account(&request.id)?.is_some()
+                || directory.credentials(&request.login)?.is_some()
+            {
+                return Err(ApiError::conflict(
+                    "an account with that id or login exists",
+                ));
+            }
+            directory.create_account(
+                &NewAccount {
+                    id: &request.id,
+                    role: request.role,
+                    display_name: &request.display_name,
+                    login: &request.login,
+                    password_hash: &hash,
+                    time_zone: &time_zone,
+                },
+                Utc::now(),
+            )?;
+            let account = directory
+                .account(&request.id)?
+                .ok_or_else(|| ApiError::internal("account vanished"))?;
+            Ok((StatusCode::CREATED, Json(account)))
+        })
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CareTeamRequest {
+    patient: String,
+    practitioner: String,
+}
+
+async fn add_to_care_team(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Body(request): Body<CareTeamRequest>,
+) -> Result<StatusCode, ApiError> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::forbidden());
+    }
+    state
+        .pool
+        .run(move |store| {
+            let mut directory = store.directory();
+            let roles = (
+                directory.account(&request.patient)?.map(|a| a.role),
+                directory.account(&request.practitioner)?.map(|a| a.role),
+            );
+            if roles != (Some(Role::Patient), Some(Role::Practitioner)) {
+                return Err(ApiError::unprocessable(
+                    "`patient` must be a patient account and `practitioner` a practitioner's",
+                ));
+            }
+            directory.add_to_care_team(
+                &PatientId(request.patient),
+                &request.practitioner,
+                Utc::now(),
+            )?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+//! `pghd-hub serve`: the hub as a server. The HTTP API on the embedded store (SQLite in
+//! the data directory) or PostgreSQL; with `--demo`, also the embedded MQTT broker, the
+//! ingest, a simulated CGM streaming live through a bridge, and demo accounts (a patient
+//! with imported sample data, their doctor, a delegate, an admin) whose one-time
+//! passwords are printed once.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use device_adapters::import::generic_csv::{self, GenericCsvOptions};
+use firmware_bridge::envelope::GatewayKey;
+use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
+use ring::rand::SecureRandom;
+
+use crate::api::{self, ApiState, StorePool};
+use crate::auth::{self, LoginLimiter, TokenKey};
+use crate::demo::{start_embedded_broker, SimulatedBridge, DEMO_GATEWAY};
+use crate::ingest::{run_mqtt, Ingest};
+use crate::store::directory::{NewAccount, Role, Scope};
+use crate::store::postgres::PostgresStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{PatientId, ReadingStore};
+
+/// Where the hub keeps its data.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (never printed: it may hold a password).
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// Opens `count` connections (migrating the schema on the first).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn open(&self, count: usize) -> anyhow::Result<Vec<Box<dyn ReadingStore>>> {
+        (0..count.max(1))
+            .map(|_| -> anyhow::Result<Box<dyn ReadingStore>> {
+                Ok(match self {
+                    Self::Sqlite(path) => Box::new(SqliteStore::open(path)?),
+                    Self::Postgres(url) => Box::new(PostgresStore::connect(url)?),
+                })
+            })
+            .collect()
+    }
+}
+
+/// What `serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+    /// The store.
+    pub store: StoreLocation,
+    /// Store connections for the API.
+    pub connections: usize,
+    /// Seed demo accounts and data and stream a simulated sensor.
+    pub demo: bool,
+    /// Where the demo's spool lives.
+    pub data_dir: PathBuf,
+}
+
+/// The demo patient's id.
+pub const DEMO_PATIENT: &str = "demo-patient";
+
+/// The sample CGM export bundled with the project, imported for the demo patient.
+const SAMPLE_CSV: &str = include_str!("../../data/sample/cgm-two-patients.csv");
+
+/// Runs the server until `shutdown` completes; narrates on `out`.
+///
+/// # Errors
+/// Store, broker or socket failures at start-up.
+pub async fn run(
+    config: ServeConfig,
+    out: &mut (dyn Write + Send),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    if config.demo {
+        // The demo starts afresh: its sample data are shifted to end today.
+        if let StoreLocation::Sqlite(path) = &config.store {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        let _ = std::fs::remove_dir_all(config.data_dir.join("bridge-spool"));
+    }
+    let mut stores = config.store.open(config.connections)?;
+    let mut background = Vec::new();
+    if config.demo {
+        let passwords = seed_demo(stores[0].as_mut())?;
+        background.push(start_demo_sensor(&config, out).await?);
+        writeln!(
+            out,
+            "demo accounts (one-time passwords, valid until the next start):"
+        )?;
+        for (login, role, password) in passwords {
+            writeln!(out, "  {role:<13} login {login:<9} password {password}")?;
+        }
+    }
+    let state = Arc::new(ApiState {
+        pool: Arc::new(StorePool::new(std::mem::take(&mut stores))),
+        tokens: TokenKey::generate().map_err(|_| anyhow::anyhow!("no system randomness"))?,
+        limiter: Mutex::new(LoginLimiter::default()),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    writeln!(
+        out,
+        "pghd-hub listening on http://{address} (API under /api/v1, OpenAPI at /api/v1/openapi.json); Ctrl-C stops"
+    )?;
+    if config.demo {
+        writeln!(
+            out,
+            "try: curl -s -X POST http://{address}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"login\":\"medico\",\"password\":\"…\"}}'"
+        )?;
+    }
+    out.flush()?;
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    for task in background {
+        task.abort();
+    }
+    Ok(())
+}
+
+/// A random password of 16 URL-safe characters.
+fn one_time_password() -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let mut bytes = [0_u8; 12];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Creates the demo accounts (replacing their passwords when they exist), the care
+/// team, consent and a delegation, and imports the bundled sample CGM data shifted to
+/// end now (whole days, so times of day are kept). Returns (login, role, password).
+fn seed_demo(store: &mut dyn ReadingStore) -> anyhow::Result<Vec<(String, &'static str, String)>> {
+    let now = Utc::now();
+    let accounts = [
+        ("admin", Role::Admin, "Amministratore (demo)", "admin"),
+        (
+            DEMO_PATIENT,
+            Role::Patient,
+            "Maria Rossi (demo)",
+            "paziente",
+        ),
+        (
+            "dr-bianchi",
+            Role::Practitioner,
+            "Dr. Luca Bianchi, MMG (demo)",
+            "medico",
+        ),
+        (
+            "delegate-1",
+            Role::Delegate,
+            "Giulia Rossi (demo)",
+            "delegato",
+        ),
+    ];
+    let mut printed = Vec::new();
+    for (id, role, name, login) in accounts {
+        let password = one_time_password()?;
+        let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut directory = store.directory();
+        if directory.account(id)?.is_none() {
+            directory.create_account(
+                &NewAccount {
+                    id,
+                    role,
+                    display_name: name,
+                    login,
+                    password_hash: &hash,
+                    time_zone: "Europe/Rome",
+                },
+                now,
+            )?;
+        } else {
+            directory.set_password(id, &hash)?;
+        }
+        printed.push((login.to_owned(), role.as_str(), password));
+    }
+    let patient = PatientId(DEMO_PATIENT.into());
+    let mut directory = store.directory();
+    directory.add_to_care_team(&patient, "dr-bianchi", now)?;
+    directory.set_consent(&patient, true, false, DEMO_PATIENT, now)?;
+    if directory.delegations_given(&patient)?.is_empty() {
+        directory.delegate(
+            &patient,
+            "delegate-1",
+            "parent",
+            &[Scope::Read, Scope::ManageConsent],
+            now + chrono::Duration::days(365),
+        )?;
+    }
+    let report = generic_csv::import(
+        SAMPLE_CSV,
+        &GenericCsvOptions {
+            zone: chrono_tz::Europe::Rome,
+            unit: glucometrics::GlucoseUnit::MgDl,
+        },
+    )?;
+    let rows: Vec<_> = report
+        .records
+        .into_iter()
+        .filter(|r| r.series_id == "patient-A")
+        .collect();
+    let last = rows.iter().map(|r| r.time).max().context("empty sample")?;
+    let shift = chrono::Duration::days((now - last).num_days());
+    let readings: Vec<_> = rows
+        .into_iter()
+        .map(|mut row| {
+            row.time += shift;
+            row.into_reading(Some("data/sample/cgm-two-patients.csv"))
+        })
+        .collect();
+    store.store_readings(&patient, &readings, now)?;
+    Ok(printed)
+}
+
+/// Starts the embedded broker, the ingest for the demo gateway, and a simulated CGM
+/// streaming through a bridge in real time (one reading a minute).
+async fn start_demo_sensor(
+    config: &ServeConfig,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let port = start_embedded_broker()?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let key = GatewayKey::from_seed(&[42; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut ingest = Ingest::new(config.store.open(1)?.remove(0));
+    ingest.pair(
+        DEMO_GATEWAY,
+        key.public_key(),
+        PatientId(DEMO_PATIENT.into()),
+    );
+    let spool = config.data_dir.join("bridge-spool");
+    let mut bridge = SimulatedBridge::start(port, key, &spool).await?;
+    writeln!(
+        out,
+        "embedded MQTT broker on 127.0.0.1:{port}; a simulated CGM streams to {DEMO_PATIENT} through {DEMO_GATEWAY} (spool {})",
+        spool.display()
+    )?;
+    Ok(tokio::spawn(async move {
+        let hub = tokio::spawn(async move {
+            let _ = run_mqtt(
+                &mut ingest,
+                "127.0.0.1",
+                port,
+                "pghd-hub",
+                std::future::pending(),
+            )
+            .await;
+        });
+        let start: DateTime<Utc> = Utc::now();
+        let mut sensor = SimulatedCgm::new(SimulatedCgmConfig {
+            session_start: start,
+            days: 14,
+            ..SimulatedCgmConfig::default()
+        });
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if bridge.step(&mut sensor, Utc::now()).is_err() {
+                break;
+            }
+        }
+        hub.abort();
+    }))
+}
