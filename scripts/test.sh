@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: fetches the reference data the glucometrics tests
-# compare against (once; see scripts/fetch-reference-data.sh), then `cargo test`, and
-# closes with the total over every test binary: "tests: N passed, N failed".
+# compare against and installs the Python test tools (once each; see
+# scripts/fetch-reference-data.sh and scripts/install-test-tools.sh), then `cargo test`,
+# and closes with the total over every test binary: "tests: N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/fetch-reference-data.sh
+tools=$(scripts/install-test-tools.sh)
+export PGHD_SCHEMATHESIS="$tools/schemathesis"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -106,6 +106,9 @@ pub enum Command {
         /// stream a simulated sensor.
         #[arg(long)]
         demo: bool,
+        /// Real milliseconds per simulated minute of the demo sensor (60000: real time).
+        #[arg(long, default_value_t = 60_000)]
+        sensor_tick_ms: u64,
     },
     /// Run the hub with its embedded defaults (MQTT broker, SQLite store) and a simulated
     /// patient whose CGM streams through a bridge, live; print the AGP summary at the end.
@@ -213,6 +216,7 @@ pub fn run(
             postgres_url,
             connections,
             demo,
+            sensor_tick_ms,
         } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -227,6 +231,7 @@ pub fn run(
                 connections,
                 demo,
                 data_dir,
+                sensor_tick: std::time::Duration::from_millis(sensor_tick_ms.max(1)),
             };
             runtime.block_on(async {
                 let mut stdout = std::io::stdout();

@@ -65,6 +65,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// Where the demo's spool lives.
     pub data_dir: PathBuf,
+    /// Real time per simulated minute of the demo sensor (one minute: real time).
+    pub sensor_tick: Duration,
 }
 
 /// The demo patient's id.
@@ -246,6 +248,7 @@ async fn start_demo_sensor(
         PatientId(DEMO_PATIENT.into()),
     );
     let spool = config.data_dir.join("bridge-spool");
+    let sensor_tick = config.sensor_tick;
     let mut bridge = SimulatedBridge::start(port, key, &spool).await?;
     writeln!(
         out,
@@ -269,12 +272,15 @@ async fn start_demo_sensor(
             days: 14,
             ..SimulatedCgmConfig::default()
         });
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // Simulated time: one minute per tick, from the start.
+        let mut tick = tokio::time::interval(sensor_tick);
+        let mut now = start;
         loop {
             tick.tick().await;
-            if bridge.step(&mut sensor, Utc::now()).is_err() {
+            if bridge.step(&mut sensor, now).is_err() {
                 break;
             }
+            now += chrono::Duration::minutes(1);
         }
         hub.abort();
     }))

@@ -7,3 +7,4 @@ mod cli_metrics;
 mod demo;
 mod import_formats;
 mod mosquitto;
+mod serve_demo;
