@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,8 +17,8 @@ use firmware_bridge::envelope::GatewayKey;
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use ring::rand::SecureRandom;
 
-use crate::api::{self, ApiState, StorePool};
-use crate::auth::{self, LoginLimiter, TokenKey};
+use crate::api::{self, ApiState};
+use crate::auth;
 use crate::demo::{start_embedded_broker, SimulatedBridge, DEMO_GATEWAY};
 use crate::ingest::{run_mqtt, Ingest};
 use crate::store::directory::{NewAccount, Role, Scope};
@@ -107,11 +107,11 @@ pub async fn run(
             writeln!(out, "  {role:<13} login {login:<9} password {password}")?;
         }
     }
-    let state = Arc::new(ApiState {
-        pool: Arc::new(StorePool::new(std::mem::take(&mut stores))),
-        tokens: TokenKey::generate().map_err(|_| anyhow::anyhow!("no system randomness"))?,
-        limiter: Mutex::new(LoginLimiter::default()),
-    });
+    let audit_store = config.store.open(1)?.remove(0);
+    let state = Arc::new(
+        ApiState::new(std::mem::take(&mut stores), audit_store)
+            .map_err(|_| anyhow::anyhow!("no system randomness"))?,
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;

@@ -7,8 +7,10 @@
 //! The stores are synchronous: handlers borrow one from a [`StorePool`] on the blocking
 //! thread pool, so a slow query never stalls the async runtime.
 
+pub mod audit_log;
 mod problem;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -21,12 +23,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use audit_log::AuditLog;
 pub use problem::{ApiError, PROBLEM_BASE};
 
 use crate::access::{allowed, Action, Facts};
 use crate::auth::{self, LoginLimiter, TokenKey};
-use crate::store::directory::{Account, Consent, Delegation, NewAccount, Role, Scope};
-use crate::store::{PageCursor, PatientId, ReadingQuery, ReadingStore, MAX_PAGE};
+use crate::store::directory::{AccessEntry, Account, Consent, Delegation, NewAccount, Role, Scope};
+use crate::store::{readings_version, PageCursor, PatientId, ReadingQuery, ReadingStore, MAX_PAGE};
 
 /// Largest request body accepted (bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -98,14 +101,73 @@ impl StorePool {
     }
 }
 
+/// Glucometrics summaries by (patient, time zone, window), kept with the patient's
+/// readings version they were computed from ([`readings_version`]): a summary is served
+/// again only while no reading of the patient was stored since. Bounded: emptied when
+/// full.
+#[derive(Debug, Default)]
+pub struct SummaryCache {
+    entries: Mutex<HashMap<SummaryKey, (i64, axum::body::Bytes)>>,
+}
+
+/// A summary's key: patient id, their time zone, window start and end (µs since the
+/// Unix epoch, UTC).
+type SummaryKey = (String, String, i64, i64);
+
+/// Most summaries kept.
+pub const SUMMARY_CACHE_ENTRIES: usize = 4096;
+
+impl SummaryCache {
+    fn get(&self, key: &SummaryKey, version: i64) -> Option<axum::body::Bytes> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(key)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, body)| body.clone())
+    }
+
+    fn put(&self, key: SummaryKey, version: i64, body: axum::body::Bytes) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= SUMMARY_CACHE_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (version, body));
+        }
+    }
+}
+
 /// What the handlers share.
 pub struct ApiState {
     /// The stores.
     pub pool: Arc<StorePool>,
+    /// The audit writer (group commits).
+    pub audit: AuditLog,
+    /// Summaries already computed, by window and content.
+    pub summaries: Arc<SummaryCache>,
     /// Signs session tokens.
     pub tokens: TokenKey,
     /// Failed-login counter.
     pub limiter: Mutex<LoginLimiter>,
+}
+
+impl ApiState {
+    /// The state over `stores` (the handlers' pool) and `audit_store` (the audit
+    /// writer's own connection), with a fresh token key.
+    ///
+    /// # Errors
+    /// When the system's random source fails.
+    pub fn new(
+        stores: Vec<Box<dyn ReadingStore>>,
+        audit_store: Box<dyn ReadingStore>,
+    ) -> Result<Self, ring::error::Unspecified> {
+        Ok(Self {
+            pool: Arc::new(StorePool::new(stores)),
+            audit: AuditLog::start(audit_store),
+            summaries: Arc::new(SummaryCache::default()),
+            tokens: TokenKey::generate()?,
+            limiter: Mutex::new(LoginLimiter::default()),
+        })
+    }
 }
 
 /// The API's routes.
@@ -229,28 +291,33 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// Decides `action` by `caller` on `patient`'s record and, unless the caller is the
-/// patient, appends the attempt to the patient's audit log. Unknown patients and refused
-/// actions get the same answer, so ids cannot be probed.
-///
-/// # Errors
-/// Forbidden, or store errors.
-fn authorize(
+/// What [`decide`] found.
+struct Decision {
+    /// The patient's account; `None` if no patient has that id.
+    account: Option<Account>,
+    permitted: bool,
+}
+
+/// Gathers the facts about `caller` and `patient` and applies [`allowed`].
+fn decide(
     store: &mut dyn ReadingStore,
     caller: &Caller,
     patient: &PatientId,
     action: Action,
-    what: &str,
-) -> Result<Account, ApiError> {
+) -> Result<Decision, ApiError> {
     let now = Utc::now();
     let mut directory = store.directory();
-    let account = directory
+    let Some(account) = directory
         .account(&patient.0)?
         .filter(|a| a.role == Role::Patient)
-        .ok_or_else(ApiError::forbidden)?;
-    let is_patient = caller.id == patient.0;
+    else {
+        return Ok(Decision {
+            account: None,
+            permitted: false,
+        });
+    };
     let facts = Facts {
-        is_patient,
+        is_patient: caller.id == patient.0,
         delegated: directory
             .delegations_received(&caller.id)?
             .into_iter()
@@ -265,15 +332,60 @@ fn authorize(
             && directory.in_care_team(patient, &caller.id)?,
         consultation: directory.consent(patient)?.consultation,
     };
-    let permitted = allowed(caller.role, &facts, action);
-    if !(is_patient && caller.role == Role::Patient) {
-        directory.record_access(patient, &caller.id, caller.role, what, permitted, now)?;
+    Ok(Decision {
+        permitted: allowed(caller.role, &facts, action),
+        account: Some(account),
+    })
+}
+
+/// Does `work` on `patient`'s record if [`allowed`] lets `caller` do `action`. Unless
+/// the caller is the patient, the attempt (`what`, allowed or denied) is first made
+/// durable in the patient's audit log. Unknown patients and refused actions get the
+/// same answer, so ids cannot be probed.
+///
+/// # Errors
+/// Forbidden, `work`'s errors, or store errors.
+async fn on_record<R, F>(
+    state: &Arc<ApiState>,
+    caller: Caller,
+    patient: String,
+    action: Action,
+    what: &'static str,
+    work: F,
+) -> Result<R, ApiError>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut dyn ReadingStore, &Caller, Account) -> Result<R, ApiError> + Send + 'static,
+{
+    let patient = PatientId(patient);
+    let (asking, id) = (caller.clone(), patient.clone());
+    let decision = state
+        .pool
+        .run(move |store| decide(store, &asking, &id, action))
+        .await?;
+    let Some(account) = decision.account else {
+        return Err(ApiError::forbidden());
+    };
+    if !(caller.id == patient.0 && caller.role == Role::Patient) {
+        state
+            .audit
+            .append(AccessEntry {
+                patient,
+                actor: caller.id.clone(),
+                actor_role: caller.role,
+                action: what.to_owned(),
+                allowed: decision.permitted,
+                at: Utc::now(),
+            })
+            .await?;
     }
-    if permitted {
-        Ok(account)
-    } else {
-        Err(ApiError::forbidden())
+    if !decision.permitted {
+        return Err(ApiError::forbidden());
     }
+    state
+        .pool
+        .run(move |store| work(store, &caller, account))
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -389,7 +501,12 @@ fn window(
     to: Option<DateTime<Utc>>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let now = Utc::now();
-    let to = to.unwrap_or(now);
+    // The default window ends at the next whole minute, so that requests within a minute
+    // ask for the same window (and share a cached summary).
+    let to = to.unwrap_or_else(|| {
+        let seconds = now.timestamp();
+        DateTime::from_timestamp(seconds - seconds.rem_euclid(60) + 60, 0).unwrap_or(now)
+    });
     let from = from.unwrap_or(to - Duration::days(14));
     let earliest: DateTime<Utc> = EARLIEST.parse().unwrap_or_default();
     let latest = now + Duration::days(1);
@@ -453,11 +570,14 @@ async fn readings(
             "`limit` must be 1 to {MAX_PAGE}"
         )));
     }
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            authorize(store, &caller, &patient, Action::ReadData, "GET readings")?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadData,
+        "GET readings",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
             let page = store.readings(&ReadingQuery {
                 patient,
                 kind: params.kind,
@@ -470,8 +590,9 @@ async fn readings(
                 readings: page.readings,
                 next: page.next.map(|c| format!("{}.{}", c.time_us, c.id)),
             }))
-        })
-        .await
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,21 +609,29 @@ async fn glucometrics(
     Query(params): Query<WindowParams>,
 ) -> Result<Response, ApiError> {
     let (from, to) = window(params.from, params.to)?;
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            let account = authorize(
-                store,
-                &caller,
-                &patient,
-                Action::ReadData,
-                "GET glucometrics",
-            )?;
+    let cache = Arc::clone(&state.summaries);
+    let body = on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadData,
+        "GET glucometrics",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
             let tz: chrono_tz::Tz = account
                 .time_zone
                 .parse()
                 .map_err(|_| ApiError::internal("patient time zone"))?;
+            let version = readings_version(store.sql(), &patient)?;
+            let key = (
+                account.id,
+                account.time_zone,
+                from.timestamp_micros(),
+                to.timestamp_micros(),
+            );
+            if let Some(body) = cache.get(&key, version) {
+                return Ok(body);
+            }
             let mut glucose = Vec::new();
             let mut query = ReadingQuery {
                 patient,
@@ -525,12 +654,18 @@ async fn glucometrics(
                     None => break,
                 }
             }
-            match glucometrics::summarize(&glucose, tz, &glucometrics::SummaryConfig::default()) {
-                Ok(summary) => Ok(Json(summary).into_response()),
-                Err(error) => Err(ApiError::unprocessable(error.to_string())),
-            }
-        })
-        .await
+            let summary =
+                glucometrics::summarize(&glucose, tz, &glucometrics::SummaryConfig::default())
+                    .map_err(|error| ApiError::unprocessable(error.to_string()))?;
+            let body = axum::body::Bytes::from(
+                serde_json::to_vec(&summary).map_err(|e| ApiError::internal(e.to_string()))?,
+            );
+            cache.put(key, version, body.clone());
+            Ok(body)
+        },
+    )
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn consent(
@@ -538,14 +673,18 @@ async fn consent(
     caller: Caller,
     Path(patient): Path<String>,
 ) -> Result<Json<Consent>, ApiError> {
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            authorize(store, &caller, &patient, Action::ReadConsent, "GET consent")?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadConsent,
+        "GET consent",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
             Ok(Json(store.directory().consent(&patient)?))
-        })
-        .await
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -563,17 +702,14 @@ async fn set_consent(
     Path(patient): Path<String>,
     Body(request): Body<ConsentRequest>,
 ) -> Result<Json<Consent>, ApiError> {
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            authorize(
-                store,
-                &caller,
-                &patient,
-                Action::ChangeConsent,
-                "PUT consent",
-            )?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ChangeConsent,
+        "PUT consent",
+        move |store, caller, account| {
+            let patient = PatientId(account.id.clone());
             Ok(Json(store.directory().set_consent(
                 &patient,
                 request.consultation,
@@ -581,8 +717,9 @@ async fn set_consent(
                 &caller.id,
                 Utc::now(),
             )?))
-        })
-        .await
+        },
+    )
+    .await
 }
 
 async fn delegations(
@@ -590,20 +727,18 @@ async fn delegations(
     caller: Caller,
     Path(patient): Path<String>,
 ) -> Result<Json<Vec<Delegation>>, ApiError> {
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            authorize(
-                store,
-                &caller,
-                &patient,
-                Action::ManageDelegations,
-                "GET delegations",
-            )?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ManageDelegations,
+        "GET delegations",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
             Ok(Json(store.directory().delegations_given(&patient)?))
-        })
-        .await
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -646,17 +781,14 @@ async fn add_delegation(
     Path(patient): Path<String>,
     Body(request): Body<DelegationRequest>,
 ) -> Result<(StatusCode, Json<Delegation>), ApiError> {
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            authorize(
-                store,
-                &caller,
-                &patient,
-                Action::ManageDelegations,
-                "POST delegations",
-            )?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ManageDelegations,
+        "POST delegations",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
             check_delegation(&request, Utc::now())?;
             let mut directory = store.directory();
             let delegate = directory
@@ -674,8 +806,9 @@ async fn add_delegation(
                 request.expires_at,
             )?;
             Ok((StatusCode::CREATED, Json(given)))
-        })
-        .await
+        },
+    )
+    .await
 }
 
 async fn revoke_delegation(
@@ -683,17 +816,14 @@ async fn revoke_delegation(
     caller: Caller,
     Path((patient, delegation)): Path<(String, i64)>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            authorize(
-                store,
-                &caller,
-                &patient,
-                Action::ManageDelegations,
-                "DELETE delegation",
-            )?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ManageDelegations,
+        "DELETE delegation",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
             if store
                 .directory()
                 .revoke_delegation(&patient, delegation, Utc::now())?
@@ -702,8 +832,9 @@ async fn revoke_delegation(
             } else {
                 Err(ApiError::not_found("no such delegation in force"))
             }
-        })
-        .await
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -724,18 +855,22 @@ async fn audit(
     if limit == 0 || limit > 1000 {
         return Err(ApiError::bad_request("`limit` must be 1 to 1000"));
     }
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            authorize(store, &caller, &patient, Action::ReadAudit, "GET audit")?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadAudit,
+        "GET audit",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
             Ok(Json(store.directory().audit(
                 &patient,
                 params.before,
                 limit,
             )?))
-        })
-        .await
+        },
+    )
+    .await
 }
 
 async fn notifications(
@@ -743,20 +878,18 @@ async fn notifications(
     caller: Caller,
     Path(patient): Path<String>,
 ) -> Result<Json<Vec<crate::store::directory::Notification>>, ApiError> {
-    state
-        .pool
-        .run(move |store| {
-            let patient = PatientId(patient);
-            authorize(
-                store,
-                &caller,
-                &patient,
-                Action::ReadAudit,
-                "GET notifications",
-            )?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadAudit,
+        "GET notifications",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
             Ok(Json(store.directory().notifications(&patient, false)?))
-        })
-        .await
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,13 +1,13 @@
 //! The API over real HTTP: a hub on a loopback port with a SQLite file, driven by an
 //! HTTP client, checked against a second connection to the same database.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use super::{router, ApiState, StorePool};
-use crate::auth::{hash_password, LoginLimiter, TokenKey, MAX_FAILED_LOGINS};
+use super::{router, ApiState};
+use crate::auth::{hash_password, TokenKey, MAX_FAILED_LOGINS};
 use crate::store::directory::{NewAccount, Role, Scope};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{PatientId, ReadingStore};
@@ -91,11 +91,8 @@ impl TestHub {
         let pool: Vec<Box<dyn ReadingStore>> = (0..3)
             .map(|_| Box::new(SqliteStore::open(&path).unwrap()) as Box<dyn ReadingStore>)
             .collect();
-        let state = Arc::new(ApiState {
-            pool: Arc::new(StorePool::new(pool)),
-            tokens: TokenKey::generate().unwrap(),
-            limiter: Mutex::new(LoginLimiter::default()),
-        });
+        let state =
+            Arc::new(ApiState::new(pool, Box::new(SqliteStore::open(&path).unwrap())).unwrap());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -551,4 +548,24 @@ fn logins_are_checked_rate_limited_and_tokens_unforgeable() {
         hub.request("GET", "/api/v1/me", Some(&good), None).status,
         200
     );
+}
+
+#[test]
+fn a_cached_summary_is_recomputed_when_its_window_gains_a_reading() {
+    let mut hub = TestHub::start("summary-cache");
+    let token = hub.login("pat");
+    let to = (Utc::now() + Duration::minutes(10)).format("%Y-%m-%dT%H:%M:%SZ");
+    let path = format!("/api/v1/patients/pat/glucometrics?to={to}");
+    let first = hub.request("GET", &path, Some(&token), None);
+    let again = hub.request("GET", &path, Some(&token), None);
+    assert_eq!(first.body, again.body);
+    assert_eq!(first.body["readings"], 576);
+    // A late (backfilled) reading inside the window, older than the newest one.
+    let late = crate::store::suite::reading("S2", 1, 300.0, Utc::now() - Duration::hours(30));
+    hub.store
+        .store_readings(&PatientId("pat".into()), &[late], Utc::now())
+        .unwrap();
+    let after = hub.request("GET", &path, Some(&token), None);
+    assert_eq!(after.body["readings"], 577);
+    assert!(after.body["statistics"]["max"].as_f64().unwrap() >= 300.0);
 }

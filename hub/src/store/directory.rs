@@ -135,6 +135,23 @@ pub struct AuditRecord {
     pub outcome: String,
 }
 
+/// An access to be written to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// Whose record.
+    pub patient: PatientId,
+    /// Who.
+    pub actor: String,
+    /// In which role.
+    pub actor_role: Role,
+    /// What (e.g. `GET readings`).
+    pub action: String,
+    /// Whether it was allowed.
+    pub allowed: bool,
+    /// When (UTC).
+    pub at: DateTime<Utc>,
+}
+
 /// A notification to the patient waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
@@ -513,37 +530,63 @@ impl<'a> Directory<'a> {
         allowed: bool,
         now: DateTime<Utc>,
     ) -> Result<AuditRecord, StoreError> {
-        let outcome = if allowed { "allowed" } else { "denied" };
-        let mut id = 0;
-        self.sql.transaction(&mut |sql| {
-            let rows = sql.query(
-                "INSERT INTO audit (patient_id, actor_id, actor_role, action, at_us, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                &[
-                    patient.0.as_str().into(),
-                    actor.into(),
-                    actor_role.as_str().into(),
-                    action.into(),
-                    micros(now),
-                    outcome.into(),
-                ],
-            )?;
-            id = int(&rows[0][0])?;
-            sql.execute(
-                "INSERT INTO notifications (patient_id, audit_id, created_us) VALUES (?1, ?2, ?3)",
-                &[patient.0.as_str().into(), id.into(), micros(now)],
-            )?;
-            Ok(())
-        })?;
-        Ok(AuditRecord {
-            id,
-            patient: patient.0.clone(),
+        let entry = AccessEntry {
+            patient: patient.clone(),
             actor: actor.to_owned(),
             actor_role,
             action: action.to_owned(),
+            allowed,
             at: now,
-            outcome: outcome.to_owned(),
-        })
+        };
+        Ok(self
+            .record_accesses(std::slice::from_ref(&entry))?
+            .remove(0))
+    }
+
+    /// Appends accesses to the audit log, each with its notification, in one
+    /// transaction (one disk sync for the batch); returns the records in entry order.
+    ///
+    /// # Errors
+    /// Database errors (then nothing is written).
+    pub fn record_accesses(
+        &mut self,
+        entries: &[AccessEntry],
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut records = Vec::with_capacity(entries.len());
+        self.sql.transaction(&mut |sql| {
+            records.clear();
+            for entry in entries {
+                let outcome = if entry.allowed { "allowed" } else { "denied" };
+                let rows = sql.query(
+                    "INSERT INTO audit (patient_id, actor_id, actor_role, action, at_us, outcome)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                    &[
+                        entry.patient.0.as_str().into(),
+                        entry.actor.as_str().into(),
+                        entry.actor_role.as_str().into(),
+                        entry.action.as_str().into(),
+                        micros(entry.at),
+                        outcome.into(),
+                    ],
+                )?;
+                let id = int(&rows[0][0])?;
+                sql.execute(
+                    "INSERT INTO notifications (patient_id, audit_id, created_us) VALUES (?1, ?2, ?3)",
+                    &[entry.patient.0.as_str().into(), id.into(), micros(entry.at)],
+                )?;
+                records.push(AuditRecord {
+                    id,
+                    patient: entry.patient.0.clone(),
+                    actor: entry.actor.clone(),
+                    actor_role: entry.actor_role,
+                    action: entry.action.clone(),
+                    at: entry.at,
+                    outcome: outcome.to_owned(),
+                });
+            }
+            Ok(())
+        })?;
+        Ok(records)
     }
 
     /// The patient's audit log, newest first, at most `limit` records before `before`

@@ -159,6 +159,30 @@ pub trait ReadingStore: Send {
     }
 }
 
+/// Bumps the patient's readings version; run in the transaction of every batch that
+/// stored a reading (both backends), so that anything computed from a patient's readings
+/// can be reused while the version is unchanged (readings are never changed or deleted).
+pub(crate) const BUMP_READINGS_VERSION: &str =
+    "INSERT INTO readings_versions (patient_id, version) VALUES (?1, 1)
+     ON CONFLICT (patient_id) DO UPDATE SET version = readings_versions.version + 1";
+
+/// The patient's readings version: changes whenever a reading of theirs is stored; 0 if
+/// none ever was.
+///
+/// # Errors
+/// Database errors.
+pub fn readings_version(sql: &mut dyn sql::Sql, patient: &PatientId) -> Result<i64, StoreError> {
+    let rows = sql.query(
+        "SELECT version FROM readings_versions WHERE patient_id = ?1",
+        &[patient.0.as_str().into()],
+    )?;
+    Ok(rows
+        .first()
+        .and_then(|row| row.first())
+        .and_then(sql::SqlValue::as_int)
+        .unwrap_or(0))
+}
+
 /// A boxed store is a store (the server picks its backend at start-up).
 impl ReadingStore for Box<dyn ReadingStore> {
     fn store_readings(
@@ -211,7 +235,7 @@ pub(crate) struct Migration {
     pub(crate) postgres: &'static str,
 }
 
-pub(crate) const MIGRATIONS: [Migration; 2] = [
+pub(crate) const MIGRATIONS: [Migration; 3] = [
     Migration {
         sqlite: "CREATE TABLE readings (
                  id INTEGER PRIMARY KEY,
@@ -243,6 +267,16 @@ pub(crate) const MIGRATIONS: [Migration; 2] = [
     Migration {
         sqlite: directory::SQLITE_SCHEMA,
         postgres: directory::POSTGRES_SCHEMA,
+    },
+    Migration {
+        sqlite:
+            "CREATE TABLE readings_versions (patient_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                 INSERT INTO readings_versions (patient_id, version)
+                     SELECT patient_id, 1 FROM readings GROUP BY patient_id;",
+        postgres:
+            "CREATE TABLE readings_versions (patient_id TEXT PRIMARY KEY, version BIGINT NOT NULL);
+                   INSERT INTO readings_versions (patient_id, version)
+                       SELECT patient_id, 1 FROM readings GROUP BY patient_id;",
     },
 ];
 

@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 use device_adapters::reading::Reading;
 use postgres::{Client, NoTls};
 
+use super::sql::postgres_placeholders;
+
 use super::{
     page_size, resume_after, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore,
-    StoreError, WriteOutcome, MIGRATIONS,
+    StoreError, WriteOutcome, BUMP_READINGS_VERSION, MIGRATIONS,
 };
 
 /// A PostgreSQL store.
@@ -92,6 +94,12 @@ impl ReadingStore for PostgresStore {
                 ],
             )?;
             outcome.tally(position, changed == 1);
+        }
+        if outcome.stored > 0 {
+            transaction.execute(
+                postgres_placeholders(BUMP_READINGS_VERSION).as_str(),
+                &[&patient.0],
+            )?;
         }
         transaction.commit()?;
         Ok(outcome)

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     page_size, resume_after, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore,
-    StoreError, WriteOutcome, MIGRATIONS,
+    StoreError, WriteOutcome, BUMP_READINGS_VERSION, MIGRATIONS,
 };
 
 /// A SQLite store.
@@ -106,6 +106,9 @@ impl ReadingStore for SqliteStore {
                 ])?;
                 outcome.tally(position, changed == 1);
             }
+        }
+        if outcome.stored > 0 {
+            transaction.execute(BUMP_READINGS_VERSION, [&patient.0])?;
         }
         transaction.commit()?;
         Ok(outcome)

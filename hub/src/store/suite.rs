@@ -351,4 +351,24 @@ fn readings(store: &mut dyn ReadingStore) {
         })
         .unwrap();
     assert!(tiny.readings.len() <= 1);
+
+    // The readings version moves with every batch that stored something, only then.
+    let version = super::readings_version(store.sql(), &alice).unwrap();
+    assert!(version > 0);
+    assert_eq!(
+        store
+            .store_readings(&alice, &batch, start())
+            .unwrap()
+            .stored,
+        0
+    );
+    assert_eq!(
+        super::readings_version(store.sql(), &alice).unwrap(),
+        version
+    );
+    let one_more = [reading("S9", 0, 99.0, start())];
+    store.store_readings(&alice, &one_more, start()).unwrap();
+    assert!(super::readings_version(store.sql(), &alice).unwrap() > version);
+    let nobody = PatientId("nobody".into());
+    assert_eq!(super::readings_version(store.sql(), &nobody).unwrap(), 0);
 }
