@@ -7,8 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/fetch-reference-data.sh
-tools=$(scripts/install-test-tools.sh)
-export PGHD_SCHEMATHESIS="$tools/schemathesis"
+PGHD_TEST_TOOLS=$(scripts/install-test-tools.sh)
+export PGHD_TEST_TOOLS
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

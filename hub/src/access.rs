@@ -9,8 +9,8 @@
 //!   while the patient consents to consultation: no consent, no access, emergencies
 //!   included (there is no break-glass);
 //! - an admin runs accounts and care teams and reads no health data;
-//! - consent and delegations are managed by the patient; consent also by a delegate with
-//!   the `manage_consent` scope.
+//! - consent, delegations and upload secrets are managed by the patient; consent also by
+//!   a delegate with the `manage_consent` scope.
 
 use serde::Serialize;
 
@@ -30,6 +30,8 @@ pub enum Action {
     ManageDelegations,
     /// Read the access log and the notifications.
     ReadAudit,
+    /// Make a new Nightscout upload secret.
+    ManageUploadSecret,
 }
 
 /// The facts the decision rests on, gathered from the store for one caller and patient.
@@ -61,7 +63,7 @@ pub fn allowed(role: Role, facts: &Facts, action: Action) -> bool {
         Action::ReadConsent => has(Scope::Read) || has(Scope::ManageConsent),
         Action::ChangeConsent => has(Scope::ManageConsent),
         Action::ReadAudit => has(Scope::Read),
-        Action::ManageDelegations => false,
+        Action::ManageDelegations | Action::ManageUploadSecret => false,
     }
 }
 

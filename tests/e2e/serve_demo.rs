@@ -1,7 +1,10 @@
 //! `pghd-hub serve --demo` (the README's run command) end to end: the demo accounts log
 //! in with the passwords it prints, the doctor sees the consenting demo patient and their
-//! summary, the live simulated sensor's readings arrive through the embedded broker, and
-//! schemathesis (PyPI) fuzzes the served OpenAPI document without one 5xx.
+//! summary, the live simulated sensor's readings arrive through the embedded broker, an
+//! xDrip+-style Nightscout upload is read back by a real Nightscout client library
+//! (py-nightscout, PyPI), and schemathesis (PyPI) fuzzes the served OpenAPI document
+//! without one 5xx. The Python tools come from `scripts/install-test-tools.sh`
+//! (`PGHD_TEST_TOOLS` names its bin directory).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -191,40 +194,124 @@ fn the_demo_hub_serves_its_accounts_data_and_live_sensor() {
         .collect();
     assert_eq!(actions, ["GET glucometrics"]);
 
-    schemathesis_finds_no_server_error(&hub, &patient);
+    let api_secret = nightscout_upload_reads_back_through_py_nightscout(&hub, &patient);
+    schemathesis_finds_no_server_error(&hub, &patient, &api_secret);
+}
+
+/// A program from the test tools' environment, or `None` (then the caller skips, unless
+/// `PGHD_REQUIRE_TEST_TOOLS` is set).
+fn test_tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var("PGHD_TEST_TOOLS")
+        .ok()
+        .map(|dir| std::path::Path::new(&dir).join(name))
+        .filter(|path| path.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var("PGHD_REQUIRE_TEST_TOOLS").is_err(),
+            "PGHD_REQUIRE_TEST_TOOLS is set but {name} is not in PGHD_TEST_TOOLS"
+        );
+        eprintln!(
+            "{name} not run: PGHD_TEST_TOOLS does not hold it (scripts/install-test-tools.sh)"
+        );
+    }
+    found
+}
+
+/// Uploads entries as xDrip+ does (`POST /api/v1/entries` with `api-secret`), then reads
+/// them back with py-nightscout's `get_sgvs` and `get_server_status`.
+/// Returns the `api-secret` header value of the upload secret it made.
+fn nightscout_upload_reads_back_through_py_nightscout(hub: &Hub, patient_token: &str) -> String {
+    let mut made = agent()
+        .post(format!(
+            "{}/api/v1/patients/demo-patient/upload-secret",
+            hub.base
+        ))
+        .header("Authorization", &format!("Bearer {patient_token}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let made: Value = made.body_mut().read_json().unwrap();
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    // Newer than anything the sensor simulation reaches in this test (it runs ahead of
+    // the clock by a minute per 20 ms), so these are the newest entries.
+    let base = chrono::Utc::now().timestamp_millis() / 60_000 * 60_000 + 20 * 3_600_000;
+    let entries: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"type": "sgv", "sgv": 150 + i, "direction": "FortyFiveUp",
+                   "date": base + i * 60_000, "device": "xDrip-LibreReceiver"})
+        })
+        .collect();
+    let api_secret = made["api_secret_header"].as_str().unwrap().to_owned();
+    let upload = agent()
+        .post(format!("{}/api/v1/entries", hub.base))
+        .header("api-secret", &api_secret)
+        .send_json(&entries)
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 200);
+    let Some(python) = test_tool("python") else {
+        return api_secret;
+    };
+    let script = r#"
+import asyncio, json, sys
+from py_nightscout import Api
+async def main():
+    api = Api(sys.argv[1], api_secret=sys.argv[2])
+    sgvs = await api.get_sgvs()
+    status = await api.get_server_status()
+    print(json.dumps({"sgv": [s.sgv for s in sgvs], "status": status.status,
+                      "name": status.name}))
+asyncio.run(main())
+"#;
+    let run = std::process::Command::new(python)
+        .args(["-c", script, &hub.base, &secret])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "py-nightscout failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&run.stdout).unwrap();
+    // Newest first, the default count of 10: our five, then the sensor's.
+    let values = seen["sgv"].as_array().unwrap();
+    assert_eq!(values.len(), 10, "{seen}");
+    assert_eq!(
+        values[..5],
+        json!([154, 153, 152, 151, 150]).as_array().unwrap()[..],
+        "{seen}"
+    );
+    assert_eq!(
+        (seen["status"].as_str(), seen["name"].as_str()),
+        (Some("ok"), Some("pghd-hub"))
+    );
+    api_secret
 }
 
 /// Runs schemathesis against the served OpenAPI document as the demo patient (path
-/// parameter `patient` fixed to them, so generated requests reach their record).
-fn schemathesis_finds_no_server_error(hub: &Hub, token: &str) {
-    let program = std::env::var("PGHD_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());
+/// parameter `patient` fixed to them, so generated requests reach their record; their
+/// upload secret too, until a generated request replaces it).
+fn schemathesis_finds_no_server_error(hub: &Hub, token: &str, api_secret: &str) {
+    let Some(program) = test_tool("schemathesis") else {
+        return;
+    };
     let config = hub.directory.join("schemathesis.toml");
     std::fs::write(
         &config,
         "[parameters]\n\"path.patient\" = \"demo-patient\"\n",
     )
     .unwrap();
-    let run = std::process::Command::new(&program)
+    let output = std::process::Command::new(&program)
         .arg("--config-file")
         .arg(&config)
         .args(["--no-color", "run"])
         .arg(format!("{}/api/v1/openapi.json", hub.base))
         .args(["--checks", "not_a_server_error", "--max-examples", "40"])
         .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--header", &format!("api-secret: {api_secret}")])
         .args(["--seed", "1"])
         .current_dir(&hub.directory)
-        .output();
-    let output = match run {
-        Ok(output) => output,
-        Err(error) => {
-            assert!(
-                std::env::var("PGHD_REQUIRE_SCHEMATHESIS").is_err(),
-                "PGHD_REQUIRE_SCHEMATHESIS is set but {program} cannot run: {error}"
-            );
-            eprintln!("schemathesis not run: {program}: {error}");
-            return;
-        }
-    };
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

@@ -8,6 +8,7 @@
 //! thread pool, so a slow query never stalls the async runtime.
 
 pub mod audit_log;
+pub mod nightscout;
 mod problem;
 
 use std::collections::HashMap;
@@ -197,6 +198,25 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/patients/{patient}/notifications",
             get(notifications),
         )
+        .route(
+            "/api/v1/patients/{patient}/upload-secret",
+            post(new_upload_secret),
+        )
+        .route(
+            "/api/v1/entries",
+            post(nightscout::upload).get(nightscout::entries).layer(
+                axum::extract::DefaultBodyLimit::max(nightscout::MAX_UPLOAD_BYTES),
+            ),
+        )
+        .route(
+            "/api/v1/entries.json",
+            post(nightscout::upload).get(nightscout::entries).layer(
+                axum::extract::DefaultBodyLimit::max(nightscout::MAX_UPLOAD_BYTES),
+            ),
+        )
+        .route("/api/v1/entries/sgv.json", get(nightscout::entries))
+        .route("/api/v1/status", get(nightscout::status))
+        .route("/api/v1/status.json", get(nightscout::status))
         .route("/api/v1/admin/accounts", post(create_account))
         .route("/api/v1/admin/care-team", post(add_to_care_team))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -888,6 +908,22 @@ async fn notifications(
             let patient = PatientId(account.id.clone());
             Ok(Json(store.directory().notifications(&patient, false)?))
         },
+    )
+    .await
+}
+
+async fn new_upload_secret(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<(StatusCode, Json<nightscout::UploadSecret>), ApiError> {
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ManageUploadSecret,
+        "POST upload-secret",
+        move |store, _, account| nightscout::new_upload_secret(store, &PatientId(account.id)),
     )
     .await
 }

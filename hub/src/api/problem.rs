@@ -150,18 +150,24 @@ impl ApiError {
         )
     }
 
+    /// 413: the body exceeds `limit` bytes.
+    #[must_use]
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Body too large",
+            format!("the body exceeds {limit} bytes"),
+        )
+    }
+
     /// A JSON body rejection: 413 too large, 415 not JSON, 400 malformed, 422 wrong
     /// shape (unknown or missing fields, wrong types).
     #[must_use]
     pub fn from_json_rejection(rejection: &JsonRejection) -> Self {
         let detail = rejection.body_text();
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                "Body too large",
-                format!("the body exceeds {} bytes", super::MAX_BODY_BYTES),
-            ),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::body_too_large(super::MAX_BODY_BYTES),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",

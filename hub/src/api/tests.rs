@@ -196,6 +196,7 @@ fn record_endpoints(consultation: bool) -> Vec<(&'static str, String, Option<Str
         ),
         ("GET", "/api/v1/patients/pat/audit".into(), None),
         ("GET", "/api/v1/patients/pat/notifications".into(), None),
+        ("POST", "/api/v1/patients/pat/upload-secret".into(), None),
     ]
 }
 
@@ -212,7 +213,7 @@ fn expected_allowed(
     let data = endpoint <= 1;
     let consent_read = endpoint == 2;
     let consent_write = endpoint == 3;
-    let audit = endpoint >= 7;
+    let audit = endpoint == 7 || endpoint == 8;
     match caller {
         "pat" => true,
         "deleg" => delegation_valid && (data || consent_read || consent_write || audit),
@@ -225,6 +226,7 @@ fn allowed_status(endpoint: usize) -> u16 {
     match endpoint {
         5 => 422,
         6 => 404,
+        9 => 201,
         _ => 200,
     }
 }
@@ -300,7 +302,7 @@ fn authorisation_matrix_with_one_audit_record_per_third_party_action() {
             }
         }
     }
-    assert_eq!(cells, 4 * callers.len() * 9);
+    assert_eq!(cells, 4 * callers.len() * 10);
 
     // Endpoints outside a patient's record.
     for (caller, token) in &tokens {
@@ -568,4 +570,129 @@ fn a_cached_summary_is_recomputed_when_its_window_gains_a_reading() {
     let after = hub.request("GET", &path, Some(&token), None);
     assert_eq!(after.body["readings"], 577);
     assert!(after.body["statistics"]["max"].as_f64().unwrap() >= 300.0);
+}
+
+#[test]
+fn nightscout_uploads_are_stored_once_and_read_back_with_the_secret() {
+    let hub = TestHub::start("nightscout");
+    // `other` has no readings yet.
+    let token = hub.login("other");
+    let made = hub.request(
+        "POST",
+        "/api/v1/patients/other/upload-secret",
+        Some(&token),
+        None,
+    );
+    assert_eq!(made.status, 201);
+    let secret = made.body["secret"].as_str().unwrap().to_owned();
+    let header = super::nightscout::api_secret_header(&secret);
+    assert_eq!(made.body["api_secret_header"], header.as_str());
+    let send = |method: &str, path: &str, api_secret: &str, body: Option<String>| {
+        let url = format!("{}{path}", hub.base);
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("api-secret", api_secret)
+            .header("Content-Type", "application/json");
+        request = request.header("Accept", "application/json");
+        let mut reply = hub
+            .agent
+            .run(request.body(body.unwrap_or_default()).unwrap())
+            .unwrap();
+        let rejected = reply
+            .headers()
+            .get("x-pghd-rejected")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = reply.status().as_u16();
+        let text = reply.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            rejected,
+        )
+    };
+    // xDrip+'s upload: sgv entries with date (ms), dateString, direction, device; one
+    // Dexcom status code (5: not calibrated), which is not glucose.
+    let now = Utc::now().timestamp_millis() / 60_000 * 60_000;
+    let entries: Vec<Value> = (0..12)
+        .map(|i| {
+            let date = now - (12 - i) * 300_000;
+            json!({"type": "sgv", "sgv": 100 + i, "direction": "Flat", "date": date,
+                   "dateString": DateTime::from_timestamp_millis(date).unwrap().to_rfc3339(),
+                   "device": "xDrip-LibreReceiver", "utcOffset": 60})
+        })
+        .chain([json!({"type": "sgv", "sgv": 5, "date": now, "device": "xDrip-LibreReceiver"})])
+        .collect();
+    let body = serde_json::to_string(&entries).unwrap();
+    let (status, taken, rejected) = send("POST", "/api/v1/entries", &header, Some(body.clone()));
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(taken.as_array().unwrap().len(), 12);
+    assert_eq!(rejected.as_deref(), Some("1"));
+    let count = |hub: &TestHub| -> i64 {
+        let mut store = SqliteStore::open(&hub.directory.join("hub.sqlite")).unwrap();
+        store
+            .sql()
+            .query(
+                "SELECT COUNT(*) FROM readings WHERE patient_id = 'other'",
+                &[],
+            )
+            .unwrap()[0][0]
+            .as_int()
+            .unwrap()
+    };
+    assert_eq!(count(&hub), 12);
+    // The same upload again (a retry): nothing stored twice.
+    let (status, _, _) = send(
+        "POST",
+        "/api/v1/entries.json",
+        &header.to_uppercase(),
+        Some(body),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(count(&hub), 12);
+    // Read back, newest first, as Nightscout clients expect.
+    let (status, newest, _) = send("GET", "/api/v1/entries/sgv.json?count=3", &header, None);
+    assert_eq!(status, 200);
+    let values: Vec<i64> = newest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sgv"].as_i64().unwrap())
+        .collect();
+    assert_eq!(values, [111, 110, 109]);
+    assert_eq!(newest[0]["date"], now - 300_000);
+    // +1 mg/dL in 5 minutes: a delta of 1 and a flat arrow.
+    assert_eq!(
+        (newest[0]["delta"].as_f64(), newest[0]["direction"].as_str()),
+        (Some(1.0), Some("Flat"))
+    );
+    let (status, info, _) = send("GET", "/api/v1/status.json", &header, None);
+    assert_eq!((status, info["status"].as_str()), (200, Some("ok")));
+    // A wrong secret, no secret, a rotated-out secret: 401, nothing stored.
+    let wrong = super::nightscout::api_secret_header("guess");
+    assert_eq!(
+        send("POST", "/api/v1/entries", &wrong, Some("[]".into())).0,
+        401
+    );
+    assert_eq!(send("GET", "/api/v1/entries", "", None).0, 401);
+    hub.request(
+        "POST",
+        "/api/v1/patients/other/upload-secret",
+        Some(&token),
+        None,
+    );
+    assert_eq!(send("GET", "/api/v1/entries", &header, None).0, 401);
+    // Not JSON: 400.
+    let made = hub.request(
+        "POST",
+        "/api/v1/patients/other/upload-secret",
+        Some(&token),
+        None,
+    );
+    let header = super::nightscout::api_secret_header(made.body["secret"].as_str().unwrap());
+    assert_eq!(
+        send("POST", "/api/v1/entries", &header, Some("{oops".into())).0,
+        400
+    );
+    assert_eq!(count(&hub), 12);
 }

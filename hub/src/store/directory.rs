@@ -516,6 +516,47 @@ impl<'a> Directory<'a> {
         rows.iter().map(|row| delegation(row)).collect()
     }
 
+    /// Replaces the patient's upload secret by the one whose digest is `digest`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn set_upload_secret(
+        &mut self,
+        patient: &PatientId,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (patient, digest) = (patient.0.clone(), digest.to_owned());
+        self.sql.transaction(&mut |sql| {
+            sql.execute(
+                "DELETE FROM upload_secrets WHERE patient_id = ?1",
+                &[patient.as_str().into()],
+            )?;
+            sql.execute(
+                "INSERT INTO upload_secrets (digest, patient_id, created_us) VALUES (?1, ?2, ?3)",
+                &[digest.as_str().into(), patient.as_str().into(), micros(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The patient whose upload secret has this digest.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn patient_for_upload_secret(
+        &mut self,
+        digest: &str,
+    ) -> Result<Option<PatientId>, StoreError> {
+        let rows = self.sql.query(
+            "SELECT patient_id FROM upload_secrets WHERE digest = ?1",
+            &[digest.into()],
+        )?;
+        rows.first()
+            .map(|row| Ok(PatientId(text(&row[0])?)))
+            .transpose()
+    }
+
     /// Appends an access to the patient's audit log and queues a notification for the
     /// patient, in one transaction; returns the record.
     ///
@@ -661,6 +702,15 @@ impl<'a> Directory<'a> {
             .collect()
     }
 }
+
+/// Nightscout upload secrets (migration 4, the same on both backends): the SHA-256 of
+/// the SHA-1 hex digest that Nightscout clients send, never the secret or its SHA-1.
+pub(crate) const UPLOAD_SECRETS_SCHEMA: &str = "
+    CREATE TABLE upload_secrets (
+        digest TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL UNIQUE REFERENCES accounts (id),
+        created_us BIGINT NOT NULL
+    );";
 
 /// The directory's tables (migration 2), per backend: they differ only in the
 /// auto-numbered ids and in how the audit log is made append-only.

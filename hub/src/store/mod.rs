@@ -183,6 +183,37 @@ pub fn readings_version(sql: &mut dyn sql::Sql, patient: &PatientId) -> Result<i
         .unwrap_or(0))
 }
 
+/// The patient's newest readings of `kind`, newest first, at most `limit` (capped at
+/// [`MAX_PAGE`]).
+///
+/// # Errors
+/// Database errors.
+pub fn latest_readings(
+    sql: &mut dyn sql::Sql,
+    patient: &PatientId,
+    kind: &str,
+    limit: usize,
+) -> Result<Vec<Reading>, StoreError> {
+    let rows = sql.query(
+        "SELECT body FROM readings WHERE patient_id = ?1 AND kind = ?2
+         ORDER BY time_us DESC, id DESC LIMIT ?3",
+        &[
+            patient.0.as_str().into(),
+            kind.into(),
+            i64::try_from(limit.clamp(1, MAX_PAGE)).unwrap_or(1).into(),
+        ],
+    )?;
+    rows.iter()
+        .map(|row| {
+            let body = row
+                .first()
+                .and_then(sql::SqlValue::as_text)
+                .ok_or_else(|| StoreError::Corrupt("reading body".into()))?;
+            Ok(serde_json::from_str(body)?)
+        })
+        .collect()
+}
+
 /// A boxed store is a store (the server picks its backend at start-up).
 impl ReadingStore for Box<dyn ReadingStore> {
     fn store_readings(
@@ -235,7 +266,7 @@ pub(crate) struct Migration {
     pub(crate) postgres: &'static str,
 }
 
-pub(crate) const MIGRATIONS: [Migration; 3] = [
+pub(crate) const MIGRATIONS: [Migration; 4] = [
     Migration {
         sqlite: "CREATE TABLE readings (
                  id INTEGER PRIMARY KEY,
@@ -277,6 +308,10 @@ pub(crate) const MIGRATIONS: [Migration; 3] = [
             "CREATE TABLE readings_versions (patient_id TEXT PRIMARY KEY, version BIGINT NOT NULL);
                    INSERT INTO readings_versions (patient_id, version)
                        SELECT patient_id, 1 FROM readings GROUP BY patient_id;",
+    },
+    Migration {
+        sqlite: directory::UPLOAD_SECRETS_SCHEMA,
+        postgres: directory::UPLOAD_SECRETS_SCHEMA,
     },
 ];
 

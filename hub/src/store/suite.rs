@@ -207,6 +207,46 @@ fn directory(store: &mut dyn ReadingStore) {
         .is_err());
     assert!(directory.sql.execute("DELETE FROM audit", &[]).is_err());
     assert_eq!(directory.audit(&p1, None, 10).unwrap().len(), 2);
+
+    // Upload secrets: one per patient, found by digest, replaced on rotation.
+    directory.set_upload_secret(&p1, "digest-1", now).unwrap();
+    assert_eq!(
+        directory.patient_for_upload_secret("digest-1").unwrap(),
+        Some(p1.clone())
+    );
+    directory.set_upload_secret(&p1, "digest-2", now).unwrap();
+    assert_eq!(
+        directory.patient_for_upload_secret("digest-1").unwrap(),
+        None
+    );
+    assert_eq!(
+        directory.patient_for_upload_secret("digest-2").unwrap(),
+        Some(p1.clone())
+    );
+    // Two patients cannot share a digest.
+    assert!(directory.set_upload_secret(&p2, "digest-2", now).is_err());
+    assert_eq!(
+        directory.patient_for_upload_secret("digest-2").unwrap(),
+        Some(p1)
+    );
+}
+
+fn all_times(store: &mut dyn ReadingStore, patient: &PatientId) -> Vec<DateTime<Utc>> {
+    let query = ReadingQuery {
+        patient: patient.clone(),
+        kind: Some("cgm_glucose".into()),
+        from: DateTime::from_timestamp(0, 0).unwrap(),
+        to: DateTime::from_timestamp(7_258_118_400, 0).unwrap(), // 2200-01-01
+        after: None,
+        limit: super::MAX_PAGE,
+    };
+    store
+        .readings(&query)
+        .unwrap()
+        .readings
+        .iter()
+        .map(|r| r.time)
+        .collect()
 }
 
 /// Readings: idempotent batches, queries, pagination.
@@ -371,4 +411,17 @@ fn readings(store: &mut dyn ReadingStore) {
     assert!(super::readings_version(store.sql(), &alice).unwrap() > version);
     let nobody = PatientId("nobody".into());
     assert_eq!(super::readings_version(store.sql(), &nobody).unwrap(), 0);
+
+    // The newest readings, newest first.
+    let newest = super::latest_readings(store.sql(), &alice, "cgm_glucose", 3).unwrap();
+    let times: Vec<_> = newest.iter().map(|r| r.time).collect();
+    let mut expected: Vec<_> = all_times(store, &alice);
+    expected.sort();
+    expected.reverse();
+    assert_eq!(times, expected[..3]);
+    assert!(
+        super::latest_readings(store.sql(), &nobody, "cgm_glucose", 3)
+            .unwrap()
+            .is_empty()
+    );
 }
