@@ -111,16 +111,15 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         (ingest, result)
     });
 
-    let mut bridge = SimulatedBridge::start(port, key, &spool_path).await?;
+    // The sensor and the session, in simulated time.
+    let start: DateTime<Utc> =
+        (Utc::now() - SimDuration::days(i64::from(config.days))).duration_trunc_minutes();
+    let mut bridge = SimulatedBridge::start(port, key, &spool_path, start).await?;
     writeln!(
         out,
         "bridge spool opened: {} readings pending from before",
         bridge.pending_at_start
     )?;
-
-    // The sensor and the session, in simulated time.
-    let start: DateTime<Utc> =
-        (Utc::now() - SimDuration::days(i64::from(config.days))).duration_trunc_minutes();
     let end = start + SimDuration::days(i64::from(config.days));
     let outage = (
         start + SimDuration::hours(10),
@@ -251,7 +250,8 @@ pub struct SimulatedBridge {
 pub const DEMO_GATEWAY: &str = "demo-gateway";
 
 impl SimulatedBridge {
-    /// Opens the spool at `spool_path` and starts forwarding to the broker on `port`.
+    /// Opens the spool at `spool_path` and starts forwarding to the broker on `port`;
+    /// the sensor session starts at `session_start` (simulated time, UTC).
     ///
     /// # Errors
     /// Spool failures.
@@ -259,6 +259,7 @@ impl SimulatedBridge {
         port: u16,
         key: GatewayKey,
         spool_path: &std::path::Path,
+        session_start: DateTime<Utc>,
     ) -> anyhow::Result<Self> {
         let (to_forwarder, mut spooled) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
         let (spool, recovery) = Spool::open(FsDisk::new(spool_path)?)?;
@@ -274,7 +275,7 @@ impl SimulatedBridge {
             Ok(forwarder.forward_from(&mut spooled).await? as u64)
         });
         Ok(Self {
-            session: CgmSession::new(SessionConfig::default(), None, None, Utc::now()),
+            session: CgmSession::new(SessionConfig::default(), None, None, session_start),
             counter: 0,
             pending_at_start: recovery.pending as u64,
             key,

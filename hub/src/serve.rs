@@ -249,7 +249,8 @@ async fn start_demo_sensor(
     );
     let spool = config.data_dir.join("bridge-spool");
     let sensor_tick = config.sensor_tick;
-    let mut bridge = SimulatedBridge::start(port, key, &spool).await?;
+    let start: DateTime<Utc> = Utc::now();
+    let mut bridge = SimulatedBridge::start(port, key, &spool, start).await?;
     writeln!(
         out,
         "embedded MQTT broker on 127.0.0.1:{port}; a simulated CGM streams to {DEMO_PATIENT} through {DEMO_GATEWAY} (spool {})",
@@ -266,7 +267,6 @@ async fn start_demo_sensor(
             )
             .await;
         });
-        let start: DateTime<Utc> = Utc::now();
         let mut sensor = SimulatedCgm::new(SimulatedCgmConfig {
             session_start: start,
             days: 14,
