@@ -109,6 +109,10 @@ pub enum Command {
         /// Real milliseconds per simulated minute of the demo sensor (60000: real time).
         #[arg(long, default_value_t = 60_000)]
         sensor_tick_ms: u64,
+        /// POST each access notification to this webhook (the deployment's notification
+        /// gateway); without it they wait in the outbox.
+        #[arg(long)]
+        notify_webhook: Option<String>,
     },
     /// Run the hub with its embedded defaults (MQTT broker, SQLite store) and a simulated
     /// patient whose CGM streams through a bridge, live; print the AGP summary at the end.
@@ -217,6 +221,7 @@ pub fn run(
             connections,
             demo,
             sensor_tick_ms,
+            notify_webhook,
         } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -232,6 +237,7 @@ pub fn run(
                 demo,
                 data_dir,
                 sensor_tick: std::time::Duration::from_millis(sensor_tick_ms.max(1)),
+                notify_webhook,
             };
             runtime.block_on(async {
                 let mut stdout = std::io::stdout();

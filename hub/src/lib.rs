@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod ingest;
+pub mod notify;
 pub mod progress;
 pub mod report;
 pub mod serve;

@@ -67,6 +67,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Real time per simulated minute of the demo sensor (one minute: real time).
     pub sensor_tick: Duration,
+    /// Where access notifications are POSTed (`notify`); kept in the outbox if `None`.
+    pub notify_webhook: Option<String>,
 }
 
 /// The demo patient's id.
@@ -106,6 +108,19 @@ pub async fn run(
         for (login, role, password) in passwords {
             writeln!(out, "  {role:<13} login {login:<9} password {password}")?;
         }
+    }
+    if let Some(url) = &config.notify_webhook {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            anyhow::bail!("--notify-webhook must be an http:// or https:// URL");
+        }
+        let (store, url) = (config.store.open(1)?.remove(0), url.clone());
+        std::thread::Builder::new()
+            .name("notify".into())
+            .spawn(move || crate::notify::run(store, url, Duration::from_secs(5)))?;
+        writeln!(
+            out,
+            "access notifications are delivered to the configured webhook"
+        )?;
     }
     let audit_store = config.store.open(1)?.remove(0);
     let state = Arc::new(

@@ -64,6 +64,7 @@ fn start_demo_hub() -> Hub {
         demo: true,
         data_dir: directory.clone(),
         sensor_tick: Duration::from_millis(20),
+        notify_webhook: None,
     };
     let mut narration = out.clone();
     let thread = std::thread::spawn(move || {

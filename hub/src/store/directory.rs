@@ -665,6 +665,60 @@ impl<'a> Directory<'a> {
             .collect()
     }
 
+    /// Undelivered notifications of every patient, oldest first, at most `limit`, each
+    /// with the access it tells about.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn undelivered_notifications(
+        &mut self,
+        limit: usize,
+    ) -> Result<Vec<(Notification, AuditRecord)>, StoreError> {
+        let rows = self.sql.query(
+            "SELECT n.id, n.patient_id, n.audit_id, n.created_us,
+                    a.actor_id, a.actor_role, a.action, a.at_us, a.outcome
+             FROM notifications n JOIN audit a ON a.id = n.audit_id
+             WHERE n.delivered_us IS NULL ORDER BY n.id LIMIT ?1",
+            &[i64::try_from(limit).unwrap_or(i64::MAX).into()],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let patient = text(&row[1])?;
+                let audit_id = int(&row[2])?;
+                Ok((
+                    Notification {
+                        id: int(&row[0])?,
+                        patient: patient.clone(),
+                        audit_id,
+                        created_at: instant(&row[3])?,
+                        delivered_at: None,
+                    },
+                    AuditRecord {
+                        id: audit_id,
+                        patient,
+                        actor: text(&row[4])?,
+                        actor_role: Role::parse(&text(&row[5])?)?,
+                        action: text(&row[6])?,
+                        at: instant(&row[7])?,
+                        outcome: text(&row[8])?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Marks a notification delivered at `now`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn mark_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE notifications SET delivered_us = ?2 WHERE id = ?1 AND delivered_us IS NULL",
+            &[id.into(), micros(now)],
+        )?;
+        Ok(())
+    }
+
     /// Notifications for the patient, oldest first; undelivered only when `pending`.
     ///
     /// # Errors
