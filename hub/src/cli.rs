@@ -113,6 +113,17 @@ pub enum Command {
         /// gateway); without it they wait in the outbox.
         #[arg(long)]
         notify_webhook: Option<String>,
+        /// Stream readings and daily glucose summaries, pseudonymised, to this InfluxDB 2
+        /// compatible server (token in `PGHD_INFLUX_TOKEN`, pseudonymisation secret in
+        /// `PGHD_PSEUDONYM_KEY`, both required with it and never printed).
+        #[arg(long)]
+        influx_url: Option<String>,
+        /// InfluxDB organisation.
+        #[arg(long, default_value = "pghd")]
+        influx_org: String,
+        /// InfluxDB bucket.
+        #[arg(long, default_value = "pghd")]
+        influx_bucket: String,
     },
     /// Run the hub with its embedded defaults (MQTT broker, SQLite store) and a simulated
     /// patient whose CGM streams through a bridge, live; print the AGP summary at the end.
@@ -222,7 +233,27 @@ pub fn run(
             demo,
             sensor_tick_ms,
             notify_webhook,
+            influx_url,
+            influx_org,
+            influx_bucket,
         } => {
+            let analytics = match influx_url {
+                Some(url) => {
+                    let token = std::env::var("PGHD_INFLUX_TOKEN").unwrap_or_default();
+                    let key = std::env::var("PGHD_PSEUDONYM_KEY")
+                        .ok()
+                        .filter(|k| k.len() >= 16)
+                        .context("--influx-url needs PGHD_PSEUDONYM_KEY (at least 16 characters) in the environment")?;
+                    Some(crate::analytics::AnalyticsConfig {
+                        url,
+                        org: influx_org,
+                        bucket: influx_bucket,
+                        token,
+                        pseudonym_key: key.into_bytes(),
+                    })
+                }
+                None => None,
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -238,6 +269,7 @@ pub fn run(
                 data_dir,
                 sensor_tick: std::time::Duration::from_millis(sensor_tick_ms.max(1)),
                 notify_webhook,
+                analytics,
             };
             runtime.block_on(async {
                 let mut stdout = std::io::stdout();

@@ -48,6 +48,7 @@ pub struct Ingest<S: ReadingStore> {
     patients: HashMap<String, PatientId>,
     store: S,
     stats: IngestStats,
+    analytics: Option<crate::analytics::AnalyticsSender>,
 }
 
 impl<S: ReadingStore> Ingest<S> {
@@ -58,7 +59,13 @@ impl<S: ReadingStore> Ingest<S> {
             patients: HashMap::new(),
             store,
             stats: IngestStats::default(),
+            analytics: None,
         }
+    }
+
+    /// Also sends every stored reading to the pseudonymised analytics stream.
+    pub fn stream_to(&mut self, analytics: crate::analytics::AnalyticsSender) {
+        self.analytics = Some(analytics);
     }
 
     /// Binds a paired gateway (and its public key) to a patient.
@@ -153,6 +160,9 @@ impl<S: ReadingStore> Ingest<S> {
             }
             let batch: Vec<_> = unique.iter().map(|(_, r)| r.clone()).collect();
             let written = self.store.store_readings(&patient, &batch, now)?;
+            if let Some(analytics) = &self.analytics {
+                analytics.send(&patient, written.stored_of(&batch));
+            }
             self.stats.stored += written.stored as u64;
             self.stats.duplicates += written.duplicates as u64;
             for position in written.duplicate_positions {

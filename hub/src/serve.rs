@@ -69,6 +69,8 @@ pub struct ServeConfig {
     pub sensor_tick: Duration,
     /// Where access notifications are POSTed (`notify`); kept in the outbox if `None`.
     pub notify_webhook: Option<String>,
+    /// The pseudonymised analytics stream (`analytics`), if wanted.
+    pub analytics: Option<crate::analytics::AnalyticsConfig>,
 }
 
 /// The demo patient's id.
@@ -97,10 +99,19 @@ pub async fn run(
         let _ = std::fs::remove_dir_all(config.data_dir.join("bridge-spool"));
     }
     let mut stores = config.store.open(config.connections)?;
+    let analytics = match &config.analytics {
+        Some(analytics) => {
+            let (sender, _) =
+                crate::analytics::start(analytics.clone(), config.store.open(1)?.remove(0))?;
+            writeln!(out, "pseudonymised analytics stream to {}", analytics.url)?;
+            Some(sender)
+        }
+        None => None,
+    };
     let mut background = Vec::new();
     if config.demo {
         let passwords = seed_demo(stores[0].as_mut())?;
-        background.push(start_demo_sensor(&config, out).await?);
+        background.push(start_demo_sensor(&config, analytics.clone(), out).await?);
         writeln!(
             out,
             "demo accounts (one-time passwords, valid until the next start):"
@@ -123,10 +134,10 @@ pub async fn run(
         )?;
     }
     let audit_store = config.store.open(1)?.remove(0);
-    let state = Arc::new(
-        ApiState::new(std::mem::take(&mut stores), audit_store)
-            .map_err(|_| anyhow::anyhow!("no system randomness"))?,
-    );
+    let mut state = ApiState::new(std::mem::take(&mut stores), audit_store)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    state.analytics = analytics;
+    let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
@@ -251,6 +262,7 @@ fn seed_demo(store: &mut dyn ReadingStore) -> anyhow::Result<Vec<(String, &'stat
 /// streaming through a bridge in real time (one reading a minute).
 async fn start_demo_sensor(
     config: &ServeConfig,
+    analytics: Option<crate::analytics::AnalyticsSender>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let port = start_embedded_broker()?;
@@ -262,6 +274,9 @@ async fn start_demo_sensor(
         key.public_key(),
         PatientId(DEMO_PATIENT.into()),
     );
+    if let Some(analytics) = analytics {
+        ingest.stream_to(analytics);
+    }
     let spool = config.data_dir.join("bridge-spool");
     let sensor_tick = config.sensor_tick;
     let start: DateTime<Utc> = Utc::now();

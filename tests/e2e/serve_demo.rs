@@ -65,6 +65,7 @@ fn start_demo_hub() -> Hub {
         data_dir: directory.clone(),
         sensor_tick: Duration::from_millis(20),
         notify_webhook: None,
+        analytics: None,
     };
     let mut narration = out.clone();
     let thread = std::thread::spawn(move || {

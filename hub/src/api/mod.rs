@@ -149,6 +149,8 @@ pub struct ApiState {
     pub tokens: TokenKey,
     /// Failed-login counter.
     pub limiter: Mutex<LoginLimiter>,
+    /// The pseudonymised analytics stream, when configured.
+    pub analytics: Option<crate::analytics::AnalyticsSender>,
 }
 
 impl ApiState {
@@ -167,6 +169,7 @@ impl ApiState {
             summaries: Arc::new(SummaryCache::default()),
             tokens: TokenKey::generate()?,
             limiter: Mutex::new(LoginLimiter::default()),
+            analytics: None,
         })
     }
 }

@@ -82,11 +82,15 @@ pub(super) async fn upload(
     let ignored: usize = report.ignored_by_kind.values().sum();
     let readings = report.records;
     let taken: Vec<Value> = readings.iter().map(entry).collect();
+    let analytics = state.analytics.clone();
     state
         .pool
         .run(move |store| {
             if !readings.is_empty() {
-                store.store_readings(&patient, &readings, Utc::now())?;
+                let written = store.store_readings(&patient, &readings, Utc::now())?;
+                if let Some(analytics) = analytics {
+                    analytics.send(&patient, written.stored_of(&readings));
+                }
             }
             Ok(())
         })

@@ -31,6 +31,20 @@ pub struct WriteOutcome {
 }
 
 impl WriteOutcome {
+    /// The readings of `batch` (the batch this outcome is of) that were stored, i.e.
+    /// not duplicates.
+    #[must_use]
+    pub fn stored_of(&self, batch: &[Reading]) -> Vec<Reading> {
+        let skipped: std::collections::HashSet<usize> =
+            self.duplicate_positions.iter().copied().collect();
+        batch
+            .iter()
+            .enumerate()
+            .filter(|(position, _)| !skipped.contains(position))
+            .map(|(_, reading)| reading.clone())
+            .collect()
+    }
+
     /// Tallies the reading at `position` of the batch: `inserted` is whether the
     /// store's insert-or-ignore added a row (otherwise it was a duplicate).
     pub(crate) fn tally(&mut self, position: usize, inserted: bool) {
