@@ -30,7 +30,7 @@ use device_adapters::reading::Reading;
 use influxdb2::models::DataPoint;
 use ring::hmac;
 
-use crate::store::{PatientId, ReadingQuery, ReadingStore, MAX_PAGE};
+use crate::store::{window_readings, PatientId, ReadingStore};
 
 /// Points waiting for the server at most; older ones are dropped (and counted) beyond.
 pub const MAX_QUEUED_POINTS: usize = 100_000;
@@ -295,19 +295,16 @@ fn points_for(
     }
     for (patient, midnight) in touched {
         let tz = patient_zone(store, &patient);
-        let query = ReadingQuery {
-            patient: patient.clone(),
-            kind: Some("cgm_glucose".into()),
-            from: midnight,
-            to: midnight + chrono::Duration::hours(25),
-            after: None,
-            limit: MAX_PAGE,
-        };
-        let Ok(page) = store.readings(&query) else {
+        let Ok(day) = window_readings(
+            store,
+            &patient,
+            Some("cgm_glucose"),
+            midnight,
+            midnight + chrono::Duration::hours(25),
+        ) else {
             continue;
         };
-        let day: Vec<Reading> = page
-            .readings
+        let day: Vec<Reading> = day
             .into_iter()
             .filter(|r| {
                 days_touched(tz, std::slice::from_ref(r))

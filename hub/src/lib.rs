@@ -11,6 +11,7 @@ pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod daily;
 pub mod demo;
 pub mod ingest;
 pub mod notify;

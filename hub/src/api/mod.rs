@@ -30,7 +30,9 @@ pub use problem::{ApiError, PROBLEM_BASE};
 use crate::access::{allowed, Action, Facts};
 use crate::auth::{self, LoginLimiter, TokenKey};
 use crate::store::directory::{AccessEntry, Account, Consent, Delegation, NewAccount, Role, Scope};
-use crate::store::{readings_version, PageCursor, PatientId, ReadingQuery, ReadingStore, MAX_PAGE};
+use crate::store::{
+    readings_version, window_readings, PageCursor, PatientId, ReadingQuery, ReadingStore, MAX_PAGE,
+};
 
 /// Largest request body accepted (bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -184,6 +186,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/practitioner/patients", get(practitioner_patients))
         .route("/api/v1/patients/{patient}/readings", get(readings))
         .route("/api/v1/patients/{patient}/glucometrics", get(glucometrics))
+        .route("/api/v1/patients/{patient}/daily", get(daily))
         .route(
             "/api/v1/patients/{patient}/consent",
             get(consent).put(set_consent),
@@ -655,28 +658,15 @@ async fn glucometrics(
             if let Some(body) = cache.get(&key, version) {
                 return Ok(body);
             }
-            let mut glucose = Vec::new();
-            let mut query = ReadingQuery {
-                patient,
-                kind: Some("cgm_glucose".into()),
-                from,
-                to,
-                after: None,
-                limit: MAX_PAGE,
-            };
-            loop {
-                let page = store.readings(&query)?;
-                glucose.extend(page.readings.iter().filter_map(|r| {
+            let glucose: Vec<_> = window_readings(store, &patient, Some("cgm_glucose"), from, to)?
+                .iter()
+                .filter_map(|r| {
                     Some(glucometrics::GlucoseReading::new(
                         r.time,
                         r.glucose_mg_dl()?,
                     ))
-                }));
-                match page.next {
-                    Some(next) => query.after = Some(next),
-                    None => break,
-                }
-            }
+                })
+                .collect();
             let summary =
                 glucometrics::summarize(&glucose, tz, &glucometrics::SummaryConfig::default())
                     .map_err(|error| ApiError::unprocessable(error.to_string()))?;
@@ -689,6 +679,34 @@ async fn glucometrics(
     )
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn daily(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Query(params): Query<WindowParams>,
+) -> Result<Json<Vec<crate::daily::DailySummary>>, ApiError> {
+    let (from, to) = window(params.from, params.to)?;
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadData,
+        "GET daily",
+        move |store, _, account| {
+            let tz: chrono_tz::Tz = account
+                .time_zone
+                .parse()
+                .map_err(|_| ApiError::internal("patient time zone"))?;
+            let readings: Vec<_> = window_readings(store, &PatientId(account.id), None, from, to)?
+                .into_iter()
+                .filter(|r| r.glucose_mg_dl().is_none())
+                .collect();
+            Ok(Json(crate::daily::daily_summaries(&readings, tz)))
+        },
+    )
+    .await
 }
 
 async fn consent(

@@ -197,6 +197,7 @@ fn record_endpoints(consultation: bool) -> Vec<(&'static str, String, Option<Str
         ("GET", "/api/v1/patients/pat/audit".into(), None),
         ("GET", "/api/v1/patients/pat/notifications".into(), None),
         ("POST", "/api/v1/patients/pat/upload-secret".into(), None),
+        ("GET", "/api/v1/patients/pat/daily".into(), None),
     ]
 }
 
@@ -210,7 +211,7 @@ fn expected_allowed(
     delegation_valid: bool,
     endpoint: usize,
 ) -> bool {
-    let data = endpoint <= 1;
+    let data = endpoint <= 1 || endpoint == 10;
     let consent_read = endpoint == 2;
     let consent_write = endpoint == 3;
     let audit = endpoint == 7 || endpoint == 8;
@@ -302,7 +303,7 @@ fn authorisation_matrix_with_one_audit_record_per_third_party_action() {
             }
         }
     }
-    assert_eq!(cells, 4 * callers.len() * 10);
+    assert_eq!(cells, 4 * callers.len() * 11);
 
     // Endpoints outside a patient's record.
     for (caller, token) in &tokens {

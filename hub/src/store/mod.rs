@@ -228,6 +228,37 @@ pub fn latest_readings(
         .collect()
 }
 
+/// Every reading of `patient` (of `kind`, or all kinds) in `[from, to)`, in time order,
+/// read page by page.
+///
+/// # Errors
+/// Database errors.
+pub fn window_readings(
+    store: &mut dyn ReadingStore,
+    patient: &PatientId,
+    kind: Option<&str>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Reading>, StoreError> {
+    let mut query = ReadingQuery {
+        patient: patient.clone(),
+        kind: kind.map(str::to_owned),
+        from,
+        to,
+        after: None,
+        limit: MAX_PAGE,
+    };
+    let mut readings = Vec::new();
+    loop {
+        let page = store.readings(&query)?;
+        readings.extend(page.readings);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(readings),
+        }
+    }
+}
+
 /// A boxed store is a store (the server picks its backend at start-up).
 impl ReadingStore for Box<dyn ReadingStore> {
     fn store_readings(
