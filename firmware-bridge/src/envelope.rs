@@ -163,6 +163,12 @@ impl Verifier {
             .insert(gateway.to_owned(), (public_key, ReplayWindow::default()));
     }
 
+    /// Whether `gateway` is paired.
+    #[must_use]
+    pub fn is_paired(&self, gateway: &str) -> bool {
+        self.gateways.contains_key(gateway)
+    }
+
     /// Verifies a message received on the topic of `topic_gateway` and admits it
     /// through the gateway's anti-replay window ([`Self::verify`] then [`Self::admit`]).
     ///

@@ -9,7 +9,7 @@
 //!   while the patient consents to consultation: no consent, no access, emergencies
 //!   included (there is no break-glass);
 //! - an admin runs accounts and care teams and reads no health data;
-//! - consent, delegations and upload secrets are managed by the patient; consent also by
+//! - consent, delegations, upload secrets and pairing codes are managed by the patient; consent also by
 //!   a delegate with the `manage_consent` scope.
 
 use serde::Serialize;
@@ -30,8 +30,8 @@ pub enum Action {
     ManageDelegations,
     /// Read the access log and the notifications.
     ReadAudit,
-    /// Make a new Nightscout upload secret.
-    ManageUploadSecret,
+    /// Make Nightscout upload secrets and gateway pairing codes.
+    ManageDevices,
 }
 
 /// The facts the decision rests on, gathered from the store for one caller and patient.
@@ -63,7 +63,7 @@ pub fn allowed(role: Role, facts: &Facts, action: Action) -> bool {
         Action::ReadConsent => has(Scope::Read) || has(Scope::ManageConsent),
         Action::ChangeConsent => has(Scope::ManageConsent),
         Action::ReadAudit => has(Scope::Read),
-        Action::ManageDelegations | Action::ManageUploadSecret => false,
+        Action::ManageDelegations | Action::ManageDevices => false,
     }
 }
 

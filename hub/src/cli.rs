@@ -377,14 +377,7 @@ fn ingest(
         let [gateway, key_hex, patient] = parts.as_slice() else {
             bail!("--pair `{pair}` must be GATEWAY=PUBLIC_KEY_HEX=PATIENT");
         };
-        let key = (0..key_hex.len())
-            .step_by(2)
-            .map(|i| {
-                key_hex
-                    .get(i..i + 2)
-                    .and_then(|b| u8::from_str_radix(b, 16).ok())
-            })
-            .collect::<Option<Vec<u8>>>()
+        let key = crate::ingest::decode_hex(key_hex)
             .filter(|k| k.len() == 32)
             .with_context(|| format!("--pair `{gateway}`: the public key must be 64 hex digits"))?;
         ingest.pair(gateway, key, crate::store::PatientId((*patient).to_owned()));

@@ -49,7 +49,13 @@ pub struct Ingest<S: ReadingStore> {
     store: S,
     stats: IngestStats,
     analytics: Option<crate::analytics::AnalyticsSender>,
+    /// Gateways looked up in the store and not found, with when (looked up again after
+    /// [`UNPAIRED_RECHECK`]).
+    unpaired: HashMap<String, std::time::Instant>,
 }
+
+/// How long a gateway found unpaired in the store is not looked up again.
+pub const UNPAIRED_RECHECK: Duration = Duration::from_secs(10);
 
 impl<S: ReadingStore> Ingest<S> {
     /// An ingest writing to `store`.
@@ -60,7 +66,48 @@ impl<S: ReadingStore> Ingest<S> {
             store,
             stats: IngestStats::default(),
             analytics: None,
+            unpaired: HashMap::new(),
         }
+    }
+
+    /// Pairs the gateways of `messages` that the verifier does not know yet but the
+    /// store does (paired through the API since the ingest started). A gateway not in
+    /// the store is not looked up again for [`UNPAIRED_RECHECK`].
+    ///
+    /// # Errors
+    /// Store errors.
+    fn learn_gateways(&mut self, messages: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let now = std::time::Instant::now();
+        for (topic, _) in messages {
+            let Some(gateway) = gateway_of_topic(topic) else {
+                continue;
+            };
+            if self.verifier.is_paired(gateway)
+                || self
+                    .unpaired
+                    .get(gateway)
+                    .is_some_and(|at| now.duration_since(*at) < UNPAIRED_RECHECK)
+            {
+                continue;
+            }
+            let key = self.store.directory().gateway(gateway)?.and_then(|g| {
+                let key = decode_hex(&g.public_key_hex)?;
+                Some((key, PatientId(g.patient)))
+            });
+            match key {
+                Some((key, patient)) => {
+                    self.unpaired.remove(gateway);
+                    self.pair(gateway, key, patient);
+                }
+                None => {
+                    if self.unpaired.len() > 10_000 {
+                        self.unpaired.clear();
+                    }
+                    self.unpaired.insert(gateway.to_owned(), now);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Also sends every stored reading to the pseudonymised analytics stream.
@@ -113,6 +160,7 @@ impl<S: ReadingStore> Ingest<S> {
         // Verified readings by patient, with the index of their outcome.
         let mut by_patient: HashMap<PatientId, Vec<(usize, device_adapters::reading::Reading)>> =
             HashMap::new();
+        self.learn_gateways(messages)?;
         let verified = verify_all(&self.verifier, messages);
         for (index, verified) in verified.into_iter().enumerate() {
             // Replay admission is stateful and stays in arrival order.
@@ -171,6 +219,21 @@ impl<S: ReadingStore> Ingest<S> {
         }
         Ok(outcomes)
     }
+}
+
+/// Bytes from hex digits (`None` if malformed).
+#[must_use]
+pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
 }
 
 /// Batches at least this large are verified on several cores.

@@ -73,6 +73,9 @@ pub struct ServeConfig {
     pub analytics: Option<crate::analytics::AnalyticsConfig>,
 }
 
+/// The demo gateway's key seed (a demo, not a secret).
+const DEMO_GATEWAY_SEED: [u8; 32] = [42; 32];
+
 /// The demo patient's id.
 pub const DEMO_PATIENT: &str = "demo-patient";
 
@@ -233,6 +236,15 @@ fn seed_demo(store: &mut dyn ReadingStore) -> anyhow::Result<Vec<(String, &'stat
             now + chrono::Duration::days(365),
         )?;
     }
+    // The demo gateway pairs as any bridge does: with a code the patient asked for.
+    let key = GatewayKey::from_seed(&DEMO_GATEWAY_SEED).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let public_key: String = key
+        .public_key()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    directory.create_pairing_code(&patient, "demo-pairing", now + chrono::Duration::minutes(1))?;
+    let _ = directory.redeem_pairing_code("demo-pairing", DEMO_GATEWAY, &public_key, now)?;
     let report = generic_csv::import(
         SAMPLE_CSV,
         &GenericCsvOptions {
@@ -267,13 +279,9 @@ async fn start_demo_sensor(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let port = start_embedded_broker()?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let key = GatewayKey::from_seed(&[42; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = GatewayKey::from_seed(&DEMO_GATEWAY_SEED).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ingest = Ingest::new(config.store.open(1)?.remove(0));
-    ingest.pair(
-        DEMO_GATEWAY,
-        key.public_key(),
-        PatientId(DEMO_PATIENT.into()),
-    );
+    // The ingest learns the demo gateway from the store (paired in `seed_demo`).
     if let Some(analytics) = analytics {
         ingest.stream_to(analytics);
     }

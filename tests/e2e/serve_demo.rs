@@ -35,6 +35,8 @@ impl Shared {
 
 struct Hub {
     base: String,
+    /// Port of the embedded MQTT broker.
+    broker_port: u16,
     passwords: Vec<(String, String)>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -91,6 +93,12 @@ fn start_demo_hub() -> Hub {
         .find(|w| w.starts_with("http://"))
         .unwrap()
         .to_owned();
+    let broker_port = text
+        .split("embedded MQTT broker on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|port| port.parse().ok())
+        .expect("broker port printed");
     let passwords = text
         .lines()
         .filter_map(|line| {
@@ -105,6 +113,7 @@ fn start_demo_hub() -> Hub {
         .collect();
     Hub {
         base,
+        broker_port,
         passwords,
         stop: Some(stop),
         thread: Some(thread),
@@ -196,8 +205,119 @@ fn the_demo_hub_serves_its_accounts_data_and_live_sensor() {
         .collect();
     assert_eq!(actions, ["GET glucometrics"]);
 
+    a_bridge_pairs_with_a_code_and_its_readings_arrive(&hub, &patient);
     let api_secret = nightscout_upload_reads_back_through_py_nightscout(&hub, &patient);
     schemathesis_finds_no_server_error(&hub, &patient, &api_secret);
+}
+
+/// The patient asks for a pairing code; a new gateway presents it with its public key;
+/// a reading it then signs and publishes over MQTT is stored for the patient, while the
+/// same gateway under another key, or a reused code, is refused.
+fn a_bridge_pairs_with_a_code_and_its_readings_arrive(hub: &Hub, patient_token: &str) {
+    use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
+    let mut made = agent()
+        .post(format!(
+            "{}/api/v1/patients/demo-patient/pairing-codes",
+            hub.base
+        ))
+        .header("Authorization", &format!("Bearer {patient_token}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let code = made.body_mut().read_json::<Value>().unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = GatewayKey::from_seed(&[7; 32]).unwrap();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let pair = |code: &str, key: &[u8]| {
+        agent()
+            .post(format!("{}/api/v1/gateways/pair", hub.base))
+            .send_json(json!({"code": code, "gateway": "kitchen-hub", "public_key": hex(key)}))
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(pair(&code, &key.public_key()), 201);
+    assert_eq!(pair(&code, &key.public_key()), 401, "a code is used once");
+    let other = GatewayKey::from_seed(&[8; 32]).unwrap();
+    assert_eq!(pair(&code.to_lowercase(), &other.public_key()), 401);
+
+    // The bridge publishes one signed reading (QoS 1) to the embedded broker.
+    let time = chrono::Utc::now() - chrono::Duration::minutes(3);
+    let reading = device_adapters::reading::Reading::stamped(
+        device_adapters::reading::Measurement::glucose(187.0, true),
+        time,
+        Some(60),
+        device_adapters::reading::DeviceIdentity {
+            serial: Some("PAIRED-CGM-1".into()),
+            ..Default::default()
+        },
+        device_adapters::reading::RecordId::Instant {
+            at: time.to_rfc3339(),
+        },
+        device_adapters::reading::ReadingSource::Ble {
+            characteristic: 0x2AA7,
+        },
+    );
+    let payload = key
+        .seal(&Envelope {
+            gateway: "kitchen-hub".into(),
+            counter: 1,
+            received_at: time,
+            characteristic: Some(0x2AA7),
+            raw_hex: None,
+            reading,
+        })
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let options = rumqttc::MqttOptions::new("kitchen-hub", "127.0.0.1", hub.broker_port);
+        let (client, mut events) = rumqttc::AsyncClient::new(options, 10);
+        client
+            .publish(
+                readings_topic("kitchen-hub"),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload,
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) =
+                    events.poll().await
+                {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the broker acknowledged");
+    });
+    let mut found = false;
+    for _ in 0..100 {
+        let (_, page) = hub.get(
+            "/api/v1/patients/demo-patient/readings?kind=cgm_glucose&limit=10000",
+            patient_token,
+        );
+        found = page["readings"].as_array().unwrap().iter().any(|r| {
+            r["device"]["serial"] == "PAIRED-CGM-1" && r["measurement"]["glucose"]["value"] == 187.0
+        });
+        if found {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(found, "the paired gateway's reading was not stored");
+    let (_, gateways) = hub.get("/api/v1/patients/demo-patient/gateways", patient_token);
+    let ids: Vec<&str> = gateways
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["demo-gateway", "kitchen-hub"]);
 }
 
 /// A program from the test tools' environment, or `None` (then the caller skips, unless

@@ -9,6 +9,7 @@
 
 pub mod audit_log;
 pub mod nightscout;
+pub mod pairing;
 mod problem;
 
 use std::collections::HashMap;
@@ -209,6 +210,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
             post(new_upload_secret),
         )
         .route(
+            "/api/v1/patients/{patient}/pairing-codes",
+            post(pairing::new_pairing_code),
+        )
+        .route(
+            "/api/v1/patients/{patient}/gateways",
+            get(pairing::gateways),
+        )
+        .route("/api/v1/gateways/pair", post(pairing::pair))
+        .route(
             "/api/v1/entries",
             post(nightscout::upload).get(nightscout::entries).layer(
                 axum::extract::DefaultBodyLimit::max(nightscout::MAX_UPLOAD_BYTES),
@@ -240,7 +250,7 @@ async fn openapi() -> Response {
 
 /// A JSON body whose rejections are problem documents; unknown fields are refused by the
 /// body types themselves (`deny_unknown_fields`).
-struct Body<T>(T);
+pub(crate) struct Body<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -268,7 +278,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 }
 
 /// Path parameters whose rejections are problem documents.
-struct Path<T>(T);
+pub(crate) struct Path<T>(pub(crate) T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
     type Rejection = ApiError;
@@ -371,7 +381,7 @@ fn decide(
 ///
 /// # Errors
 /// Forbidden, `work`'s errors, or store errors.
-async fn on_record<R, F>(
+pub(crate) async fn on_record<R, F>(
     state: &Arc<ApiState>,
     caller: Caller,
     patient: String,
@@ -942,7 +952,7 @@ async fn new_upload_secret(
         &state,
         caller,
         patient,
-        Action::ManageUploadSecret,
+        Action::ManageDevices,
         "POST upload-secret",
         move |store, _, account| nightscout::new_upload_secret(store, &PatientId(account.id)),
     )

@@ -198,6 +198,8 @@ fn record_endpoints(consultation: bool) -> Vec<(&'static str, String, Option<Str
         ("GET", "/api/v1/patients/pat/notifications".into(), None),
         ("POST", "/api/v1/patients/pat/upload-secret".into(), None),
         ("GET", "/api/v1/patients/pat/daily".into(), None),
+        ("POST", "/api/v1/patients/pat/pairing-codes".into(), None),
+        ("GET", "/api/v1/patients/pat/gateways".into(), None),
     ]
 }
 
@@ -211,7 +213,7 @@ fn expected_allowed(
     delegation_valid: bool,
     endpoint: usize,
 ) -> bool {
-    let data = endpoint <= 1 || endpoint == 10;
+    let data = endpoint <= 1 || endpoint == 10 || endpoint == 12;
     let consent_read = endpoint == 2;
     let consent_write = endpoint == 3;
     let audit = endpoint == 7 || endpoint == 8;
@@ -227,7 +229,7 @@ fn allowed_status(endpoint: usize) -> u16 {
     match endpoint {
         5 => 422,
         6 => 404,
-        9 => 201,
+        9 | 11 => 201,
         _ => 200,
     }
 }
@@ -303,7 +305,7 @@ fn authorisation_matrix_with_one_audit_record_per_third_party_action() {
             }
         }
     }
-    assert_eq!(cells, 4 * callers.len() * 11);
+    assert_eq!(cells, 4 * callers.len() * 13);
 
     // Endpoints outside a patient's record.
     for (caller, token) in &tokens {

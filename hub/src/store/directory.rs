@@ -235,6 +235,15 @@ fn delegation(row: &[SqlValue]) -> Result<Delegation, StoreError> {
     })
 }
 
+fn gateway(row: &[SqlValue]) -> Result<Gateway, StoreError> {
+    Ok(Gateway {
+        id: text(&row[0])?,
+        patient: text(&row[1])?,
+        public_key_hex: text(&row[2])?,
+        paired_at: instant(&row[3])?,
+    })
+}
+
 /// A new account's details.
 #[derive(Debug, Clone)]
 pub struct NewAccount<'a> {
@@ -557,6 +566,108 @@ impl<'a> Directory<'a> {
             .transpose()
     }
 
+    /// Stores a pairing code (by digest) for the patient, valid until `expires_at`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn create_pairing_code(
+        &mut self,
+        patient: &PatientId,
+        digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.sql.execute(
+            "INSERT INTO pairing_codes (digest, patient_id, expires_us) VALUES (?1, ?2, ?3)",
+            &[digest.into(), patient.0.as_str().into(), micros(expires_at)],
+        )?;
+        Ok(())
+    }
+
+    /// Redeems a pairing code: binds the gateway (id and public key) to the code's
+    /// patient and uses the code up, in one transaction. Pairing the same gateway again
+    /// with the same key and patient is accepted (a retried request).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn redeem_pairing_code(
+        &mut self,
+        digest: &str,
+        gateway: &str,
+        public_key_hex: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Gateway, PairingRefusal>, StoreError> {
+        let mut outcome = Err(PairingRefusal::BadCode);
+        self.sql.transaction(&mut |sql| {
+            outcome = Err(PairingRefusal::BadCode);
+            let rows = sql.query(
+                "SELECT patient_id FROM pairing_codes
+                 WHERE digest = ?1 AND used_us IS NULL AND expires_us > ?2",
+                &[digest.into(), micros(now)],
+            )?;
+            let Some(patient) = rows.first().map(|row| text(&row[0])).transpose()? else {
+                return Ok(());
+            };
+            let existing = sql.query(
+                "SELECT patient_id, public_key_hex FROM gateways WHERE id = ?1",
+                &[gateway.into()],
+            )?;
+            if let Some(row) = existing.first() {
+                if text(&row[0])? != patient || text(&row[1])? != public_key_hex {
+                    outcome = Err(PairingRefusal::GatewayTaken);
+                    return Ok(());
+                }
+            } else {
+                sql.execute(
+                    "INSERT INTO gateways (id, patient_id, public_key_hex, paired_us)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    &[
+                        gateway.into(),
+                        patient.as_str().into(),
+                        public_key_hex.into(),
+                        micros(now),
+                    ],
+                )?;
+            }
+            sql.execute(
+                "UPDATE pairing_codes SET used_us = ?2 WHERE digest = ?1",
+                &[digest.into(), micros(now)],
+            )?;
+            outcome = Ok(Gateway {
+                id: gateway.to_owned(),
+                patient,
+                public_key_hex: public_key_hex.to_owned(),
+                paired_at: now,
+            });
+            Ok(())
+        })?;
+        Ok(outcome)
+    }
+
+    /// The gateway with this id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn gateway(&mut self, id: &str) -> Result<Option<Gateway>, StoreError> {
+        let rows = self.sql.query(
+            "SELECT id, patient_id, public_key_hex, paired_us FROM gateways WHERE id = ?1",
+            &[id.into()],
+        )?;
+        rows.first().map(|row| gateway(row)).transpose()
+    }
+
+    /// The patient's gateways, by pairing time.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn gateways_of(&mut self, patient: &PatientId) -> Result<Vec<Gateway>, StoreError> {
+        let rows = self.sql.query(
+            "SELECT id, patient_id, public_key_hex, paired_us FROM gateways
+             WHERE patient_id = ?1 ORDER BY paired_us, id",
+            &[patient.0.as_str().into()],
+        )?;
+        rows.iter().map(|row| gateway(row)).collect()
+    }
+
     /// Appends an access to the patient's audit log and queues a notification for the
     /// patient, in one transaction; returns the record.
     ///
@@ -765,6 +876,45 @@ pub(crate) const UPLOAD_SECRETS_SCHEMA: &str = "
         patient_id TEXT NOT NULL UNIQUE REFERENCES accounts (id),
         created_us BIGINT NOT NULL
     );";
+
+/// Gateways and their pairing codes (migration 5, the same on both backends). Codes are
+/// stored as SHA-256 digests, single use, with an expiry.
+pub(crate) const GATEWAYS_SCHEMA: &str = "
+    CREATE TABLE pairing_codes (
+        digest TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES accounts (id),
+        expires_us BIGINT NOT NULL,
+        used_us BIGINT
+    );
+    CREATE TABLE gateways (
+        id TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES accounts (id),
+        public_key_hex TEXT NOT NULL,
+        paired_us BIGINT NOT NULL
+    );
+    CREATE INDEX gateways_by_patient ON gateways (patient_id);";
+
+/// A gateway paired with a patient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    /// The gateway's id (its MQTT topic segment).
+    pub id: String,
+    /// Whose readings it forwards.
+    pub patient: String,
+    /// Its Ed25519 public key, hex.
+    pub public_key_hex: String,
+    /// When it was paired (UTC).
+    pub paired_at: DateTime<Utc>,
+}
+
+/// Why a pairing was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairingRefusal {
+    /// The code is unknown, used or expired.
+    BadCode,
+    /// The gateway id is paired already, with another patient or another key.
+    GatewayTaken,
+}
 
 /// The directory's tables (migration 2), per backend: they differ only in the
 /// auto-numbered ids and in how the audit log is made append-only.

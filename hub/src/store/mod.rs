@@ -311,7 +311,7 @@ pub(crate) struct Migration {
     pub(crate) postgres: &'static str,
 }
 
-pub(crate) const MIGRATIONS: [Migration; 4] = [
+pub(crate) const MIGRATIONS: [Migration; 5] = [
     Migration {
         sqlite: "CREATE TABLE readings (
                  id INTEGER PRIMARY KEY,
@@ -357,6 +357,10 @@ pub(crate) const MIGRATIONS: [Migration; 4] = [
     Migration {
         sqlite: directory::UPLOAD_SECRETS_SCHEMA,
         postgres: directory::UPLOAD_SECRETS_SCHEMA,
+    },
+    Migration {
+        sqlite: directory::GATEWAYS_SCHEMA,
+        postgres: directory::GATEWAYS_SCHEMA,
     },
 ];
 

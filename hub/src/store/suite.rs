@@ -6,7 +6,7 @@ use device_adapters::reading::{
     DeviceIdentity, DeviceTime, Measurement, Reading, ReadingSource, RecordId,
 };
 
-use super::directory::{NewAccount, Role, Scope};
+use super::directory::{NewAccount, PairingRefusal, Role, Scope};
 use super::{PatientId, ReadingQuery, ReadingStore};
 
 pub(crate) fn reading(serial: &str, offset_min: u32, mg_dl: f64, time: DateTime<Utc>) -> Reading {
@@ -223,6 +223,47 @@ fn directory(store: &mut dyn ReadingStore) {
         directory.patient_for_upload_secret("digest-2").unwrap(),
         Some(p1.clone())
     );
+    // Pairing: a code binds one gateway once, before it expires.
+    let hour = Duration::hours(1);
+    directory
+        .create_pairing_code(&p2, "code-1", now + hour)
+        .unwrap();
+    directory
+        .create_pairing_code(&p2, "code-2", now + hour)
+        .unwrap();
+    directory
+        .create_pairing_code(&p2, "old", now - hour)
+        .unwrap();
+    let paired = directory
+        .redeem_pairing_code("code-1", "gw-1", "ab", now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (paired.patient.as_str(), paired.id.as_str()),
+        ("pat-2", "gw-1")
+    );
+    assert_eq!(
+        directory
+            .redeem_pairing_code("code-1", "gw-2", "ab", now)
+            .unwrap(),
+        Err(PairingRefusal::BadCode)
+    );
+    assert_eq!(
+        directory
+            .redeem_pairing_code("old", "gw-2", "ab", now)
+            .unwrap(),
+        Err(PairingRefusal::BadCode)
+    );
+    assert_eq!(
+        directory
+            .redeem_pairing_code("code-2", "gw-1", "cd", now)
+            .unwrap(),
+        Err(PairingRefusal::GatewayTaken)
+    );
+    assert_eq!(directory.gateway("gw-1").unwrap(), Some(paired.clone()));
+    assert_eq!(directory.gateways_of(&p2).unwrap(), [paired]);
+    assert!(directory.gateway("gw-2").unwrap().is_none());
+
     // Two patients cannot share a digest.
     assert!(directory.set_upload_secret(&p2, "digest-2", now).is_err());
     assert_eq!(

@@ -1,0 +1,211 @@
+//! Pairing a gateway (the bridge on a phone or home gateway) with a patient: the patient
+//! asks for a short code (`POST /api/v1/patients/{patient}/pairing-codes`, valid
+//! [`CODE_LIFETIME_MIN`] minutes, single use); the bridge presents it with its id and
+//! Ed25519 public key (`POST /api/v1/gateways/pair`, no session: the code is the
+//! credential); the hub binds gateway → patient, and the MQTT ingest verifies that
+//! gateway's readings with that key from then on (docs/mqtt.md). Codes are stored as
+//! SHA-256 digests. Failed redemptions count against the gateway id like failed logins.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use ring::digest::{digest, SHA256};
+use ring::rand::SecureRandom as _;
+use serde::{Deserialize, Serialize};
+
+use super::{on_record, ApiError, ApiState, Body, Caller, Path};
+use crate::access::Action;
+use crate::store::directory::{Gateway, PairingRefusal};
+use crate::store::PatientId;
+
+/// How long a pairing code is valid (minutes).
+pub const CODE_LIFETIME_MIN: i64 = 10;
+
+/// The code alphabet: Crockford's base 32 (no I, L, O, U: nothing to misread).
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A code as people see it: `XXXX-XXXX` (40 bits).
+fn new_code() -> Result<String, ApiError> {
+    let mut bytes = [0_u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| ApiError::internal("no system randomness"))?;
+    let chars: String = bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
+        .collect();
+    Ok(format!("{}-{}", &chars[..4], &chars[4..]))
+}
+
+/// The stored digest of a code as typed: case, spaces and dashes do not matter.
+fn code_digest(code: &str) -> String {
+    let normalised: String = code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    digest(&SHA256, normalised.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A new pairing code.
+#[derive(Debug, Serialize)]
+pub struct PairingCode {
+    /// The code to type into the bridge.
+    pub code: String,
+    /// Valid until (UTC).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/patients/{patient}/pairing-codes` (the patient only).
+pub(super) async fn new_pairing_code(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<(StatusCode, Json<PairingCode>), ApiError> {
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ManageDevices,
+        "POST pairing-codes",
+        move |store, _, account| {
+            let code = new_code()?;
+            let expires_at = Utc::now() + Duration::minutes(CODE_LIFETIME_MIN);
+            store.directory().create_pairing_code(
+                &PatientId(account.id),
+                &code_digest(&code),
+                expires_at,
+            )?;
+            Ok((StatusCode::CREATED, Json(PairingCode { code, expires_at })))
+        },
+    )
+    .await
+}
+
+/// `GET /api/v1/patients/{patient}/gateways`.
+pub(super) async fn gateways(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<Json<Vec<Gateway>>, ApiError> {
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadData,
+        "GET gateways",
+        move |store, _, account| Ok(Json(store.directory().gateways_of(&PatientId(account.id))?)),
+    )
+    .await
+}
+
+/// What a bridge sends to pair.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairRequest {
+    /// The code the patient got.
+    code: String,
+    /// The gateway's id: 1 to 64 of `A-Z a-z 0-9 . _ -` (it is an MQTT topic segment).
+    gateway: String,
+    /// The gateway's Ed25519 public key, 64 hex digits.
+    public_key: String,
+}
+
+/// The answer to a pairing.
+#[derive(Debug, Serialize)]
+pub struct Paired {
+    /// The gateway id.
+    pub gateway: String,
+    /// Where it publishes readings.
+    pub topic: String,
+}
+
+/// `POST /api/v1/gateways/pair`.
+pub(super) async fn pair(
+    State(state): State<Arc<ApiState>>,
+    Body(request): Body<PairRequest>,
+) -> Result<(StatusCode, Json<Paired>), ApiError> {
+    let valid_id = (1..=64).contains(&request.gateway.len())
+        && request
+            .gateway
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid_id {
+        return Err(ApiError::bad_request(
+            "`gateway` must be 1 to 64 of A-Z a-z 0-9 . _ -",
+        ));
+    }
+    let key = crate::ingest::decode_hex(&request.public_key).filter(|k| k.len() == 32);
+    if key.is_none() || request.code.len() > 32 {
+        return Err(ApiError::bad_request(
+            "`public_key` must be 64 hex digits and `code` a pairing code",
+        ));
+    }
+    let started = std::time::Instant::now();
+    let limit_key = format!("pairing:{}", request.gateway);
+    if let Err(wait) = state
+        .limiter
+        .lock()
+        .map_err(|_| ApiError::internal("limiter poisoned"))?
+        .admit(&limit_key, started)
+    {
+        return Err(ApiError::too_many_requests(wait));
+    }
+    let (gateway, public_key) = (
+        request.gateway.clone(),
+        request.public_key.to_ascii_lowercase(),
+    );
+    let digest = code_digest(&request.code);
+    let outcome = state
+        .pool
+        .run(move |store| {
+            Ok(store
+                .directory()
+                .redeem_pairing_code(&digest, &gateway, &public_key, Utc::now())?)
+        })
+        .await?;
+    state
+        .limiter
+        .lock()
+        .map_err(|_| ApiError::internal("limiter poisoned"))?
+        .record(&limit_key, outcome.is_ok(), started);
+    match outcome {
+        Ok(gateway) => Ok((
+            StatusCode::CREATED,
+            Json(Paired {
+                topic: firmware_bridge::envelope::readings_topic(&gateway.id),
+                gateway: gateway.id,
+            }),
+        )),
+        Err(PairingRefusal::BadCode) => Err(ApiError::invalid_credentials()),
+        Err(PairingRefusal::GatewayTaken) => Err(ApiError::conflict(
+            "this gateway id is paired already, with another patient or key",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_readable_and_typing_variants_match() {
+        let code = new_code().unwrap();
+        assert_eq!(code.len(), 9);
+        assert!(code
+            .chars()
+            .all(|c| c == '-' || ALPHABET.contains(&(c as u8))));
+        assert_eq!(
+            code_digest(&code),
+            code_digest(&code.to_lowercase().replace('-', " "))
+        );
+        assert_ne!(code_digest("AAAA-AAAA"), code_digest("AAAA-AAAB"));
+    }
+}
