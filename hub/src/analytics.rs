@@ -99,17 +99,7 @@ pub fn daily_point(
     tz: chrono_tz::Tz,
     readings: &[Reading],
 ) -> Option<DataPoint> {
-    let glucose: Vec<glucometrics::GlucoseReading> = readings
-        .iter()
-        .filter_map(|r| {
-            Some(glucometrics::GlucoseReading::new(
-                r.time,
-                r.glucose_mg_dl()?,
-            ))
-        })
-        .collect();
-    let summary =
-        glucometrics::summarize(&glucose, tz, &glucometrics::SummaryConfig::default()).ok()?;
+    let summary = crate::report::summarize_readings(readings, tz).ok()?;
     let value = serde_json::to_value(&summary).ok()?;
     let percent = |range: &str| {
         value["time_in_ranges"][range]["percent"]

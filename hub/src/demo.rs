@@ -15,7 +15,6 @@ use firmware_bridge::forward::{Forwarder, ForwarderConfig};
 use firmware_bridge::session::{CgmSession, SessionConfig, SessionState};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
-use glucometrics::{summarize, GlucoseReading, SummaryConfig};
 
 use crate::ingest::{run_mqtt, Ingest};
 use crate::report;
@@ -218,12 +217,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         page.readings.len(),
         ingest.stats().duplicates + ingest.stats().rejected.values().sum::<u64>()
     )?;
-    let readings: Vec<GlucoseReading> = page
-        .readings
-        .iter()
-        .filter_map(|r| Some(GlucoseReading::new(r.time, r.glucose_mg_dl()?)))
-        .collect();
-    let summary = summarize(&readings, config.tz, &SummaryConfig::default())?;
+    let summary = report::summarize_readings(&page.readings, config.tz)?;
     write!(
         out,
         "\n{}",

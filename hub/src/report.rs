@@ -1,10 +1,33 @@
-//! Plain-text rendering of a glucose summary for the terminal: one block per series,
-//! the consensus figures first, research indices after.
+//! Glucose summaries of stored readings (`summarize_readings`, the one place readings
+//! meet the engine) and their plain-text rendering for the terminal: one block per
+//! series, the consensus figures first, research indices after.
 
 use std::fmt::Write;
 
 use glucometrics::episodes::{EventKind, EventLevel};
 use glucometrics::{GlucoseSummary, GlucoseUnit};
+
+/// The glucometrics summary (consensus defaults) of the glucose readings among
+/// `readings` — CGM and meter, in mg/dL; other kinds are ignored — with days and times
+/// of day in zone `tz`.
+///
+/// # Errors
+/// The engine's: no valid readings, or a span too long.
+pub fn summarize_readings(
+    readings: &[device_adapters::reading::Reading],
+    tz: chrono_tz::Tz,
+) -> Result<GlucoseSummary, glucometrics::MetricsError> {
+    let glucose: Vec<glucometrics::GlucoseReading> = readings
+        .iter()
+        .filter_map(|r| {
+            Some(glucometrics::GlucoseReading::new(
+                r.time,
+                r.glucose_mg_dl()?,
+            ))
+        })
+        .collect();
+    glucometrics::summarize(&glucose, tz, &glucometrics::SummaryConfig::default())
+}
 
 fn number(value: f64, decimals: usize) -> String {
     if value.is_nan() {

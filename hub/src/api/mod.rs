@@ -668,18 +668,9 @@ async fn glucometrics(
             if let Some(body) = cache.get(&key, version) {
                 return Ok(body);
             }
-            let glucose: Vec<_> = window_readings(store, &patient, Some("cgm_glucose"), from, to)?
-                .iter()
-                .filter_map(|r| {
-                    Some(glucometrics::GlucoseReading::new(
-                        r.time,
-                        r.glucose_mg_dl()?,
-                    ))
-                })
-                .collect();
-            let summary =
-                glucometrics::summarize(&glucose, tz, &glucometrics::SummaryConfig::default())
-                    .map_err(|error| ApiError::unprocessable(error.to_string()))?;
+            let readings = window_readings(store, &patient, Some("cgm_glucose"), from, to)?;
+            let summary = crate::report::summarize_readings(&readings, tz)
+                .map_err(|error| ApiError::unprocessable(error.to_string()))?;
             let body = axum::body::Bytes::from(
                 serde_json::to_vec(&summary).map_err(|e| ApiError::internal(e.to_string()))?,
             );
