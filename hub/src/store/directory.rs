@@ -916,68 +916,8 @@ pub enum PairingRefusal {
     GatewayTaken,
 }
 
-/// The directory's tables (migration 2), per backend: they differ only in the
-/// auto-numbered ids and in how the audit log is made append-only.
-pub(crate) const SQLITE_SCHEMA: &str = "
-    CREATE TABLE accounts (
-        id TEXT PRIMARY KEY,
-        role TEXT NOT NULL,
-        display_name TEXT NOT NULL,
-        login TEXT NOT NULL UNIQUE,
-        password_hash TEXT NOT NULL,
-        time_zone TEXT NOT NULL,
-        created_us INTEGER NOT NULL
-    );
-    CREATE TABLE care_team (
-        patient_id TEXT NOT NULL REFERENCES accounts (id),
-        practitioner_id TEXT NOT NULL REFERENCES accounts (id),
-        since_us INTEGER NOT NULL,
-        PRIMARY KEY (patient_id, practitioner_id)
-    );
-    CREATE INDEX care_team_by_practitioner ON care_team (practitioner_id);
-    CREATE TABLE consents (
-        patient_id TEXT PRIMARY KEY REFERENCES accounts (id),
-        consultation INTEGER NOT NULL,
-        fse_opposition INTEGER NOT NULL,
-        updated_us INTEGER NOT NULL,
-        updated_by TEXT NOT NULL
-    );
-    CREATE TABLE delegations (
-        id INTEGER PRIMARY KEY,
-        patient_id TEXT NOT NULL REFERENCES accounts (id),
-        delegate_id TEXT NOT NULL REFERENCES accounts (id),
-        relationship TEXT NOT NULL,
-        scopes TEXT NOT NULL,
-        expires_us INTEGER NOT NULL,
-        revoked_us INTEGER
-    );
-    CREATE INDEX delegations_by_patient ON delegations (patient_id);
-    CREATE INDEX delegations_by_delegate ON delegations (delegate_id);
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY,
-        patient_id TEXT NOT NULL,
-        actor_id TEXT NOT NULL,
-        actor_role TEXT NOT NULL,
-        action TEXT NOT NULL,
-        at_us INTEGER NOT NULL,
-        outcome TEXT NOT NULL
-    );
-    CREATE INDEX audit_by_patient ON audit (patient_id, id);
-    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    CREATE TABLE notifications (
-        id INTEGER PRIMARY KEY,
-        patient_id TEXT NOT NULL,
-        audit_id INTEGER NOT NULL REFERENCES audit (id),
-        created_us INTEGER NOT NULL,
-        delivered_us INTEGER
-    );
-    CREATE INDEX notifications_by_patient ON notifications (patient_id, id);";
-
-/// PostgreSQL's form of [`SQLITE_SCHEMA`].
-pub(crate) const POSTGRES_SCHEMA: &str = "
+/// The directory's tables (migration 2; portable DDL, see `store::Migration`).
+pub(crate) const DIRECTORY_SCHEMA: &str = "
     CREATE TABLE accounts (
         id TEXT PRIMARY KEY,
         role TEXT NOT NULL,
@@ -1002,7 +942,7 @@ pub(crate) const POSTGRES_SCHEMA: &str = "
         updated_by TEXT NOT NULL
     );
     CREATE TABLE delegations (
-        id BIGSERIAL PRIMARY KEY,
+        id AUTO_ID,
         patient_id TEXT NOT NULL REFERENCES accounts (id),
         delegate_id TEXT NOT NULL REFERENCES accounts (id),
         relationship TEXT NOT NULL,
@@ -1013,7 +953,7 @@ pub(crate) const POSTGRES_SCHEMA: &str = "
     CREATE INDEX delegations_by_patient ON delegations (patient_id);
     CREATE INDEX delegations_by_delegate ON delegations (delegate_id);
     CREATE TABLE audit (
-        id BIGSERIAL PRIMARY KEY,
+        id AUTO_ID,
         patient_id TEXT NOT NULL,
         actor_id TEXT NOT NULL,
         actor_role TEXT NOT NULL,
@@ -1022,15 +962,25 @@ pub(crate) const POSTGRES_SCHEMA: &str = "
         outcome TEXT NOT NULL
     );
     CREATE INDEX audit_by_patient ON audit (patient_id, id);
-    CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
-        $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
-    CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
-        FOR EACH ROW EXECUTE FUNCTION audit_append_only();
     CREATE TABLE notifications (
-        id BIGSERIAL PRIMARY KEY,
+        id AUTO_ID,
         patient_id TEXT NOT NULL,
         audit_id BIGINT NOT NULL REFERENCES audit (id),
         created_us BIGINT NOT NULL,
         delivered_us BIGINT
     );
     CREATE INDEX notifications_by_patient ON notifications (patient_id, id);";
+
+/// The audit log refuses changes, in SQLite.
+pub(crate) const SQLITE_AUDIT_APPEND_ONLY: &str = "
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
+
+/// The audit log refuses changes, in PostgreSQL.
+pub(crate) const POSTGRES_AUDIT_APPEND_ONLY: &str = "
+    CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+    CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only();";

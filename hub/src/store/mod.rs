@@ -305,29 +305,41 @@ impl ReadingRow {
     }
 }
 
-/// Versioned schema migrations; index + 1 is the version a migration brings the schema to.
+/// A versioned schema migration: portable DDL for both backends (64-bit integers are
+/// `BIGINT`, which SQLite stores as INTEGER; `AUTO_ID` is the auto-numbered primary key,
+/// `INTEGER PRIMARY KEY` in SQLite and `BIGSERIAL PRIMARY KEY` in PostgreSQL), then what
+/// only one backend needs (triggers are written differently).
 pub(crate) struct Migration {
-    pub(crate) sqlite: &'static str,
-    pub(crate) postgres: &'static str,
+    pub(crate) both: &'static str,
+    pub(crate) sqlite_only: &'static str,
+    pub(crate) postgres_only: &'static str,
 }
 
+impl Migration {
+    /// The migration's SQLite text.
+    pub(crate) fn sqlite(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.both.replace("AUTO_ID", "INTEGER PRIMARY KEY"),
+            self.sqlite_only
+        )
+    }
+
+    /// The migration's PostgreSQL text.
+    pub(crate) fn postgres(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.both.replace("AUTO_ID", "BIGSERIAL PRIMARY KEY"),
+            self.postgres_only
+        )
+    }
+}
+
+/// The migrations; index + 1 is the version a migration brings the schema to.
 pub(crate) const MIGRATIONS: [Migration; 5] = [
     Migration {
-        sqlite: "CREATE TABLE readings (
-                 id INTEGER PRIMARY KEY,
-                 patient_id TEXT NOT NULL,
-                 kind TEXT NOT NULL,
-                 time_us INTEGER NOT NULL,
-                 device_key TEXT NOT NULL,
-                 record_key TEXT NOT NULL,
-                 body TEXT NOT NULL,
-                 received_us INTEGER NOT NULL,
-                 UNIQUE (patient_id, device_key, record_key)
-             );
-             CREATE INDEX readings_by_patient_kind_time ON readings (patient_id, kind, time_us, id);
-             CREATE INDEX readings_by_patient_time ON readings (patient_id, time_us, id);",
-        postgres: "CREATE TABLE readings (
-                 id BIGSERIAL PRIMARY KEY,
+        both: "CREATE TABLE readings (
+                 id AUTO_ID,
                  patient_id TEXT NOT NULL,
                  kind TEXT NOT NULL,
                  time_us BIGINT NOT NULL,
@@ -339,28 +351,31 @@ pub(crate) const MIGRATIONS: [Migration; 5] = [
              );
              CREATE INDEX readings_by_patient_kind_time ON readings (patient_id, kind, time_us, id);
              CREATE INDEX readings_by_patient_time ON readings (patient_id, time_us, id);",
+        sqlite_only: "",
+        postgres_only: "",
     },
     Migration {
-        sqlite: directory::SQLITE_SCHEMA,
-        postgres: directory::POSTGRES_SCHEMA,
+        both: directory::DIRECTORY_SCHEMA,
+        sqlite_only: directory::SQLITE_AUDIT_APPEND_ONLY,
+        postgres_only: directory::POSTGRES_AUDIT_APPEND_ONLY,
     },
     Migration {
-        sqlite:
-            "CREATE TABLE readings_versions (patient_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
-                 INSERT INTO readings_versions (patient_id, version)
-                     SELECT patient_id, 1 FROM readings GROUP BY patient_id;",
-        postgres:
+        both:
             "CREATE TABLE readings_versions (patient_id TEXT PRIMARY KEY, version BIGINT NOT NULL);
-                   INSERT INTO readings_versions (patient_id, version)
-                       SELECT patient_id, 1 FROM readings GROUP BY patient_id;",
+               INSERT INTO readings_versions (patient_id, version)
+                   SELECT patient_id, 1 FROM readings GROUP BY patient_id;",
+        sqlite_only: "",
+        postgres_only: "",
     },
     Migration {
-        sqlite: directory::UPLOAD_SECRETS_SCHEMA,
-        postgres: directory::UPLOAD_SECRETS_SCHEMA,
+        both: directory::UPLOAD_SECRETS_SCHEMA,
+        sqlite_only: "",
+        postgres_only: "",
     },
     Migration {
-        sqlite: directory::GATEWAYS_SCHEMA,
-        postgres: directory::GATEWAYS_SCHEMA,
+        both: directory::GATEWAYS_SCHEMA,
+        sqlite_only: "",
+        postgres_only: "",
     },
 ];
 

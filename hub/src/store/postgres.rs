@@ -49,7 +49,7 @@ impl PostgresStore {
             .skip(usize::try_from(version).unwrap_or(0))
         {
             let mut transaction = client.transaction()?;
-            transaction.batch_execute(migration.postgres)?;
+            transaction.batch_execute(&migration.postgres())?;
             transaction.execute("DELETE FROM schema_version", &[])?;
             transaction.execute(
                 "INSERT INTO schema_version (version) VALUES ($1)",

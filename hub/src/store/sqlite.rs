@@ -63,7 +63,7 @@ impl SqliteStore {
             .skip(usize::try_from(version).unwrap_or(0))
         {
             let transaction = store.connection.transaction()?;
-            transaction.execute_batch(migration.sqlite)?;
+            transaction.execute_batch(&migration.sqlite())?;
             transaction.execute("DELETE FROM schema_version", [])?;
             transaction.execute(
                 "INSERT INTO schema_version (version) VALUES (?1)",
