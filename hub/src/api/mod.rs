@@ -182,6 +182,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/docs", get(viewer))
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/me", get(me))
         .route("/api/v1/practitioner/patients", get(practitioner_patients))
@@ -243,6 +244,23 @@ pub fn router(state: Arc<ApiState>) -> Router {
 
 /// The OpenAPI document (docs/openapi.json, compiled in).
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// The interactive viewer of the OpenAPI document (no external assets).
+pub const VIEWER: &str = include_str!("viewer.html");
+
+async fn viewer() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'",
+            ),
+        ],
+        VIEWER,
+    )
+        .into_response()
+}
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()

@@ -498,6 +498,20 @@ fn bad_input_gets_a_clear_4xx_problem_and_changes_nothing() {
         .as_int()
         .unwrap();
     assert_eq!(count, 576);
+    // The OpenAPI document and its viewer are public and consistent.
+    let spec = hub.request("GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(spec.status, 200);
+    assert!(spec.body["paths"]["/api/v1/patients/{patient}/readings"]["get"].is_object());
+    let viewer = hub.request("GET", "/api/v1/docs", None, None);
+    assert_eq!(
+        (viewer.status, viewer.content_type.as_str()),
+        (200, "text/html; charset=utf-8")
+    );
+    assert!(viewer
+        .body
+        .as_str()
+        .unwrap()
+        .contains("/api/v1/openapi.json"));
     // A body without a JSON content type.
     let url = format!("{}{consent}", hub.base);
     let reply = hub
@@ -698,4 +712,50 @@ fn nightscout_uploads_are_stored_once_and_read_back_with_the_secret() {
         400
     );
     assert_eq!(count(&hub), 12);
+}
+
+#[test]
+fn every_documented_operation_is_served_and_every_served_route_documented() {
+    let hub = TestHub::start("openapi");
+    let spec: Value = serde_json::from_str(super::OPENAPI).unwrap();
+    let token = hub.login("pat");
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{patient}", "pat")
+                .replace("{delegation}", "1");
+            let reply = hub.request(&method.to_uppercase(), &concrete, Some(&token), None);
+            assert_ne!(reply.body["detail"], "no such endpoint", "{method} {path}");
+            assert_ne!(reply.status, 405, "{method} {path}");
+            operations += 1;
+        }
+    }
+    assert!(operations >= 25, "{operations}");
+    // And the other way round: the router's routes, as written in `router`, are all in
+    // the document.
+    let source = include_str!("mod.rs");
+    for line in source.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix(".route(\"") {
+            let path = rest.split('"').next().unwrap();
+            assert!(
+                spec["paths"].get(path).is_some(),
+                "{path} is served but not documented"
+            );
+        }
+    }
+    for path in source
+        .split("\"/api/v1/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|p| !p.contains(' '))
+    {
+        let full = format!("/api/v1/{path}");
+        if source.contains(&format!("\"{full}\",")) && !full.ends_with('/') {
+            assert!(
+                spec["paths"].get(&full).is_some(),
+                "{full} is served but not documented"
+            );
+        }
+    }
 }
