@@ -78,9 +78,25 @@ pub(super) async fn upload(
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
     let report = device_adapters::import::nightscout::import(text, None)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let rejected = report.rejected.len();
     let ignored: usize = report.ignored_by_kind.values().sum();
-    let readings = report.records;
+    // Instants before 2000 or more than a day ahead are clock errors (a device reset to
+    // 1970), not readings.
+    let earliest: chrono::DateTime<Utc> = super::EARLIEST.parse().unwrap_or_default();
+    let latest = Utc::now() + chrono::Duration::days(1);
+    let (readings, out_of_range): (Vec<Reading>, Vec<Reading>) = report
+        .records
+        .into_iter()
+        .partition(|r| r.time >= earliest && r.time <= latest);
+    let rejected = report.rejected.len() + out_of_range.len();
+    if readings.is_empty() && rejected > 0 {
+        let first = report.rejected.first().map_or_else(
+            || format!("entry time outside {} to one day from now", super::EARLIEST),
+            |r| r.reason.clone(),
+        );
+        return Err(ApiError::unprocessable(format!(
+            "no entry could be stored ({rejected} rejected; first: {first})"
+        )));
+    }
     let taken: Vec<Value> = readings.iter().map(entry).collect();
     let analytics = state.analytics.clone();
     state

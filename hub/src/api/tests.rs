@@ -711,6 +711,20 @@ fn nightscout_uploads_are_stored_once_and_read_back_with_the_secret() {
         send("POST", "/api/v1/entries", &header, Some("{oops".into())).0,
         400
     );
+    // Only clock errors (1970, 2100) or status codes: 422, nothing stored.
+    let bad_times = json!([
+        {"type": "sgv", "sgv": 120, "date": 0, "device": "x"},
+        {"type": "sgv", "sgv": 121, "date": 4_102_444_800_000_i64, "device": "x"},
+        {"type": "sgv", "sgv": 5, "date": now, "device": "x"}
+    ]);
+    let (status, problem, _) = send(
+        "POST",
+        "/api/v1/entries",
+        &header,
+        Some(bad_times.to_string()),
+    );
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(count(&hub), 12);
     assert_eq!(count(&hub), 12);
 }
 
