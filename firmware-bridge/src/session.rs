@@ -97,6 +97,74 @@ pub struct SessionStats {
     pub duplicates: u64,
 }
 
+/// What every device session offers its host: a timeout to honour, requests to perform,
+/// events to take. [`GattSession::exchange`] is the one loop every host runs (the demo,
+/// the gateway, the tests) for any kind of device.
+pub trait GattSession {
+    /// When the session next wants [`Self::handle_timeout`] called.
+    fn poll_timeout(&self) -> Option<DateTime<Utc>>;
+
+    /// Time has reached `now`.
+    fn handle_timeout(&mut self, now: DateTime<Utc>);
+
+    /// The next GATT operation to perform.
+    fn poll_request(&mut self) -> Option<GattRequest>;
+
+    /// Handles an event from the link at `now`.
+    fn handle(&mut self, event: GattEvent, now: DateTime<Utc>);
+
+    /// Drives the session against `link` up to `now`: fires a due timeout, then trades
+    /// requests and events until the link has nothing more by `now`; readings are then
+    /// taken from the session.
+    fn exchange(&mut self, link: &mut impl GattLink, now: DateTime<Utc>)
+    where
+        Self: Sized,
+    {
+        if self.poll_timeout().is_some_and(|t| t <= now) {
+            self.handle_timeout(now);
+        }
+        loop {
+            while let Some(request) = self.poll_request() {
+                link.submit(request, now);
+            }
+            let Some(event) = link.poll_event(now) else {
+                break;
+            };
+            self.handle(event, now);
+        }
+    }
+}
+
+/// Reconnection with exponential backoff, shared by the sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Reconnect {
+    initial_s: i64,
+    max_s: i64,
+    next_s: i64,
+}
+
+impl Reconnect {
+    fn new(config: &SessionConfig) -> Self {
+        Self {
+            initial_s: config.backoff_initial_s,
+            max_s: config.backoff_max_s,
+            next_s: config.backoff_initial_s,
+        }
+    }
+
+    /// Connected: the next drop waits the initial delay again.
+    fn connected(&mut self) {
+        self.next_s = self.initial_s;
+    }
+
+    /// Dropped at `now`: when to try again (and double the delay after that).
+    fn dropped(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let retry_at = now + Duration::seconds(self.next_s);
+        self.next_s = (self.next_s * 2).min(self.max_s);
+        retry_at
+    }
+}
+
 /// One CGM's session.
 #[derive(Debug)]
 pub struct CgmSession {
@@ -105,7 +173,7 @@ pub struct CgmSession {
     cursor: Option<u16>,
     session_start: Option<SessionStartTime>,
     seen: BTreeSet<u16>,
-    backoff_s: i64,
+    reconnect: Reconnect,
     requests: VecDeque<GattRequest>,
     readings: VecDeque<Reading>,
     issues: VecDeque<SessionIssue>,
@@ -123,14 +191,13 @@ impl CgmSession {
         cursor: Option<u16>,
         now: DateTime<Utc>,
     ) -> Self {
-        let backoff_s = config.backoff_initial_s;
         Self {
+            reconnect: Reconnect::new(&config),
             config,
             state: SessionState::Disconnected { retry_at: now },
             cursor,
             session_start,
             seen: BTreeSet::new(),
-            backoff_s,
             requests: VecDeque::new(),
             readings: VecDeque::new(),
             issues: VecDeque::new(),
@@ -162,49 +229,6 @@ impl CgmSession {
         self.stats
     }
 
-    /// When the session next wants [`Self::handle_timeout`] called.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        match self.state {
-            SessionState::Disconnected { retry_at } => Some(retry_at),
-            _ => None,
-        }
-    }
-
-    /// Time has reached `now`.
-    pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
-        if let SessionState::Disconnected { retry_at } = self.state {
-            if now >= retry_at {
-                self.state = SessionState::Connecting;
-                self.requests.push_back(GattRequest::Connect);
-            }
-        }
-    }
-
-    /// Drives the session against `link` up to `now`: fires a due timeout, then trades
-    /// requests and events until the link has nothing more by `now`. This is the loop
-    /// every host runs (the demo, the gateway, the tests); readings are then taken with
-    /// [`Self::poll_reading`].
-    pub fn exchange(&mut self, link: &mut impl GattLink, now: DateTime<Utc>) {
-        if self.poll_timeout().is_some_and(|t| t <= now) {
-            self.handle_timeout(now);
-        }
-        loop {
-            while let Some(request) = self.poll_request() {
-                link.submit(request, now);
-            }
-            let Some(event) = link.poll_event(now) else {
-                break;
-            };
-            self.handle(event, now);
-        }
-    }
-
-    /// The next GATT operation to perform.
-    pub fn poll_request(&mut self) -> Option<GattRequest> {
-        self.requests.pop_front()
-    }
-
     /// The next reading produced.
     pub fn poll_reading(&mut self) -> Option<Reading> {
         self.readings.pop_front()
@@ -213,37 +237,6 @@ impl CgmSession {
     /// The next issue to report.
     pub fn poll_issue(&mut self) -> Option<SessionIssue> {
         self.issues.pop_front()
-    }
-
-    /// Handles an event from the link at `now`.
-    pub fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
-        match event {
-            GattEvent::Connected => {
-                self.stats.connections += 1;
-                self.backoff_s = self.config.backoff_initial_s;
-                self.state = SessionState::ReadingStart;
-                self.requests
-                    .push_back(GattRequest::Read(CGM_SESSION_START));
-            }
-            GattEvent::Disconnected => {
-                self.requests.clear();
-                self.state = SessionState::Disconnected {
-                    retry_at: now + Duration::seconds(self.backoff_s),
-                };
-                self.backoff_s = (self.backoff_s * 2).min(self.config.backoff_max_s);
-            }
-            GattEvent::ReadResult(CGM_SESSION_START, bytes)
-                if self.state == SessionState::ReadingStart =>
-            {
-                match cgm::decode_session_start_time(&bytes) {
-                    Ok(start) => self.start_backfill(start),
-                    Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
-                }
-            }
-            GattEvent::Notification(CGM_MEASUREMENT, bytes) => self.records(&bytes),
-            GattEvent::Notification(RACP, bytes) => self.racp(&bytes),
-            GattEvent::ReadResult(..) | GattEvent::Notification(..) => {}
-        }
     }
 
     fn start_backfill(&mut self, start: SessionStartTime) {
@@ -320,6 +313,168 @@ impl CgmSession {
             }
             Ok(_) => {}
             Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
+        }
+    }
+}
+
+impl GattSession for CgmSession {
+    fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            SessionState::Disconnected { retry_at } => Some(retry_at),
+            _ => None,
+        }
+    }
+
+    fn handle_timeout(&mut self, now: DateTime<Utc>) {
+        if let SessionState::Disconnected { retry_at } = self.state {
+            if now >= retry_at {
+                self.state = SessionState::Connecting;
+                self.requests.push_back(GattRequest::Connect);
+            }
+        }
+    }
+
+    fn poll_request(&mut self) -> Option<GattRequest> {
+        self.requests.pop_front()
+    }
+
+    fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
+        match event {
+            GattEvent::Connected => {
+                self.stats.connections += 1;
+                self.reconnect.connected();
+                self.state = SessionState::ReadingStart;
+                self.requests
+                    .push_back(GattRequest::Read(CGM_SESSION_START));
+            }
+            GattEvent::Disconnected => {
+                self.requests.clear();
+                self.state = SessionState::Disconnected {
+                    retry_at: self.reconnect.dropped(now),
+                };
+            }
+            GattEvent::ReadResult(CGM_SESSION_START, bytes)
+                if self.state == SessionState::ReadingStart =>
+            {
+                match cgm::decode_session_start_time(&bytes) {
+                    Ok(start) => self.start_backfill(start),
+                    Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
+                }
+            }
+            GattEvent::Notification(CGM_MEASUREMENT, bytes) => self.records(&bytes),
+            GattEvent::Notification(RACP, bytes) => self.racp(&bytes),
+            GattEvent::ReadResult(..) | GattEvent::Notification(..) => {}
+        }
+    }
+}
+
+/// Heart Rate Measurement (HRS 1.0).
+pub const HEART_RATE_MEASUREMENT: u16 = 0x2A37;
+
+/// A heart-rate strap's session (HRS 1.0): connect, subscribe to Heart Rate
+/// Measurement, turn each notification into a reading timed at its arrival (the
+/// characteristic carries no time). The Heart Rate Service stores nothing, so what the
+/// strap measures while the link is down is lost; the session only reconnects, with the
+/// same backoff as the CGM's.
+#[derive(Debug)]
+pub struct HeartRateSession {
+    config: SessionConfig,
+    state: SessionState,
+    reconnect: Reconnect,
+    requests: VecDeque<GattRequest>,
+    readings: VecDeque<Reading>,
+    issues: VecDeque<SessionIssue>,
+    stats: SessionStats,
+}
+
+impl HeartRateSession {
+    /// A session that will connect at `now`.
+    #[must_use]
+    pub fn new(config: SessionConfig, now: DateTime<Utc>) -> Self {
+        Self {
+            reconnect: Reconnect::new(&config),
+            config,
+            state: SessionState::Disconnected { retry_at: now },
+            requests: VecDeque::new(),
+            readings: VecDeque::new(),
+            issues: VecDeque::new(),
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// The current state (`Connecting`, `Streaming` or `Disconnected`).
+    #[must_use]
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// The next reading produced.
+    pub fn poll_reading(&mut self) -> Option<Reading> {
+        self.readings.pop_front()
+    }
+
+    /// The next issue to report.
+    pub fn poll_issue(&mut self) -> Option<SessionIssue> {
+        self.issues.pop_front()
+    }
+}
+
+impl GattSession for HeartRateSession {
+    fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            SessionState::Disconnected { retry_at } => Some(retry_at),
+            _ => None,
+        }
+    }
+
+    fn handle_timeout(&mut self, now: DateTime<Utc>) {
+        if let SessionState::Disconnected { retry_at } = self.state {
+            if now >= retry_at {
+                self.state = SessionState::Connecting;
+                self.requests.push_back(GattRequest::Connect);
+            }
+        }
+    }
+
+    fn poll_request(&mut self) -> Option<GattRequest> {
+        self.requests.pop_front()
+    }
+
+    fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
+        match event {
+            GattEvent::Connected => {
+                self.stats.connections += 1;
+                self.reconnect.connected();
+                self.state = SessionState::Streaming;
+                self.requests
+                    .push_back(GattRequest::Subscribe(HEART_RATE_MEASUREMENT));
+            }
+            GattEvent::Disconnected => {
+                self.requests.clear();
+                self.state = SessionState::Disconnected {
+                    retry_at: self.reconnect.dropped(now),
+                };
+            }
+            GattEvent::Notification(HEART_RATE_MEASUREMENT, bytes) => {
+                match device_adapters::gatt::heart_rate::decode(&bytes) {
+                    Ok(measurement) => {
+                        self.stats.readings += 1;
+                        self.readings.push_back(convert::heart_rate(
+                            &measurement,
+                            now,
+                            &self.config.device,
+                        ));
+                    }
+                    Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
+                }
+            }
+            GattEvent::ReadResult(..) | GattEvent::Notification(..) => {}
         }
     }
 }

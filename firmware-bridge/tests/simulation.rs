@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use device_adapters::reading::RecordId;
-use firmware_bridge::session::{CgmSession, SessionConfig, SessionState};
+use firmware_bridge::session::{CgmSession, GattSession as _, SessionConfig, SessionState};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use proptest::prelude::*;
 

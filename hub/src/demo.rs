@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Duration as SimDuration, Utc};
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
-use firmware_bridge::session::{CgmSession, SessionConfig, SessionState};
+use firmware_bridge::session::{CgmSession, GattSession as _, SessionConfig, SessionState};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
 

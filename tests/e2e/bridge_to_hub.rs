@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration as Minutes, Utc};
 use device_adapters::reading::RecordId;
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
-use firmware_bridge::session::{CgmSession, SessionConfig};
+use firmware_bridge::session::{CgmSession, GattSession as _, SessionConfig};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
 use pghd_hub::ingest::{run_mqtt, Ingest};

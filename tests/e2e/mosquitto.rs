@@ -17,7 +17,7 @@ use clap::Parser;
 use device_adapters::reading::RecordId;
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
-use firmware_bridge::session::{CgmSession, SessionConfig};
+use firmware_bridge::session::{CgmSession, GattSession as _, SessionConfig};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
 use pghd_hub::cli::{run, Cli};

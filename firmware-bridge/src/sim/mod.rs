@@ -3,3 +3,4 @@
 //! time their caller passes in. Deterministic from a seed.
 
 pub mod cgm;
+pub mod heart_rate;
