@@ -113,6 +113,9 @@ pub trait GattSession {
     /// Handles an event from the link at `now`.
     fn handle(&mut self, event: GattEvent, now: DateTime<Utc>);
 
+    /// The next reading produced.
+    fn poll_reading(&mut self) -> Option<Reading>;
+
     /// Drives the session against `link` up to `now`: fires a due timeout, then trades
     /// requests and events until the link has nothing more by `now`; readings are then
     /// taken from the session.
@@ -229,11 +232,6 @@ impl CgmSession {
         self.stats
     }
 
-    /// The next reading produced.
-    pub fn poll_reading(&mut self) -> Option<Reading> {
-        self.readings.pop_front()
-    }
-
     /// The next issue to report.
     pub fn poll_issue(&mut self) -> Option<SessionIssue> {
         self.issues.pop_front()
@@ -338,6 +336,10 @@ impl GattSession for CgmSession {
         self.requests.pop_front()
     }
 
+    fn poll_reading(&mut self) -> Option<Reading> {
+        self.readings.pop_front()
+    }
+
     fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
         match event {
             GattEvent::Connected => {
@@ -414,11 +416,6 @@ impl HeartRateSession {
         self.stats
     }
 
-    /// The next reading produced.
-    pub fn poll_reading(&mut self) -> Option<Reading> {
-        self.readings.pop_front()
-    }
-
     /// The next issue to report.
     pub fn poll_issue(&mut self) -> Option<SessionIssue> {
         self.issues.pop_front()
@@ -444,6 +441,10 @@ impl GattSession for HeartRateSession {
 
     fn poll_request(&mut self) -> Option<GattRequest> {
         self.requests.pop_front()
+    }
+
+    fn poll_reading(&mut self) -> Option<Reading> {
+        self.readings.pop_front()
     }
 
     fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {

@@ -10,10 +10,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as SimDuration, Utc};
+use device_adapters::reading::DeviceIdentity;
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
-use firmware_bridge::session::{CgmSession, GattSession as _, SessionConfig, SessionState};
+use firmware_bridge::session::{
+    CgmSession, GattSession as _, HeartRateSession, SessionConfig, SessionState, CGM_MEASUREMENT,
+    HEART_RATE_MEASUREMENT,
+};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
+use firmware_bridge::sim::heart_rate::SimulatedHeartRate;
 use firmware_bridge::spool::{FsDisk, Spool};
 
 use crate::ingest::{run_mqtt, Ingest};
@@ -231,6 +236,8 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
 pub struct SimulatedBridge {
     /// The BLE session with the sensor.
     pub session: CgmSession,
+    /// The heart-rate strap's session, once a strap is stepped.
+    pub heart_rate: Option<HeartRateSession>,
     /// Readings sealed and handed to the forwarder so far.
     pub counter: u64,
     /// Readings the spool held from an earlier run.
@@ -270,6 +277,7 @@ impl SimulatedBridge {
         });
         Ok(Self {
             session: CgmSession::new(SessionConfig::default(), None, None, session_start),
+            heart_rate: None,
             counter: 0,
             pending_at_start: recovery.pending as u64,
             key,
@@ -278,18 +286,55 @@ impl SimulatedBridge {
         })
     }
 
-    /// One exchange with the sensor at `now`; every new reading is sealed and forwarded.
+    /// One exchange with the CGM at `now`; every new reading is sealed and forwarded.
     ///
     /// # Errors
     /// Sealing failures.
     pub fn step(&mut self, sensor: &mut SimulatedCgm, now: DateTime<Utc>) -> anyhow::Result<()> {
         self.session.exchange(sensor, now);
-        while let Some(reading) = self.session.poll_reading() {
+        let readings: Vec<_> = std::iter::from_fn(|| self.session.poll_reading()).collect();
+        self.forward(readings, CGM_MEASUREMENT, now)
+    }
+
+    /// One exchange with a heart-rate strap at `now` (its session lives in the bridge
+    /// from the first call); every new reading is sealed and forwarded.
+    ///
+    /// # Errors
+    /// Sealing failures.
+    pub fn step_heart_rate(
+        &mut self,
+        strap: &mut SimulatedHeartRate,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let session = self.heart_rate.get_or_insert_with(|| {
+            HeartRateSession::new(
+                SessionConfig {
+                    device: DeviceIdentity {
+                        serial: Some("DEMO-HRM-1".into()),
+                        ..DeviceIdentity::default()
+                    },
+                    ..SessionConfig::default()
+                },
+                now,
+            )
+        });
+        session.exchange(strap, now);
+        let readings: Vec<_> = std::iter::from_fn(|| session.poll_reading()).collect();
+        self.forward(readings, HEART_RATE_MEASUREMENT, now)
+    }
+
+    fn forward(
+        &mut self,
+        readings: Vec<device_adapters::reading::Reading>,
+        characteristic: u16,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        for reading in readings {
             let envelope = Envelope {
                 gateway: DEMO_GATEWAY.into(),
                 counter: self.counter,
                 received_at: now,
-                characteristic: Some(0x2AA7),
+                characteristic: Some(characteristic),
                 raw_hex: None,
                 reading,
             };

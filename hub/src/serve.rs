@@ -1,6 +1,7 @@
 //! `pghd-hub serve`: the hub as a server. The HTTP API on the embedded store (SQLite in
 //! the data directory) or PostgreSQL; with `--demo`, also the embedded MQTT broker, the
-//! ingest, a simulated CGM streaming live through a bridge, and demo accounts (a patient
+//! ingest, a simulated CGM and heart-rate strap streaming live through a bridge, and
+//! demo accounts (a patient
 //! with imported sample data, their doctor, a delegate, an admin) whose one-time
 //! passwords are printed once.
 
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use device_adapters::import::generic_csv::{self, GenericCsvOptions};
 use firmware_bridge::envelope::GatewayKey;
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
+use firmware_bridge::sim::heart_rate::{SimulatedHeartRate, SimulatedHeartRateConfig};
 use ring::rand::SecureRandom;
 
 use crate::api::{self, ApiState};
@@ -291,7 +293,7 @@ async fn start_demo_sensor(
     let mut bridge = SimulatedBridge::start(port, key, &spool, start).await?;
     writeln!(
         out,
-        "embedded MQTT broker on 127.0.0.1:{port}; a simulated CGM streams to {DEMO_PATIENT} through {DEMO_GATEWAY} (spool {})",
+        "embedded MQTT broker on 127.0.0.1:{port}; a simulated CGM and heart-rate strap stream to {DEMO_PATIENT} through {DEMO_GATEWAY} (spool {})",
         spool.display()
     )?;
     Ok(tokio::spawn(async move {
@@ -310,12 +312,18 @@ async fn start_demo_sensor(
             days: 14,
             ..SimulatedCgmConfig::default()
         });
+        let mut strap = SimulatedHeartRate::new(SimulatedHeartRateConfig {
+            interval_s: 60,
+            ..SimulatedHeartRateConfig::default()
+        });
         // Simulated time: one minute per tick, from the start.
         let mut tick = tokio::time::interval(sensor_tick);
         let mut now = start;
         loop {
             tick.tick().await;
-            if bridge.step(&mut sensor, now).is_err() {
+            if bridge.step(&mut sensor, now).is_err()
+                || bridge.step_heart_rate(&mut strap, now).is_err()
+            {
                 break;
             }
             now += chrono::Duration::minutes(1);

@@ -194,6 +194,30 @@ fn the_demo_hub_serves_its_accounts_data_and_live_sensor() {
     }
     assert!(live >= 5, "live readings seen: {live}");
 
+    // The strap's heart rate arrives too, and makes the daily summary.
+    let mut days = Value::Null;
+    for _ in 0..100 {
+        (_, days) = hub.get(
+            &format!("/api/v1/patients/demo-patient/daily?to={to}"),
+            &patient,
+        );
+        if days.as_array().is_some_and(|d| {
+            d.iter()
+                .any(|day| day["heart_rate"]["readings"].as_u64() > Some(3))
+        }) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let day = days
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|day| !day["heart_rate"].is_null())
+        .expect("a day with heart rate");
+    let mean = day["heart_rate"]["mean_per_min"].as_f64().unwrap();
+    assert!((40.0..160.0).contains(&mean), "{day}");
+
     // The patient sees the doctor's reads in their log.
     let (_, log) = hub.get("/api/v1/patients/demo-patient/audit", &patient);
     let actions: Vec<&str> = log
