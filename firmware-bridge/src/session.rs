@@ -372,14 +372,64 @@ impl GattSession for CgmSession {
 
 /// Heart Rate Measurement (HRS 1.0).
 pub const HEART_RATE_MEASUREMENT: u16 = 0x2A37;
+/// Blood Pressure Measurement (BLS 1.1).
+pub const BLOOD_PRESSURE_MEASUREMENT: u16 = 0x2A35;
 
-/// A heart-rate strap's session (HRS 1.0): connect, subscribe to Heart Rate
-/// Measurement, turn each notification into a reading timed at its arrival (the
-/// characteristic carries no time). The Heart Rate Service stores nothing, so what the
-/// strap measures while the link is down is lost; the session only reconnects, with the
-/// same backoff as the CGM's.
+/// What a [`MeasurementSession`] listens to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasurementKind {
+    /// A heart-rate strap (HRS 1.0): notifications, no time in the value (timed at
+    /// arrival), nothing stored on the strap.
+    HeartRate,
+    /// A blood-pressure cuff (BLS 1.1): indications of measurements carrying the cuff's
+    /// wall-clock time stamp, read in `zone`; cuffs keep what they measured while
+    /// disconnected and indicate it after the next connection.
+    BloodPressure {
+        /// The zone of the cuff's clock.
+        zone: chrono_tz::Tz,
+    },
+}
+
+impl MeasurementKind {
+    /// The characteristic the session subscribes to.
+    #[must_use]
+    pub fn characteristic(self) -> u16 {
+        match self {
+            Self::HeartRate => HEART_RATE_MEASUREMENT,
+            Self::BloodPressure { .. } => BLOOD_PRESSURE_MEASUREMENT,
+        }
+    }
+
+    /// The reading of one value received at `now`.
+    fn reading(
+        self,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+        device: &DeviceIdentity,
+    ) -> Result<Reading, SessionIssue> {
+        use device_adapters::gatt::{blood_pressure, heart_rate};
+        match self {
+            Self::HeartRate => heart_rate::decode(bytes)
+                .map(|m| convert::heart_rate(&m, now, device))
+                .map_err(SessionIssue::Decode),
+            Self::BloodPressure { zone } => {
+                let measurement =
+                    blood_pressure::decode(bytes, false).map_err(SessionIssue::Decode)?;
+                convert::blood_pressure(&measurement, zone, now, device)
+                    .map_err(SessionIssue::Conversion)
+            }
+        }
+    }
+}
+
+/// A session with a device that sends one measurement characteristic (heart-rate strap,
+/// blood-pressure cuff): connect, subscribe, turn each value into a reading, reconnect
+/// with the same backoff as the CGM's. These services have no RACP, so there is nothing
+/// to backfill: a strap's measurements during an outage are lost; a cuff sends what it
+/// stored when it is next connected.
 #[derive(Debug)]
-pub struct HeartRateSession {
+pub struct MeasurementSession {
+    kind: MeasurementKind,
     config: SessionConfig,
     state: SessionState,
     reconnect: Reconnect,
@@ -389,11 +439,12 @@ pub struct HeartRateSession {
     stats: SessionStats,
 }
 
-impl HeartRateSession {
-    /// A session that will connect at `now`.
+impl MeasurementSession {
+    /// A session with a device of `kind` that will connect at `now`.
     #[must_use]
-    pub fn new(config: SessionConfig, now: DateTime<Utc>) -> Self {
+    pub fn new(kind: MeasurementKind, config: SessionConfig, now: DateTime<Utc>) -> Self {
         Self {
+            kind,
             reconnect: Reconnect::new(&config),
             config,
             state: SessionState::Disconnected { retry_at: now },
@@ -422,7 +473,7 @@ impl HeartRateSession {
     }
 }
 
-impl GattSession for HeartRateSession {
+impl GattSession for MeasurementSession {
     fn poll_timeout(&self) -> Option<DateTime<Utc>> {
         match self.state {
             SessionState::Disconnected { retry_at } => Some(retry_at),
@@ -454,7 +505,7 @@ impl GattSession for HeartRateSession {
                 self.reconnect.connected();
                 self.state = SessionState::Streaming;
                 self.requests
-                    .push_back(GattRequest::Subscribe(HEART_RATE_MEASUREMENT));
+                    .push_back(GattRequest::Subscribe(self.kind.characteristic()));
             }
             GattEvent::Disconnected => {
                 self.requests.clear();
@@ -462,17 +513,13 @@ impl GattSession for HeartRateSession {
                     retry_at: self.reconnect.dropped(now),
                 };
             }
-            GattEvent::Notification(HEART_RATE_MEASUREMENT, bytes) => {
-                match device_adapters::gatt::heart_rate::decode(&bytes) {
-                    Ok(measurement) => {
+            GattEvent::Notification(uuid, bytes) if uuid == self.kind.characteristic() => {
+                match self.kind.reading(&bytes, now, &self.config.device) {
+                    Ok(reading) => {
                         self.stats.readings += 1;
-                        self.readings.push_back(convert::heart_rate(
-                            &measurement,
-                            now,
-                            &self.config.device,
-                        ));
+                        self.readings.push_back(reading);
                     }
-                    Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
+                    Err(issue) => self.issues.push_back(issue),
                 }
             }
             GattEvent::ReadResult(..) | GattEvent::Notification(..) => {}

@@ -14,8 +14,8 @@ use device_adapters::reading::DeviceIdentity;
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
 use firmware_bridge::session::{
-    CgmSession, GattSession as _, HeartRateSession, SessionConfig, SessionState, CGM_MEASUREMENT,
-    HEART_RATE_MEASUREMENT,
+    CgmSession, GattSession as _, MeasurementKind, MeasurementSession, SessionConfig, SessionState,
+    CGM_MEASUREMENT, HEART_RATE_MEASUREMENT,
 };
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::sim::heart_rate::SimulatedHeartRate;
@@ -237,7 +237,7 @@ pub struct SimulatedBridge {
     /// The BLE session with the sensor.
     pub session: CgmSession,
     /// The heart-rate strap's session, once a strap is stepped.
-    pub heart_rate: Option<HeartRateSession>,
+    pub heart_rate: Option<MeasurementSession>,
     /// Readings sealed and handed to the forwarder so far.
     pub counter: u64,
     /// Readings the spool held from an earlier run.
@@ -307,7 +307,8 @@ impl SimulatedBridge {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let session = self.heart_rate.get_or_insert_with(|| {
-            HeartRateSession::new(
+            MeasurementSession::new(
+                MeasurementKind::HeartRate,
                 SessionConfig {
                     device: DeviceIdentity {
                         serial: Some("DEMO-HRM-1".into()),

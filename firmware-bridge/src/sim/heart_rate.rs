@@ -151,7 +151,9 @@ impl GattLink for SimulatedHeartRate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{GattSession as _, HeartRateSession, SessionConfig, SessionState};
+    use crate::session::{
+        GattSession as _, MeasurementKind, MeasurementSession, SessionConfig, SessionState,
+    };
     use device_adapters::reading::Measurement;
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -169,7 +171,8 @@ mod tests {
             radio_outages: vec![outage],
             ..SimulatedHeartRateConfig::default()
         });
-        let mut session = HeartRateSession::new(SessionConfig::default(), start);
+        let mut session =
+            MeasurementSession::new(MeasurementKind::HeartRate, SessionConfig::default(), start);
         let mut readings = Vec::new();
         for minute in 0..60 {
             let now = start + chrono::Duration::minutes(minute);

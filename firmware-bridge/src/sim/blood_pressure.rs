@@ -1,0 +1,252 @@
+//! A simulated blood-pressure cuff (BLS 1.1) behind a [`GattLink`]: it measures at the
+//! given local times of day (morning and evening, as home blood-pressure monitoring
+//! asks), keeps every measurement with its wall-clock time stamp until a connected,
+//! subscribed collector has been sent it (indications: the cuff forgets a measurement
+//! only once it is indicated), and sends what it kept, oldest first, after each
+//! connection. Values follow a deterministic trace from the seed (systolic 118–142,
+//! diastolic 74–90 mm[Hg], pulse 60–80 /min, higher in the morning).
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
+use device_adapters::gatt::blood_pressure::{self, BloodPressureMeasurement, PressureUnit};
+use device_adapters::gatt::ieee11073::SFloat;
+use device_adapters::gatt::DateTime as GattDateTime;
+
+use crate::link::{GattEvent, GattLink, GattRequest};
+use crate::session::BLOOD_PRESSURE_MEASUREMENT;
+
+/// The cuff's behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatedBloodPressureConfig {
+    /// The zone of the cuff's clock (its time stamps are wall-clock times in it).
+    pub zone: chrono_tz::Tz,
+    /// Local times of day at which the patient measures.
+    pub times_of_day: Vec<NaiveTime>,
+    /// Seed of the values.
+    pub seed: u64,
+    /// Intervals during which the radio link is down.
+    pub radio_outages: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Default for SimulatedBloodPressureConfig {
+    fn default() -> Self {
+        Self {
+            zone: chrono_tz::Europe::Rome,
+            times_of_day: vec![
+                NaiveTime::from_hms_opt(7, 30, 0).unwrap_or_default(),
+                NaiveTime::from_hms_opt(20, 30, 0).unwrap_or_default(),
+            ],
+            seed: 1,
+            radio_outages: Vec::new(),
+        }
+    }
+}
+
+/// The simulated cuff.
+#[derive(Debug)]
+pub struct SimulatedBloodPressure {
+    config: SimulatedBloodPressureConfig,
+    /// Measurements taken and not yet indicated: (instant, bytes).
+    kept: VecDeque<(DateTime<Utc>, Vec<u8>)>,
+    /// Measurements are taken up to this instant.
+    measured_until: Option<DateTime<Utc>>,
+    connected: bool,
+    subscribed: bool,
+    events: VecDeque<GattEvent>,
+}
+
+impl SimulatedBloodPressure {
+    /// A cuff with `config`.
+    #[must_use]
+    pub fn new(config: SimulatedBloodPressureConfig) -> Self {
+        Self {
+            config,
+            kept: VecDeque::new(),
+            measured_until: None,
+            connected: false,
+            subscribed: false,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The (systolic, diastolic, pulse) the cuff measures at `time`.
+    #[must_use]
+    pub fn values_at(&self, time: DateTime<Utc>) -> (f64, f64, f64) {
+        let mut x =
+            (time.timestamp() as u64) ^ self.config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = || {
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+            x ^= x >> 33;
+            (x % 1000) as f64 / 1000.0
+        };
+        let morning = time.with_timezone(&self.config.zone).hour() < 12;
+        let lift = if morning { 6.0 } else { 0.0 };
+        (
+            (118.0 + lift + 18.0 * next()).round(),
+            (74.0 + lift / 2.0 + 13.0 * next()).round(),
+            (60.0 + 20.0 * next()).round(),
+        )
+    }
+
+    fn radio_up(&self, now: DateTime<Utc>) -> bool {
+        !self
+            .config
+            .radio_outages
+            .iter()
+            .any(|&(from, to)| now >= from && now < to)
+    }
+
+    /// Takes the measurements due in `(measured_until, now]`.
+    fn measure(&mut self, now: DateTime<Utc>) {
+        let from = self.measured_until.unwrap_or(now - Duration::seconds(1));
+        let zone = self.config.zone;
+        let mut day = from.with_timezone(&zone).date_naive();
+        while day <= now.with_timezone(&zone).date_naive() {
+            for &time_of_day in &self.config.times_of_day {
+                let Some(local) = zone
+                    .from_local_datetime(&day.and_time(time_of_day))
+                    .earliest()
+                else {
+                    continue; // a DST gap: no measurement that day at that time
+                };
+                let at = local.with_timezone(&Utc);
+                if at > from && at <= now {
+                    let (systolic, diastolic, pulse) = self.values_at(at);
+                    let mut bytes = Vec::new();
+                    blood_pressure::encode(
+                        &BloodPressureMeasurement {
+                            unit: PressureUnit::MmHg,
+                            systolic: SFloat::from_f64(systolic, 0),
+                            diastolic: SFloat::from_f64(diastolic, 0),
+                            mean_arterial: SFloat::from_f64(
+                                ((systolic + 2.0 * diastolic) / 3.0).round(),
+                                0,
+                            ),
+                            time_stamp: Some(GattDateTime::from_naive(local.naive_local())),
+                            pulse_bpm: Some(SFloat::from_f64(pulse, 0)),
+                            user_id: Some(1),
+                            status: Some(0),
+                        },
+                        &mut bytes,
+                    );
+                    self.kept.push_back((at, bytes));
+                }
+            }
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        self.measured_until = Some(now);
+    }
+
+    /// Measurements kept, not yet sent.
+    #[must_use]
+    pub fn kept(&self) -> usize {
+        self.kept.len()
+    }
+}
+
+impl GattLink for SimulatedBloodPressure {
+    fn submit(&mut self, request: GattRequest, now: DateTime<Utc>) {
+        self.measure(now);
+        match request {
+            GattRequest::Connect if self.radio_up(now) => {
+                self.connected = true;
+                self.subscribed = false;
+                self.events.push_back(GattEvent::Connected);
+            }
+            GattRequest::Connect => self.events.push_back(GattEvent::Disconnected),
+            GattRequest::Subscribe(BLOOD_PRESSURE_MEASUREMENT) if self.connected => {
+                self.subscribed = true;
+            }
+            GattRequest::Read(_) | GattRequest::Subscribe(_) | GattRequest::Write(..) => {}
+        }
+    }
+
+    fn poll_event(&mut self, now: DateTime<Utc>) -> Option<GattEvent> {
+        self.measure(now);
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        if self.connected && !self.radio_up(now) {
+            self.connected = false;
+            self.subscribed = false;
+            return Some(GattEvent::Disconnected);
+        }
+        if self.connected && self.subscribed {
+            // Indicated and confirmed: only now may the cuff forget it.
+            return self
+                .kept
+                .pop_front()
+                .map(|(_, bytes)| GattEvent::Notification(BLOOD_PRESSURE_MEASUREMENT, bytes));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{GattSession as _, MeasurementKind, MeasurementSession, SessionConfig};
+    use device_adapters::reading::Measurement;
+
+    #[test]
+    fn measurements_kept_through_an_outage_arrive_with_their_own_times() {
+        let zone = chrono_tz::Europe::Rome;
+        // Three days across the spring DST change (29 March 2026 in Rome).
+        let start = zone
+            .with_ymd_and_hms(2026, 3, 28, 0, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let outage = (start + Duration::hours(12), start + Duration::hours(50));
+        let mut cuff = SimulatedBloodPressure::new(SimulatedBloodPressureConfig {
+            radio_outages: vec![outage],
+            ..SimulatedBloodPressureConfig::default()
+        });
+        let mut session = MeasurementSession::new(
+            MeasurementKind::BloodPressure { zone },
+            SessionConfig::default(),
+            start,
+        );
+        let mut readings = Vec::new();
+        for minute in 0..(72 * 60) {
+            let now = start + Duration::minutes(minute);
+            session.exchange(&mut cuff, now);
+            while let Some(reading) = session.poll_reading() {
+                readings.push(reading);
+            }
+        }
+        assert_eq!(cuff.kept(), 0);
+        assert_eq!(readings.len(), 6, "two a day for three days, none lost");
+        let local: Vec<String> = readings
+            .iter()
+            .map(|r| r.time.with_timezone(&zone).format("%d %H:%M").to_string())
+            .collect();
+        assert_eq!(
+            local,
+            ["28 07:30", "28 20:30", "29 07:30", "29 20:30", "30 07:30", "30 20:30"]
+        );
+        for reading in &readings {
+            let Measurement::BloodPressure {
+                systolic,
+                diastolic,
+                pulse,
+                ..
+            } = &reading.measurement
+            else {
+                panic!("not a blood pressure");
+            };
+            let (s, d, p) = cuff.values_at(reading.time);
+            assert!(
+                (systolic.value - s).abs() < 1e-9
+                    && (diastolic.as_ref().unwrap().value - d).abs() < 1e-9
+            );
+            assert!((pulse.as_ref().unwrap().value - p).abs() < 1e-9);
+            assert!((118.0..=142.0).contains(&systolic.value));
+        }
+        assert_eq!(session.stats().connections, 2);
+    }
+}
