@@ -9,6 +9,8 @@
 //! device and brings events back. One link is the simulated firmware in [`sim`], driven
 //! by a virtual clock in tests; the BLE link (btleplug) comes behind the `ble` feature.
 
+#[cfg(feature = "ble")]
+pub mod ble;
 pub mod envelope;
 pub mod forward;
 pub mod link;

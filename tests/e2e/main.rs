@@ -2,6 +2,7 @@
 //! several crates gets its own module here; single-crate behaviour belongs next to the
 //! code it checks.
 
+mod ble_dbusmock;
 mod bridge_to_hub;
 mod cli_metrics;
 mod demo;
