@@ -13,7 +13,9 @@
 pub mod ble;
 pub mod envelope;
 pub mod forward;
+pub mod gateway;
 pub mod link;
+pub mod pairing;
 pub mod session;
 pub mod sim;
 pub mod spool;

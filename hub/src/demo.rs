@@ -10,16 +10,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as SimDuration, Utc};
-use device_adapters::reading::DeviceIdentity;
-use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
-use firmware_bridge::forward::{Forwarder, ForwarderConfig};
-use firmware_bridge::session::{
-    CgmSession, GattSession as _, MeasurementKind, MeasurementSession, SessionConfig, SessionState,
-    CGM_MEASUREMENT, HEART_RATE_MEASUREMENT,
-};
+use firmware_bridge::envelope::GatewayKey;
+use firmware_bridge::gateway::Gateway;
+use firmware_bridge::session::SessionState;
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
-use firmware_bridge::sim::heart_rate::SimulatedHeartRate;
-use firmware_bridge::spool::{FsDisk, Spool};
 
 use crate::ingest::{run_mqtt, Ingest};
 use crate::report;
@@ -118,7 +112,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
     // The sensor and the session, in simulated time.
     let start: DateTime<Utc> =
         (Utc::now() - SimDuration::days(i64::from(config.days))).duration_trunc_minutes();
-    let mut bridge = SimulatedBridge::start(port, key, &spool_path, start).await?;
+    let mut bridge = Gateway::start(DEMO_GATEWAY, "127.0.0.1", port, key, &spool_path, start)?;
     writeln!(
         out,
         "bridge spool opened: {} readings pending from before",
@@ -136,7 +130,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
         ..SimulatedCgmConfig::default()
     });
     let mut reader = SqliteStore::open(&store_path)?;
-    let mut last_state = bridge.session.state();
+    let mut last_state = bridge.cgm.state();
     let mut counter_at_loss = None;
     let local = |t: DateTime<Utc>| {
         t.with_timezone(&config.tz)
@@ -157,7 +151,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
     while now <= end {
         bridge.step(&mut sensor, now)?;
         let counter = bridge.counter;
-        let state = bridge.session.state();
+        let state = bridge.cgm.state();
         if state != last_state {
             match state {
                 SessionState::Disconnected { .. }
@@ -176,7 +170,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
                             out,
                             "  {} reconnected; RACP backfill recovered {} readings",
                             local(now),
-                            bridge.session.stats().readings - before
+                            bridge.cgm.stats().readings - before
                         )?;
                     }
                     None => writeln!(out, "  {} bridge connected to the sensor", local(now))?,
@@ -231,131 +225,8 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The gateway side of the demo: a CGM session feeding a spool and a signed forwarder
-/// over MQTT, as `firmware-bridge` runs it on a phone or home gateway.
-pub struct SimulatedBridge {
-    /// The BLE session with the sensor.
-    pub session: CgmSession,
-    /// The heart-rate strap's session, once a strap is stepped.
-    pub heart_rate: Option<MeasurementSession>,
-    /// Readings sealed and handed to the forwarder so far.
-    pub counter: u64,
-    /// Readings the spool held from an earlier run.
-    pub pending_at_start: u64,
-    key: GatewayKey,
-    to_forwarder: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
-    forwarder: tokio::task::JoinHandle<anyhow::Result<u64>>,
-}
-
 /// The simulated gateway's id.
 pub const DEMO_GATEWAY: &str = "demo-gateway";
-
-impl SimulatedBridge {
-    /// Opens the spool at `spool_path` and starts forwarding to the broker on `port`;
-    /// the sensor session starts at `session_start` (simulated time, UTC).
-    ///
-    /// # Errors
-    /// Spool failures.
-    pub async fn start(
-        port: u16,
-        key: GatewayKey,
-        spool_path: &std::path::Path,
-        session_start: DateTime<Utc>,
-    ) -> anyhow::Result<Self> {
-        let (to_forwarder, mut spooled) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-        let (spool, recovery) = Spool::open(FsDisk::new(spool_path)?)?;
-        let forward_config = ForwarderConfig {
-            host: "127.0.0.1".into(),
-            port,
-            client_id: DEMO_GATEWAY.into(),
-            topic: readings_topic(DEMO_GATEWAY),
-            max_inflight: 32,
-        };
-        let forwarder = tokio::spawn(async move {
-            let mut forwarder = Forwarder::new(spool, forward_config);
-            Ok(forwarder.forward_from(&mut spooled).await? as u64)
-        });
-        Ok(Self {
-            session: CgmSession::new(SessionConfig::default(), None, None, session_start),
-            heart_rate: None,
-            counter: 0,
-            pending_at_start: recovery.pending as u64,
-            key,
-            to_forwarder,
-            forwarder,
-        })
-    }
-
-    /// One exchange with the CGM at `now`; every new reading is sealed and forwarded.
-    ///
-    /// # Errors
-    /// Sealing failures.
-    pub fn step(&mut self, sensor: &mut SimulatedCgm, now: DateTime<Utc>) -> anyhow::Result<()> {
-        self.session.exchange(sensor, now);
-        let readings: Vec<_> = std::iter::from_fn(|| self.session.poll_reading()).collect();
-        self.forward(readings, CGM_MEASUREMENT, now)
-    }
-
-    /// One exchange with a heart-rate strap at `now` (its session lives in the bridge
-    /// from the first call); every new reading is sealed and forwarded.
-    ///
-    /// # Errors
-    /// Sealing failures.
-    pub fn step_heart_rate(
-        &mut self,
-        strap: &mut SimulatedHeartRate,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let session = self.heart_rate.get_or_insert_with(|| {
-            MeasurementSession::new(
-                MeasurementKind::HeartRate,
-                SessionConfig {
-                    device: DeviceIdentity {
-                        serial: Some("DEMO-HRM-1".into()),
-                        ..DeviceIdentity::default()
-                    },
-                    ..SessionConfig::default()
-                },
-                now,
-            )
-        });
-        session.exchange(strap, now);
-        let readings: Vec<_> = std::iter::from_fn(|| session.poll_reading()).collect();
-        self.forward(readings, HEART_RATE_MEASUREMENT, now)
-    }
-
-    fn forward(
-        &mut self,
-        readings: Vec<device_adapters::reading::Reading>,
-        characteristic: u16,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        for reading in readings {
-            let envelope = Envelope {
-                gateway: DEMO_GATEWAY.into(),
-                counter: self.counter,
-                received_at: now,
-                characteristic: Some(characteristic),
-                raw_hex: None,
-                reading,
-            };
-            let payload = self.key.seal(&envelope)?;
-            self.counter += 1;
-            let _ = self.to_forwarder.send(payload);
-        }
-        Ok(())
-    }
-
-    /// Stops taking readings and waits until the forwarder has delivered what it holds;
-    /// returns how many readings the spool still holds.
-    ///
-    /// # Errors
-    /// Forwarder failures.
-    pub async fn finish(self) -> anyhow::Result<u64> {
-        drop(self.to_forwarder);
-        self.forwarder.await?
-    }
-}
 
 trait TruncateMinutes {
     fn duration_trunc_minutes(self) -> Self;

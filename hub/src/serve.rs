@@ -21,12 +21,14 @@ use ring::rand::SecureRandom;
 
 use crate::api::{self, ApiState};
 use crate::auth;
-use crate::demo::{start_embedded_broker, SimulatedBridge, DEMO_GATEWAY};
+use crate::demo::{start_embedded_broker, DEMO_GATEWAY};
 use crate::ingest::{run_mqtt, Ingest};
 use crate::store::directory::{NewAccount, Role, Scope};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{PatientId, ReadingStore};
+use firmware_bridge::gateway::Gateway;
+use firmware_bridge::session::MeasurementKind;
 
 /// Where the hub keeps its data.
 #[derive(Debug, Clone)]
@@ -290,7 +292,7 @@ async fn start_demo_sensor(
     let spool = config.data_dir.join("bridge-spool");
     let sensor_tick = config.sensor_tick;
     let start: DateTime<Utc> = Utc::now();
-    let mut bridge = SimulatedBridge::start(port, key, &spool, start).await?;
+    let mut bridge = Gateway::start(DEMO_GATEWAY, "127.0.0.1", port, key, &spool, start)?;
     writeln!(
         out,
         "embedded MQTT broker on 127.0.0.1:{port}; a simulated CGM and heart-rate strap stream to {DEMO_PATIENT} through {DEMO_GATEWAY} (spool {})",
@@ -322,7 +324,9 @@ async fn start_demo_sensor(
         loop {
             tick.tick().await;
             if bridge.step(&mut sensor, now).is_err()
-                || bridge.step_heart_rate(&mut strap, now).is_err()
+                || bridge
+                    .step_device(MeasurementKind::HeartRate, "DEMO-HRM-1", &mut strap, now)
+                    .is_err()
             {
                 break;
             }

@@ -252,20 +252,22 @@ fn a_bridge_pairs_with_a_code_and_its_readings_arrive(hub: &Hub, patient_token: 
         .as_str()
         .unwrap()
         .to_owned();
+    // The bridge's own pairing call (what `pghd-bridge pair` runs).
     let key = GatewayKey::from_seed(&[7; 32]).unwrap();
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let pair = |code: &str, key: &[u8]| {
-        agent()
-            .post(format!("{}/api/v1/gateways/pair", hub.base))
-            .send_json(json!({"code": code, "gateway": "kitchen-hub", "public_key": hex(key)}))
-            .unwrap()
-            .status()
-            .as_u16()
+    let paired = firmware_bridge::pairing::pair(&hub.base, &code, "kitchen-hub", &key).unwrap();
+    assert_eq!(paired.topic, readings_topic("kitchen-hub"));
+    let refused = |code: &str, key: &GatewayKey| match firmware_bridge::pairing::pair(
+        &hub.base,
+        code,
+        "kitchen-hub",
+        key,
+    ) {
+        Err(firmware_bridge::pairing::PairError::Refused { status, .. }) => status,
+        other => panic!("{other:?}"),
     };
-    assert_eq!(pair(&code, &key.public_key()), 201);
-    assert_eq!(pair(&code, &key.public_key()), 401, "a code is used once");
+    assert_eq!(refused(&code, &key), 401, "a code is used once");
     let other = GatewayKey::from_seed(&[8; 32]).unwrap();
-    assert_eq!(pair(&code.to_lowercase(), &other.public_key()), 401);
+    assert_eq!(refused(&code.to_lowercase(), &other), 401);
 
     // The bridge publishes one signed reading (QoS 1) to the embedded broker.
     let time = chrono::Utc::now() - chrono::Duration::minutes(3);

@@ -1,0 +1,145 @@
+//! `pghd-bridge` as a user runs it: `keygen` makes a private key file and prints the
+//! public key; `simulate` runs a CGM, a heart-rate strap and a blood-pressure cuff
+//! through the sessions, spool and forwarder to a real broker (embedded rumqttd), where
+//! a subscriber verifies every message with that public key, as the hub does.
+
+use std::process::Command;
+use std::time::Duration;
+
+use firmware_bridge::envelope::{gateway_of_topic, readings_topic, Verifier};
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
+
+const BRIDGE: &str = env!("CARGO_BIN_EXE_pghd-bridge");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_broker(port: u16) {
+    let config = serde_json::json!({
+        "id": 0,
+        "router": {"id": 0, "max_connections": 100, "max_outgoing_packet_count": 200,
+                   "max_segment_size": 104_857_600, "max_segment_count": 10},
+        "v4": {"1": {"name": "v4-1", "listen": format!("127.0.0.1:{port}"), "next_connection_delay_ms": 1,
+                     "connections": {"connection_timeout_ms": 60000, "max_payload_size": 65536,
+                                     "max_inflight_count": 200, "dynamic_filters": true}}}
+    });
+    let config: rumqttd::Config = serde_json::from_value(config).unwrap();
+    std::thread::spawn(move || rumqttd::Broker::new(config).start().unwrap());
+}
+
+#[test]
+fn keygen_then_simulate_delivers_verifiable_readings_of_three_devices() {
+    let directory = std::env::temp_dir().join(format!("pghd-bridge-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    let key_file = directory.join("gateway.key");
+
+    let made = Command::new(BRIDGE)
+        .args(["keygen", "--key"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let public_hex = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert_eq!(public_hex.len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key is readable by its owner only");
+    }
+    let again = Command::new(BRIDGE)
+        .args(["keygen", "--key"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "an existing key is never overwritten"
+    );
+
+    let port = free_port();
+    start_broker(port);
+    std::thread::sleep(Duration::from_millis(300));
+    let (subscriber, mut connection) =
+        Client::new(MqttOptions::new("hub-test", "127.0.0.1", port), 100);
+    subscriber
+        .subscribe(readings_topic("kitchen"), QoS::AtLeastOnce)
+        .unwrap();
+    let mut verifier = Verifier::default();
+    let public: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&public_hex[i..i + 2], 16).unwrap())
+        .collect();
+    verifier.pair("kitchen", public);
+    // Wait for the subscription before the bridge publishes.
+    for event in connection.iter() {
+        if let Ok(Event::Incoming(Incoming::SubAck(_))) = event {
+            break;
+        }
+    }
+
+    // A day: the cuff measures at 07:30 and 20:30 Rome time, so at least one falls in.
+    let run = Command::new(BRIDGE)
+        .args([
+            "simulate",
+            "--broker",
+            &format!("127.0.0.1:{port}"),
+            "--gateway",
+            "kitchen",
+        ])
+        .arg("--key")
+        .arg(&key_file)
+        .arg("--spool")
+        .arg(directory.join("spool"))
+        .args(["--minutes", "1440", "--minutes-per-second", "100000"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = String::from_utf8_lossy(&run.stderr).into_owned();
+    let done = report
+        .lines()
+        .find(|l| l.starts_with("done:"))
+        .expect(&report);
+    let sealed: usize = done.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(done.ends_with("0 left in the spool"), "{done}");
+
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    let mut received = 0;
+    for event in connection.iter() {
+        let Ok(Event::Incoming(Incoming::Publish(publish))) = event else {
+            continue;
+        };
+        let gateway = gateway_of_topic(&publish.topic).unwrap().to_owned();
+        let envelope = verifier
+            .open(&gateway, &publish.payload)
+            .expect("every message verifies with the key keygen printed");
+        let kind = serde_json::to_value(&envelope.reading.measurement).unwrap()["kind"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        *kinds.entry(kind).or_default() += 1;
+        received += 1;
+        if received == sealed {
+            break;
+        }
+    }
+    assert_eq!(received, sealed);
+    assert!(kinds["cgm_glucose"] > 250, "{kinds:?}");
+    assert!(kinds["heart_rate"] > 1000, "{kinds:?}");
+    assert!((1..=2).contains(&kinds["blood_pressure"]), "{kinds:?}");
+    std::fs::remove_dir_all(&directory).unwrap();
+}
