@@ -168,19 +168,70 @@ impl Reconnect {
     }
 }
 
-/// One CGM's session.
+/// What every session keeps — where it is, its reconnection, its queues, its counters —
+/// and the lifecycle they share: wait, connect, drop, wait again.
 #[derive(Debug)]
-pub struct CgmSession {
-    config: SessionConfig,
+struct Core {
     state: SessionState,
-    cursor: Option<u16>,
-    session_start: Option<SessionStartTime>,
-    seen: BTreeSet<u16>,
     reconnect: Reconnect,
     requests: VecDeque<GattRequest>,
     readings: VecDeque<Reading>,
     issues: VecDeque<SessionIssue>,
     stats: SessionStats,
+}
+
+impl Core {
+    /// Waiting to connect at `now`.
+    fn new(config: &SessionConfig, now: DateTime<Utc>) -> Self {
+        Self {
+            state: SessionState::Disconnected { retry_at: now },
+            reconnect: Reconnect::new(config),
+            requests: VecDeque::new(),
+            readings: VecDeque::new(),
+            issues: VecDeque::new(),
+            stats: SessionStats::default(),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            SessionState::Disconnected { retry_at } => Some(retry_at),
+            _ => None,
+        }
+    }
+
+    fn handle_timeout(&mut self, now: DateTime<Utc>) {
+        if let SessionState::Disconnected { retry_at } = self.state {
+            if now >= retry_at {
+                self.state = SessionState::Connecting;
+                self.requests.push_back(GattRequest::Connect);
+            }
+        }
+    }
+
+    /// The link is up: count it and reset the backoff (the caller sets the state).
+    fn connected(&mut self) {
+        self.stats.connections += 1;
+        self.reconnect.connected();
+    }
+
+    /// The link dropped at `now`: forget pending requests, wait out the backoff.
+    fn dropped(&mut self, now: DateTime<Utc>) {
+        self.requests.clear();
+        self.state = SessionState::Disconnected {
+            retry_at: self.reconnect.dropped(now),
+        };
+    }
+}
+
+/// One CGM's session.
+#[derive(Debug)]
+pub struct CgmSession {
+    config: SessionConfig,
+    core: Core,
+    cursor: Option<u16>,
+    session_start: Option<SessionStartTime>,
+    seen: BTreeSet<u16>,
 }
 
 impl CgmSession {
@@ -195,23 +246,18 @@ impl CgmSession {
         now: DateTime<Utc>,
     ) -> Self {
         Self {
-            reconnect: Reconnect::new(&config),
+            core: Core::new(&config, now),
             config,
-            state: SessionState::Disconnected { retry_at: now },
             cursor,
             session_start,
             seen: BTreeSet::new(),
-            requests: VecDeque::new(),
-            readings: VecDeque::new(),
-            issues: VecDeque::new(),
-            stats: SessionStats::default(),
         }
     }
 
     /// The current state.
     #[must_use]
     pub fn state(&self) -> SessionState {
-        self.state
+        self.core.state
     }
 
     /// The cursor to persist: every record with a time offset ≤ it has been received.
@@ -229,12 +275,12 @@ impl CgmSession {
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> SessionStats {
-        self.stats
+        self.core.stats
     }
 
     /// The next issue to report.
     pub fn poll_issue(&mut self) -> Option<SessionIssue> {
-        self.issues.pop_front()
+        self.core.issues.pop_front()
     }
 
     fn start_backfill(&mut self, start: SessionStartTime) {
@@ -247,10 +293,11 @@ impl CgmSession {
             self.seen.clear();
         }
         self.session_start = Some(start);
-        self.state = SessionState::Backfilling;
-        self.requests
+        self.core.state = SessionState::Backfilling;
+        self.core
+            .requests
             .push_back(GattRequest::Subscribe(CGM_MEASUREMENT));
-        self.requests.push_back(GattRequest::Subscribe(RACP));
+        self.core.requests.push_back(GattRequest::Subscribe(RACP));
         // For the CGM Service, RACP filter type 1 is the time offset (CGMS §4.11.1).
         let filter = match self.cursor {
             Some(offset) if offset < u16::MAX => RecordFilter::SequenceAtLeast(offset + 1),
@@ -259,7 +306,9 @@ impl CgmSession {
         };
         let mut bytes = Vec::new();
         racp::encode(&RacpMessage::ReportStoredRecords(filter), &mut bytes);
-        self.requests.push_back(GattRequest::Write(RACP, bytes));
+        self.core
+            .requests
+            .push_back(GattRequest::Write(RACP, bytes));
     }
 
     fn records(&mut self, bytes: &[u8]) {
@@ -270,25 +319,25 @@ impl CgmSession {
             let record = match record {
                 Ok(record) => record,
                 Err(error) => {
-                    self.issues.push_back(SessionIssue::Decode(error));
+                    self.core.issues.push_back(SessionIssue::Decode(error));
                     continue;
                 }
             };
             let offset = record.time_offset_min;
             if self.cursor.is_some_and(|c| offset <= c) || !self.seen.insert(offset) {
-                self.stats.duplicates += 1;
+                self.core.stats.duplicates += 1;
                 continue;
             }
-            if self.state == SessionState::Streaming {
+            if self.core.state == SessionState::Streaming {
                 // Live records arrive in order once the backfill is complete.
                 self.cursor = Some(self.cursor.map_or(offset, |c| c.max(offset)));
             }
             match convert::cgm_measurement(&record, &start, &self.config.device) {
                 Ok(reading) => {
-                    self.stats.readings += 1;
-                    self.readings.push_back(reading);
+                    self.core.stats.readings += 1;
+                    self.core.readings.push_back(reading);
                 }
-                Err(error) => self.issues.push_back(SessionIssue::Conversion(error)),
+                Err(error) => self.core.issues.push_back(SessionIssue::Conversion(error)),
             }
         }
     }
@@ -298,69 +347,56 @@ impl CgmSession {
             Ok(RacpMessage::Response {
                 request_op_code: 1,
                 code,
-            }) if self.state == SessionState::Backfilling => {
+            }) if self.core.state == SessionState::Backfilling => {
                 if matches!(code, ResponseCode::Success | ResponseCode::NoRecordsFound) {
-                    self.stats.backfills += 1;
+                    self.core.stats.backfills += 1;
                     if let Some(&highest) = self.seen.iter().next_back() {
                         self.cursor = Some(self.cursor.map_or(highest, |c| c.max(highest)));
                     }
                 } else {
-                    self.issues.push_back(SessionIssue::Racp(code));
+                    self.core.issues.push_back(SessionIssue::Racp(code));
                 }
-                self.state = SessionState::Streaming;
+                self.core.state = SessionState::Streaming;
             }
             Ok(_) => {}
-            Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
+            Err(error) => self.core.issues.push_back(SessionIssue::Decode(error)),
         }
     }
 }
 
 impl GattSession for CgmSession {
     fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        match self.state {
-            SessionState::Disconnected { retry_at } => Some(retry_at),
-            _ => None,
-        }
+        self.core.poll_timeout()
     }
 
     fn handle_timeout(&mut self, now: DateTime<Utc>) {
-        if let SessionState::Disconnected { retry_at } = self.state {
-            if now >= retry_at {
-                self.state = SessionState::Connecting;
-                self.requests.push_back(GattRequest::Connect);
-            }
-        }
+        self.core.handle_timeout(now);
     }
 
     fn poll_request(&mut self) -> Option<GattRequest> {
-        self.requests.pop_front()
+        self.core.requests.pop_front()
     }
 
     fn poll_reading(&mut self) -> Option<Reading> {
-        self.readings.pop_front()
+        self.core.readings.pop_front()
     }
 
     fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
         match event {
             GattEvent::Connected => {
-                self.stats.connections += 1;
-                self.reconnect.connected();
-                self.state = SessionState::ReadingStart;
-                self.requests
+                self.core.connected();
+                self.core.state = SessionState::ReadingStart;
+                self.core
+                    .requests
                     .push_back(GattRequest::Read(CGM_SESSION_START));
             }
-            GattEvent::Disconnected => {
-                self.requests.clear();
-                self.state = SessionState::Disconnected {
-                    retry_at: self.reconnect.dropped(now),
-                };
-            }
+            GattEvent::Disconnected => self.core.dropped(now),
             GattEvent::ReadResult(CGM_SESSION_START, bytes)
-                if self.state == SessionState::ReadingStart =>
+                if self.core.state == SessionState::ReadingStart =>
             {
                 match cgm::decode_session_start_time(&bytes) {
                     Ok(start) => self.start_backfill(start),
-                    Err(error) => self.issues.push_back(SessionIssue::Decode(error)),
+                    Err(error) => self.core.issues.push_back(SessionIssue::Decode(error)),
                 }
             }
             GattEvent::Notification(CGM_MEASUREMENT, bytes) => self.records(&bytes),
@@ -431,12 +467,7 @@ impl MeasurementKind {
 pub struct MeasurementSession {
     kind: MeasurementKind,
     config: SessionConfig,
-    state: SessionState,
-    reconnect: Reconnect,
-    requests: VecDeque<GattRequest>,
-    readings: VecDeque<Reading>,
-    issues: VecDeque<SessionIssue>,
-    stats: SessionStats,
+    core: Core,
 }
 
 impl MeasurementSession {
@@ -445,81 +476,63 @@ impl MeasurementSession {
     pub fn new(kind: MeasurementKind, config: SessionConfig, now: DateTime<Utc>) -> Self {
         Self {
             kind,
-            reconnect: Reconnect::new(&config),
+            core: Core::new(&config, now),
             config,
-            state: SessionState::Disconnected { retry_at: now },
-            requests: VecDeque::new(),
-            readings: VecDeque::new(),
-            issues: VecDeque::new(),
-            stats: SessionStats::default(),
         }
     }
 
     /// The current state (`Connecting`, `Streaming` or `Disconnected`).
     #[must_use]
     pub fn state(&self) -> SessionState {
-        self.state
+        self.core.state
     }
 
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> SessionStats {
-        self.stats
+        self.core.stats
     }
 
     /// The next issue to report.
     pub fn poll_issue(&mut self) -> Option<SessionIssue> {
-        self.issues.pop_front()
+        self.core.issues.pop_front()
     }
 }
 
 impl GattSession for MeasurementSession {
     fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        match self.state {
-            SessionState::Disconnected { retry_at } => Some(retry_at),
-            _ => None,
-        }
+        self.core.poll_timeout()
     }
 
     fn handle_timeout(&mut self, now: DateTime<Utc>) {
-        if let SessionState::Disconnected { retry_at } = self.state {
-            if now >= retry_at {
-                self.state = SessionState::Connecting;
-                self.requests.push_back(GattRequest::Connect);
-            }
-        }
+        self.core.handle_timeout(now);
     }
 
     fn poll_request(&mut self) -> Option<GattRequest> {
-        self.requests.pop_front()
+        self.core.requests.pop_front()
     }
 
     fn poll_reading(&mut self) -> Option<Reading> {
-        self.readings.pop_front()
+        self.core.readings.pop_front()
     }
 
     fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
         match event {
             GattEvent::Connected => {
-                self.stats.connections += 1;
-                self.reconnect.connected();
-                self.state = SessionState::Streaming;
-                self.requests
+                self.core.connected();
+                self.core.state = SessionState::Streaming;
+                self.core
+                    .requests
                     .push_back(GattRequest::Subscribe(self.kind.characteristic()));
             }
-            GattEvent::Disconnected => {
-                self.requests.clear();
-                self.state = SessionState::Disconnected {
-                    retry_at: self.reconnect.dropped(now),
-                };
-            }
+            GattEvent::Disconnected => self.core.dropped(now),
             GattEvent::Notification(uuid, bytes) if uuid == self.kind.characteristic() => {
                 match self.kind.reading(&bytes, now, &self.config.device) {
                     Ok(reading) => {
-                        self.stats.readings += 1;
-                        self.readings.push_back(reading);
+                        self.core.stats.readings += 1;
+                        self.core.readings.push_back(reading);
                     }
-                    Err(issue) => self.issues.push_back(issue),
+                    Err(issue) => self.core.issues.push_back(issue),
                 }
             }
             GattEvent::ReadResult(..) | GattEvent::Notification(..) => {}

@@ -9,28 +9,10 @@ use std::time::Duration;
 use firmware_bridge::envelope::{gateway_of_topic, readings_topic, Verifier};
 use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
 
+mod common;
+use common::{free_port, start_broker};
+
 const BRIDGE: &str = env!("CARGO_BIN_EXE_pghd-bridge");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_broker(port: u16) {
-    let config = serde_json::json!({
-        "id": 0,
-        "router": {"id": 0, "max_connections": 100, "max_outgoing_packet_count": 200,
-                   "max_segment_size": 104_857_600, "max_segment_count": 10},
-        "v4": {"1": {"name": "v4-1", "listen": format!("127.0.0.1:{port}"), "next_connection_delay_ms": 1,
-                     "connections": {"connection_timeout_ms": 60000, "max_payload_size": 65536,
-                                     "max_inflight_count": 200, "dynamic_filters": true}}}
-    });
-    let config: rumqttd::Config = serde_json::from_value(config).unwrap();
-    std::thread::spawn(move || rumqttd::Broker::new(config).start().unwrap());
-}
 
 #[test]
 fn keygen_then_simulate_delivers_verifiable_readings_of_three_devices() {

@@ -13,6 +13,7 @@ use device_adapters::gatt::blood_pressure::{self, BloodPressureMeasurement, Pres
 use device_adapters::gatt::ieee11073::SFloat;
 use device_adapters::gatt::DateTime as GattDateTime;
 
+use super::Radio;
 use crate::link::{GattEvent, GattLink, GattRequest};
 use crate::session::BLOOD_PRESSURE_MEASUREMENT;
 
@@ -51,9 +52,7 @@ pub struct SimulatedBloodPressure {
     kept: VecDeque<(DateTime<Utc>, Vec<u8>)>,
     /// Measurements are taken up to this instant.
     measured_until: Option<DateTime<Utc>>,
-    connected: bool,
-    subscribed: bool,
-    events: VecDeque<GattEvent>,
+    radio: Radio,
 }
 
 impl SimulatedBloodPressure {
@@ -61,12 +60,10 @@ impl SimulatedBloodPressure {
     #[must_use]
     pub fn new(config: SimulatedBloodPressureConfig) -> Self {
         Self {
+            radio: Radio::new(config.radio_outages.clone()),
             config,
             kept: VecDeque::new(),
             measured_until: None,
-            connected: false,
-            subscribed: false,
-            events: VecDeque::new(),
         }
     }
 
@@ -88,14 +85,6 @@ impl SimulatedBloodPressure {
             (74.0 + lift / 2.0 + 13.0 * next()).round(),
             (60.0 + 20.0 * next()).round(),
         )
-    }
-
-    fn radio_up(&self, now: DateTime<Utc>) -> bool {
-        !self
-            .config
-            .radio_outages
-            .iter()
-            .any(|&(from, to)| now >= from && now < to)
     }
 
     /// Takes the measurements due in `(measured_until, now]`.
@@ -152,31 +141,15 @@ impl SimulatedBloodPressure {
 impl GattLink for SimulatedBloodPressure {
     fn submit(&mut self, request: GattRequest, now: DateTime<Utc>) {
         self.measure(now);
-        match request {
-            GattRequest::Connect if self.radio_up(now) => {
-                self.connected = true;
-                self.subscribed = false;
-                self.events.push_back(GattEvent::Connected);
-            }
-            GattRequest::Connect => self.events.push_back(GattEvent::Disconnected),
-            GattRequest::Subscribe(BLOOD_PRESSURE_MEASUREMENT) if self.connected => {
-                self.subscribed = true;
-            }
-            GattRequest::Read(_) | GattRequest::Subscribe(_) | GattRequest::Write(..) => {}
-        }
+        self.radio.submit(request, now, BLOOD_PRESSURE_MEASUREMENT);
     }
 
     fn poll_event(&mut self, now: DateTime<Utc>) -> Option<GattEvent> {
         self.measure(now);
-        if let Some(event) = self.events.pop_front() {
+        if let Some(event) = self.radio.poll(now) {
             return Some(event);
         }
-        if self.connected && !self.radio_up(now) {
-            self.connected = false;
-            self.subscribed = false;
-            return Some(GattEvent::Disconnected);
-        }
-        if self.connected && self.subscribed {
+        if self.radio.streaming() {
             // Indicated and confirmed: only now may the cuff forget it.
             return self
                 .kept

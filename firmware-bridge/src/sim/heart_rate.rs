@@ -6,11 +6,10 @@
 //! and those measurements are gone. A host that polls less often than `interval_s`
 //! gets the latest measurement only (notifications are not queued over the air).
 
-use std::collections::VecDeque;
-
 use chrono::{DateTime, Timelike, Utc};
 use device_adapters::gatt::heart_rate::{self, HeartRateMeasurement, SensorContact};
 
+use super::Radio;
 use crate::link::{GattEvent, GattLink, GattRequest};
 use crate::session::HEART_RATE_MEASUREMENT;
 
@@ -42,11 +41,9 @@ impl Default for SimulatedHeartRateConfig {
 #[derive(Debug)]
 pub struct SimulatedHeartRate {
     config: SimulatedHeartRateConfig,
-    connected: bool,
-    subscribed: bool,
+    radio: Radio,
     last_sent: Option<i64>,
     energy_kj: u16,
-    events: VecDeque<GattEvent>,
 }
 
 impl SimulatedHeartRate {
@@ -54,12 +51,10 @@ impl SimulatedHeartRate {
     #[must_use]
     pub fn new(config: SimulatedHeartRateConfig) -> Self {
         Self {
+            radio: Radio::new(config.radio_outages.clone()),
             config,
-            connected: false,
-            subscribed: false,
             last_sent: None,
             energy_kj: 0,
-            events: VecDeque::new(),
         }
     }
 
@@ -85,14 +80,6 @@ impl SimulatedHeartRate {
         (base + noise).round().clamp(30.0, 220.0) as u16
     }
 
-    fn radio_up(&self, now: DateTime<Utc>) -> bool {
-        !self
-            .config
-            .radio_outages
-            .iter()
-            .any(|&(from, to)| now >= from && now < to)
-    }
-
     fn measurement(&mut self, time: DateTime<Utc>) -> Vec<u8> {
         let bpm = self.rate_at(time);
         // About 0.1 kJ per beat at rest; enough to make the field move.
@@ -115,31 +102,15 @@ impl SimulatedHeartRate {
 
 impl GattLink for SimulatedHeartRate {
     fn submit(&mut self, request: GattRequest, now: DateTime<Utc>) {
-        match request {
-            GattRequest::Connect if self.radio_up(now) => {
-                self.connected = true;
-                self.subscribed = false;
-                self.events.push_back(GattEvent::Connected);
-            }
-            GattRequest::Connect => self.events.push_back(GattEvent::Disconnected),
-            GattRequest::Subscribe(HEART_RATE_MEASUREMENT) if self.connected => {
-                self.subscribed = true;
-            }
-            GattRequest::Read(_) | GattRequest::Subscribe(_) | GattRequest::Write(..) => {}
-        }
+        self.radio.submit(request, now, HEART_RATE_MEASUREMENT);
     }
 
     fn poll_event(&mut self, now: DateTime<Utc>) -> Option<GattEvent> {
-        if let Some(event) = self.events.pop_front() {
+        if let Some(event) = self.radio.poll(now) {
             return Some(event);
         }
-        if self.connected && !self.radio_up(now) {
-            self.connected = false;
-            self.subscribed = false;
-            return Some(GattEvent::Disconnected);
-        }
         let slot = now.timestamp().div_euclid(self.config.interval_s.max(1));
-        if self.connected && self.subscribed && self.last_sent.is_none_or(|last| slot > last) {
+        if self.radio.streaming() && self.last_sent.is_none_or(|last| slot > last) {
             self.last_sent = Some(slot);
             let bytes = self.measurement(now);
             return Some(GattEvent::Notification(HEART_RATE_MEASUREMENT, bytes));
