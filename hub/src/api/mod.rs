@@ -202,6 +202,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             delete(revoke_delegation),
         )
         .route("/api/v1/patients/{patient}/audit", get(audit))
+        .route("/api/v1/patients/{patient}/deliveries", get(deliveries))
         .route(
             "/api/v1/patients/{patient}/notifications",
             get(notifications),
@@ -929,6 +930,22 @@ async fn audit(
                 limit,
             )?))
         },
+    )
+    .await
+}
+
+async fn deliveries(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<Json<Vec<crate::store::outbox::OutboxItem>>, ApiError> {
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadAudit,
+        "GET deliveries",
+        move |store, _, account| Ok(Json(store.outbox().for_patient(&PatientId(account.id))?)),
     )
     .await
 }

@@ -200,6 +200,7 @@ fn record_endpoints(consultation: bool) -> Vec<(&'static str, String, Option<Str
         ("GET", "/api/v1/patients/pat/daily".into(), None),
         ("POST", "/api/v1/patients/pat/pairing-codes".into(), None),
         ("GET", "/api/v1/patients/pat/gateways".into(), None),
+        ("GET", "/api/v1/patients/pat/deliveries".into(), None),
     ]
 }
 
@@ -216,7 +217,7 @@ fn expected_allowed(
     let data = endpoint <= 1 || endpoint == 10 || endpoint == 12;
     let consent_read = endpoint == 2;
     let consent_write = endpoint == 3;
-    let audit = endpoint == 7 || endpoint == 8;
+    let audit = endpoint == 7 || endpoint == 8 || endpoint == 13;
     match caller {
         "pat" => true,
         "deleg" => delegation_valid && (data || consent_read || consent_write || audit),
@@ -305,7 +306,7 @@ fn authorisation_matrix_with_one_audit_record_per_third_party_action() {
             }
         }
     }
-    assert_eq!(cells, 4 * callers.len() * 13);
+    assert_eq!(cells, 4 * callers.len() * 14);
 
     // Endpoints outside a patient's record.
     for (caller, token) in &tokens {

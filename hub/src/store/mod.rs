@@ -7,6 +7,7 @@
 //! Schema migrations are versioned and run when a store is opened (`migrations`).
 
 pub mod directory;
+pub mod outbox;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -170,6 +171,11 @@ pub trait ReadingStore: Send {
     /// Accounts, care teams, consent, delegations and the audit.
     fn directory(&mut self) -> directory::Directory<'_> {
         directory::Directory::new(self.sql())
+    }
+
+    /// The delivery outbox.
+    fn outbox(&mut self) -> outbox::Outbox<'_> {
+        outbox::Outbox::new(self.sql())
     }
 }
 
@@ -336,7 +342,7 @@ impl Migration {
 }
 
 /// The migrations; index + 1 is the version a migration brings the schema to.
-pub(crate) const MIGRATIONS: [Migration; 5] = [
+pub(crate) const MIGRATIONS: [Migration; 6] = [
     Migration {
         both: "CREATE TABLE readings (
                  id AUTO_ID,
@@ -374,6 +380,11 @@ pub(crate) const MIGRATIONS: [Migration; 5] = [
     },
     Migration {
         both: directory::GATEWAYS_SCHEMA,
+        sqlite_only: "",
+        postgres_only: "",
+    },
+    Migration {
+        both: outbox::OUTBOX_SCHEMA,
         sqlite_only: "",
         postgres_only: "",
     },

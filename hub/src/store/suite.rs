@@ -68,6 +68,95 @@ fn all(
 pub(crate) fn run(store: &mut dyn ReadingStore) {
     readings(store);
     directory(store);
+    outbox(store);
+}
+
+/// The delivery outbox: once per key, due order, attempts, and the patient's view.
+fn outbox(store: &mut dyn ReadingStore) {
+    use super::outbox::OutboxStatus;
+    let now = start();
+    let patient = PatientId("pat-1".into());
+    let mut outbox = store.outbox();
+    let (first, new) = outbox
+        .enqueue(&patient, "fse", "bundle-1", "{}", now)
+        .unwrap();
+    assert!(new);
+    let (again, new) = outbox
+        .enqueue(&patient, "fse", "bundle-1", "{}", now)
+        .unwrap();
+    assert_eq!(
+        (again, new),
+        (first, false),
+        "the same submission is queued once"
+    );
+    let (other, _) = outbox
+        .enqueue(&patient, "gp", "bundle-1", "{}", now)
+        .unwrap();
+    assert_ne!(other, first, "another destination is another item");
+    let (later, _) = outbox
+        .enqueue(
+            &patient,
+            "fse",
+            "bundle-2",
+            "{}",
+            now + Duration::seconds(1),
+        )
+        .unwrap();
+    assert_eq!(
+        outbox
+            .due(now, 10)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect::<Vec<_>>(),
+        [first, other]
+    );
+    // A 503: retried in a minute; then accepted.
+    outbox
+        .record_attempt(
+            first,
+            OutboxStatus::Pending,
+            Some("503"),
+            now + Duration::minutes(1),
+            now,
+        )
+        .unwrap();
+    let due: Vec<i64> = outbox
+        .due(now + Duration::seconds(2), 10)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(due, [other, later]);
+    outbox
+        .record_attempt(
+            first,
+            OutboxStatus::Sent,
+            None,
+            now,
+            now + Duration::minutes(1),
+        )
+        .unwrap();
+    // A 400: given up, with the reason.
+    outbox
+        .record_attempt(
+            other,
+            OutboxStatus::Failed,
+            Some("400: invalid bundle"),
+            now,
+            now,
+        )
+        .unwrap();
+    let items = outbox.for_patient(&patient).unwrap();
+    let first_item = items.iter().find(|i| i.id == first).unwrap();
+    assert_eq!(
+        (first_item.status, first_item.attempts),
+        (OutboxStatus::Sent, 2)
+    );
+    assert_eq!(first_item.sent_at, Some(now + Duration::minutes(1)));
+    let failed = items.iter().find(|i| i.id == other).unwrap();
+    assert_eq!(failed.last_error.as_deref(), Some("400: invalid bundle"));
+    assert_eq!(outbox.due(now + Duration::hours(1), 10).unwrap().len(), 1);
 }
 
 fn new_account<'a>(id: &'a str, role: Role) -> NewAccount<'a> {
