@@ -77,6 +77,12 @@ pub enum ConversionError {
     /// The device's local time falls in a DST gap.
     #[error(transparent)]
     LocalTime(#[from] LocalTimeError),
+    /// The device reported that the measurement did not succeed.
+    #[error("{characteristic:?}: the device reported the measurement unsuccessful")]
+    Unsuccessful {
+        /// Characteristic.
+        characteristic: Characteristic,
+    },
 }
 
 fn number(
@@ -336,8 +342,39 @@ pub fn blood_pressure(
     };
     let pressure = |v: SFloat| v.to_f64().map(|p| Quantity::new(p * scale, "mm[Hg]"));
     let systolic = number(characteristic, "systolic", m.systolic)? * scale;
-    let local = m.time_stamp.and_then(|t| t.to_naive());
-    let (time, device_time) = match local {
+    let (time, device_time) = stamped(m.time_stamp, zone, received)?;
+    Ok(Reading {
+        measurement: Measurement::BloodPressure {
+            systolic: Quantity::new(systolic, "mm[Hg]"),
+            diastolic: pressure(m.diastolic),
+            mean_arterial: pressure(m.mean_arterial),
+            pulse: m
+                .pulse_bpm
+                .and_then(SFloat::to_f64)
+                .map(|p| Quantity::new(p, "/min")),
+        },
+        time,
+        local_offset_min: None,
+        device_time,
+        device: device.clone(),
+        record: RecordId::Instant {
+            at: time.to_rfc3339(),
+        },
+        flags: Vec::new(),
+        source: ReadingSource::Ble {
+            characteristic: characteristic.uuid16(),
+        },
+    })
+}
+
+/// When a measurement with an optional wall-clock time stamp happened: the stamp read in
+/// `zone` (DST resolved) when it has a full date, else the instant it was `received`.
+fn stamped(
+    time_stamp: Option<crate::gatt::DateTime>,
+    zone: Tz,
+    received: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DeviceTime), ConversionError> {
+    Ok(match time_stamp.and_then(|t| t.to_naive()) {
         Some(local) => (
             local_time::resolve(local, zone, None)?.0,
             DeviceTime::Local { local },
@@ -349,16 +386,31 @@ pub fn blood_pressure(
                 utc_offset_min: None,
             },
         ),
-    };
+    })
+}
+
+/// A Weight Measurement (WSS 1.0): timed like a blood pressure (its time stamp in
+/// `zone`, else `received`); weight in kg (imperial converted, 1 lb = 0.45359237 kg),
+/// BMI when sent.
+///
+/// # Errors
+/// [`ConversionError::Unsuccessful`] when the scale reported the measurement
+/// unsuccessful (0xFFFF); a DST-gap time stamp.
+pub fn body_weight(
+    m: &crate::gatt::weight::WeightMeasurement,
+    zone: Tz,
+    received: DateTime<Utc>,
+    device: &DeviceIdentity,
+) -> Result<Reading, ConversionError> {
+    let characteristic = Characteristic::WeightMeasurement;
+    let kg = m
+        .kg()
+        .ok_or(ConversionError::Unsuccessful { characteristic })?;
+    let (time, device_time) = stamped(m.time_stamp, zone, received)?;
     Ok(Reading {
-        measurement: Measurement::BloodPressure {
-            systolic: Quantity::new(systolic, "mm[Hg]"),
-            diastolic: pressure(m.diastolic),
-            mean_arterial: pressure(m.mean_arterial),
-            pulse: m
-                .pulse_bpm
-                .and_then(SFloat::to_f64)
-                .map(|p| Quantity::new(p, "/min")),
+        measurement: Measurement::BodyWeight {
+            weight: Quantity::new(kg, "kg"),
+            bmi: m.bmi().map(|bmi| Quantity::new(bmi, "kg/m2")),
         },
         time,
         local_offset_min: None,
@@ -464,5 +516,55 @@ mod tests {
             cgm_status_flags(Some(0x02), Some(0x14), Some(0xFF)).len(),
             5
         );
+    }
+
+    #[test]
+    fn a_weight_is_timed_by_its_stamp_converted_to_kg_and_refused_when_unsuccessful() {
+        use crate::gatt::weight::WeightMeasurement;
+        let zone = chrono_tz::Europe::Rome;
+        let received = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let stamp = crate::gatt::DateTime::from_naive(
+            chrono::NaiveDate::from_ymd_opt(2026, 7, 1)
+                .unwrap()
+                .and_hms_opt(7, 0, 0)
+                .unwrap(),
+        );
+        let metric = WeightMeasurement {
+            imperial: false,
+            weight_raw: Some(14_840),
+            time_stamp: Some(stamp),
+            user_id: Some(1),
+            bmi_height_raw: Some((242, 1750)),
+        };
+        let reading = body_weight(&metric, zone, received, &DeviceIdentity::default()).unwrap();
+        // 07:00 in Rome in July (UTC+2) is 05:00 UTC.
+        assert_eq!(reading.time.to_rfc3339(), "2026-07-01T05:00:00+00:00");
+        let Measurement::BodyWeight { weight, bmi } = &reading.measurement else {
+            panic!("not a weight");
+        };
+        assert!((weight.value - 74.2).abs() < 1e-9);
+        assert!((bmi.as_ref().unwrap().value - 24.2).abs() < 1e-9);
+        // 163.6 lb without a stamp: timed at reception.
+        let imperial = WeightMeasurement {
+            imperial: true,
+            weight_raw: Some(16_360),
+            time_stamp: None,
+            user_id: None,
+            bmi_height_raw: None,
+        };
+        let reading = body_weight(&imperial, zone, received, &DeviceIdentity::default()).unwrap();
+        assert_eq!(reading.time, received);
+        let Measurement::BodyWeight { weight, .. } = &reading.measurement else {
+            panic!("not a weight");
+        };
+        assert!((weight.value - 163.6 * 0.453_592_37).abs() < 1e-9);
+        let failed = WeightMeasurement {
+            weight_raw: None,
+            ..imperial
+        };
+        assert!(matches!(
+            body_weight(&failed, zone, received, &DeviceIdentity::default()),
+            Err(ConversionError::Unsuccessful { .. })
+        ));
     }
 }

@@ -410,6 +410,8 @@ impl GattSession for CgmSession {
 pub const HEART_RATE_MEASUREMENT: u16 = 0x2A37;
 /// Blood Pressure Measurement (BLS 1.1).
 pub const BLOOD_PRESSURE_MEASUREMENT: u16 = 0x2A35;
+/// Weight Measurement (WSS 1.0).
+pub const WEIGHT_MEASUREMENT: u16 = 0x2A9D;
 
 /// What a [`MeasurementSession`] listens to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,6 +426,12 @@ pub enum MeasurementKind {
         /// The zone of the cuff's clock.
         zone: chrono_tz::Tz,
     },
+    /// A weight scale (WSS 1.0): indications of measurements carrying the scale's
+    /// wall-clock time stamp, read in `zone`; kept while disconnected, like a cuff's.
+    Weight {
+        /// The zone of the scale's clock.
+        zone: chrono_tz::Tz,
+    },
 }
 
 impl MeasurementKind {
@@ -433,6 +441,7 @@ impl MeasurementKind {
         match self {
             Self::HeartRate => HEART_RATE_MEASUREMENT,
             Self::BloodPressure { .. } => BLOOD_PRESSURE_MEASUREMENT,
+            Self::Weight { .. } => WEIGHT_MEASUREMENT,
         }
     }
 
@@ -452,6 +461,12 @@ impl MeasurementKind {
                 let measurement =
                     blood_pressure::decode(bytes, false).map_err(SessionIssue::Decode)?;
                 convert::blood_pressure(&measurement, zone, now, device)
+                    .map_err(SessionIssue::Conversion)
+            }
+            Self::Weight { zone } => {
+                let measurement =
+                    device_adapters::gatt::weight::decode(bytes).map_err(SessionIssue::Decode)?;
+                convert::body_weight(&measurement, zone, now, device)
                     .map_err(SessionIssue::Conversion)
             }
         }

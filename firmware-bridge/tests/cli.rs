@@ -1,5 +1,5 @@
 //! `pghd-bridge` as a user runs it: `keygen` makes a private key file and prints the
-//! public key; `simulate` runs a CGM, a heart-rate strap and a blood-pressure cuff
+//! public key; `simulate` runs a CGM, a heart-rate strap, a blood-pressure cuff and a scale
 //! through the sessions, spool and forwarder to a real broker (embedded rumqttd), where
 //! a subscriber verifies every message with that public key, as the hub does.
 
@@ -123,5 +123,6 @@ fn keygen_then_simulate_delivers_verifiable_readings_of_three_devices() {
     assert!(kinds["cgm_glucose"] > 250, "{kinds:?}");
     assert!(kinds["heart_rate"] > 1000, "{kinds:?}");
     assert!((1..=2).contains(&kinds["blood_pressure"]), "{kinds:?}");
+    assert_eq!(kinds["body_weight"], 1, "{kinds:?}");
     std::fs::remove_dir_all(&directory).unwrap();
 }

@@ -12,9 +12,9 @@ use clap::{Parser, Subcommand};
 use firmware_bridge::envelope::GatewayKey;
 use firmware_bridge::gateway::Gateway;
 use firmware_bridge::session::MeasurementKind;
-use firmware_bridge::sim::blood_pressure::{SimulatedBloodPressure, SimulatedBloodPressureConfig};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::sim::heart_rate::{SimulatedHeartRate, SimulatedHeartRateConfig};
+use firmware_bridge::sim::home::{SimulatedHomeDevice, SimulatedHomeDeviceConfig};
 use ring::rand::SecureRandom as _;
 
 /// pghd-bridge: the gateway between sensors and the pghd-hub.
@@ -49,7 +49,7 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
     },
-    /// Run a simulated CGM, heart-rate strap and blood-pressure cuff through the
+    /// Run a simulated CGM, heart-rate strap, blood-pressure cuff and scale through the
     /// gateway's sessions, spool and signed forwarder to an MQTT broker, in simulated
     /// time starting now.
     Simulate {
@@ -202,9 +202,13 @@ async fn simulate(
         seed,
         ..SimulatedHeartRateConfig::default()
     });
-    let mut cuff = SimulatedBloodPressure::new(SimulatedBloodPressureConfig {
+    let mut cuff = SimulatedHomeDevice::new(SimulatedHomeDeviceConfig {
         seed,
-        ..SimulatedBloodPressureConfig::default()
+        ..SimulatedHomeDeviceConfig::cuff()
+    });
+    let mut scale = SimulatedHomeDevice::new(SimulatedHomeDeviceConfig {
+        seed,
+        ..SimulatedHomeDeviceConfig::scale()
     });
     let zone = chrono_tz::Europe::Rome;
     let pause = Duration::from_secs_f64(1.0 / f64::from(minutes_per_second));
@@ -216,6 +220,12 @@ async fn simulate(
             MeasurementKind::BloodPressure { zone },
             "SIM-BPM-1",
             &mut cuff,
+            now,
+        )?;
+        bridge.step_device(
+            MeasurementKind::Weight { zone },
+            "SIM-SCALE-1",
+            &mut scale,
             now,
         )?;
         if minute % 60 == 0 {

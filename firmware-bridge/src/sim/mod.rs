@@ -2,9 +2,9 @@
 //! speak the real GATT byte formats and keep stored records for backfill, driven by the
 //! time their caller passes in. Deterministic from a seed.
 
-pub mod blood_pressure;
 pub mod cgm;
 pub mod heart_rate;
+pub mod home;
 
 use std::collections::VecDeque;
 
