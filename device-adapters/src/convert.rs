@@ -342,9 +342,8 @@ pub fn blood_pressure(
     };
     let pressure = |v: SFloat| v.to_f64().map(|p| Quantity::new(p * scale, "mm[Hg]"));
     let systolic = number(characteristic, "systolic", m.systolic)? * scale;
-    let (time, device_time) = stamped(m.time_stamp, zone, received)?;
-    Ok(Reading {
-        measurement: Measurement::BloodPressure {
+    device_stamped(
+        Measurement::BloodPressure {
             systolic: Quantity::new(systolic, "mm[Hg]"),
             diastolic: pressure(m.diastolic),
             mean_arterial: pressure(m.mean_arterial),
@@ -353,28 +352,26 @@ pub fn blood_pressure(
                 .and_then(SFloat::to_f64)
                 .map(|p| Quantity::new(p, "/min")),
         },
-        time,
-        local_offset_min: None,
-        device_time,
-        device: device.clone(),
-        record: RecordId::Instant {
-            at: time.to_rfc3339(),
-        },
-        flags: Vec::new(),
-        source: ReadingSource::Ble {
-            characteristic: characteristic.uuid16(),
-        },
-    })
+        characteristic,
+        m.time_stamp,
+        zone,
+        received,
+        device,
+    )
 }
 
-/// When a measurement with an optional wall-clock time stamp happened: the stamp read in
-/// `zone` (DST resolved) when it has a full date, else the instant it was `received`.
-fn stamped(
+/// The reading of a measurement with an optional wall-clock time stamp (cuffs, scales):
+/// timed by the stamp read in `zone` (DST resolved) when it has a full date, else by the
+/// instant it was `received`; its record identity is that instant.
+fn device_stamped(
+    measurement: Measurement,
+    characteristic: Characteristic,
     time_stamp: Option<crate::gatt::DateTime>,
     zone: Tz,
     received: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DeviceTime), ConversionError> {
-    Ok(match time_stamp.and_then(|t| t.to_naive()) {
+    device: &DeviceIdentity,
+) -> Result<Reading, ConversionError> {
+    let (time, device_time) = match time_stamp.and_then(|t| t.to_naive()) {
         Some(local) => (
             local_time::resolve(local, zone, None)?.0,
             DeviceTime::Local { local },
@@ -386,6 +383,20 @@ fn stamped(
                 utc_offset_min: None,
             },
         ),
+    };
+    Ok(Reading {
+        measurement,
+        time,
+        local_offset_min: None,
+        device_time,
+        device: device.clone(),
+        record: RecordId::Instant {
+            at: time.to_rfc3339(),
+        },
+        flags: Vec::new(),
+        source: ReadingSource::Ble {
+            characteristic: characteristic.uuid16(),
+        },
     })
 }
 
@@ -406,24 +417,17 @@ pub fn body_weight(
     let kg = m
         .kg()
         .ok_or(ConversionError::Unsuccessful { characteristic })?;
-    let (time, device_time) = stamped(m.time_stamp, zone, received)?;
-    Ok(Reading {
-        measurement: Measurement::BodyWeight {
+    device_stamped(
+        Measurement::BodyWeight {
             weight: Quantity::new(kg, "kg"),
             bmi: m.bmi().map(|bmi| Quantity::new(bmi, "kg/m2")),
         },
-        time,
-        local_offset_min: None,
-        device_time,
-        device: device.clone(),
-        record: RecordId::Instant {
-            at: time.to_rfc3339(),
-        },
-        flags: Vec::new(),
-        source: ReadingSource::Ble {
-            characteristic: characteristic.uuid16(),
-        },
-    })
+        characteristic,
+        m.time_stamp,
+        zone,
+        received,
+        device,
+    )
 }
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ pub async fn run(
     let address = listener.local_addr()?;
     writeln!(
         out,
-        "pghd-hub listening on http://{address} (API under /api/v1, OpenAPI at /api/v1/openapi.json); Ctrl-C stops"
+        "pghd-hub listening on http://{address} (API under /api/v1, OpenAPI at /api/v1/openapi.json, browsable at /api/v1/docs); Ctrl-C stops"
     )?;
     if config.demo {
         writeln!(
