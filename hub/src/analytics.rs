@@ -130,17 +130,12 @@ pub fn daily_point(
         .ok()
 }
 
-/// The patient's local days (as local midnights, UTC instants) that `readings` fall on.
-fn days_touched(tz: chrono_tz::Tz, readings: &[Reading]) -> BTreeSet<DateTime<Utc>> {
-    readings
-        .iter()
-        .filter_map(|r| {
-            let day = r.time.with_timezone(&tz).date_naive();
-            tz.from_local_datetime(&day.and_time(NaiveTime::MIN))
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
-        })
-        .collect()
+/// The start of the patient's local day (UTC instant) that `time` falls on.
+fn local_midnight(tz: chrono_tz::Tz, time: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let day = time.with_timezone(&tz).date_naive();
+    tz.from_local_datetime(&day.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Where the stream goes.
@@ -267,24 +262,25 @@ fn points_for(
     batches: &[StoredBatch],
 ) -> Vec<DataPoint> {
     let mut points = Vec::new();
+    let mut zones: std::collections::HashMap<PatientId, chrono_tz::Tz> =
+        std::collections::HashMap::new();
     let mut touched: BTreeSet<(PatientId, DateTime<Utc>)> = BTreeSet::new();
     for (patient, readings) in batches {
         let subject = pseudonyms.subject(patient);
         points.extend(readings.iter().filter_map(|r| reading_point(&subject, r)));
-        let tz = patient_zone(store, patient);
-        let glucose: Vec<Reading> = readings
-            .iter()
-            .filter(|r| r.glucose_mg_dl().is_some())
-            .cloned()
-            .collect();
+        let tz = *zones
+            .entry(patient.clone())
+            .or_insert_with(|| patient_zone(store, patient));
         touched.extend(
-            days_touched(tz, &glucose)
-                .into_iter()
+            readings
+                .iter()
+                .filter(|r| r.glucose_mg_dl().is_some())
+                .filter_map(|r| local_midnight(tz, r.time))
                 .map(|day| (patient.clone(), day)),
         );
     }
     for (patient, midnight) in touched {
-        let tz = patient_zone(store, &patient);
+        let tz = zones[&patient];
         let Ok(day) = window_readings(
             store,
             &patient,
@@ -296,11 +292,7 @@ fn points_for(
         };
         let day: Vec<Reading> = day
             .into_iter()
-            .filter(|r| {
-                days_touched(tz, std::slice::from_ref(r))
-                    .first()
-                    .is_some_and(|d| *d == midnight)
-            })
+            .filter(|r| local_midnight(tz, r.time) == Some(midnight))
             .collect();
         points.extend(daily_point(
             &pseudonyms.subject(&patient),

@@ -14,8 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as Minutes, Utc};
-use device_adapters::gatt::cgm::{self, CgmMeasurement, CrcCheck, SessionStartTime};
-use device_adapters::gatt::ieee11073::SFloat;
+use device_adapters::gatt::cgm::{self, CrcCheck, SessionStartTime};
 use device_adapters::gatt::racp::{self, RacpMessage, ResponseCode};
 use device_adapters::gatt::DateTime as GattDateTime;
 use firmware_bridge::ble::BtleplugLink;
@@ -266,20 +265,7 @@ fn the_cgm_session_runs_over_btleplug_against_mocked_bluez() {
 
     // The device answers: one stored record (5 minutes in, 123 mg/dL), then the RACP
     // response; both as notifications (PropertiesChanged on Value).
-    let mut record = Vec::new();
-    cgm::encode_record(
-        &CgmMeasurement {
-            glucose_mg_dl: SFloat::from_f64(123.0, 0),
-            time_offset_min: 5,
-            status: None,
-            cal_temp: None,
-            warning: None,
-            trend_mg_dl_per_min: None,
-            quality_percent: None,
-            crc: CrcCheck::Mcrf4xx,
-        },
-        &mut record,
-    );
+    let record = firmware_bridge::sim::cgm::SimulatedCgm::record_bytes(5, 123.0);
     let mut response = Vec::new();
     racp::encode(
         &RacpMessage::Response {

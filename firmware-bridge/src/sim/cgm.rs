@@ -134,7 +134,10 @@ impl SimulatedCgm {
             .any(|&(from, to)| now >= from && now < to)
     }
 
-    fn encode(offset: u16, mg_dl: f64) -> Vec<u8> {
+    /// The CGM Measurement record the sensor sends for `mg_dl` at `offset` minutes into
+    /// its session (CRC-protected, no optional fields).
+    #[must_use]
+    pub fn record_bytes(offset: u16, mg_dl: f64) -> Vec<u8> {
         let record = CgmMeasurement {
             glucose_mg_dl: SFloat::from_f64(mg_dl, 0),
             time_offset_min: offset,
@@ -164,7 +167,7 @@ impl SimulatedCgm {
             for (&offset, &mg_dl) in self.schedule.range(from..=limit) {
                 self.events.push_back(GattEvent::Notification(
                     CGM_MEASUREMENT,
-                    Self::encode(offset, mg_dl),
+                    Self::record_bytes(offset, mg_dl),
                 ));
             }
         }
@@ -200,7 +203,7 @@ impl SimulatedCgm {
         for (offset, mg_dl) in stored {
             self.events.push_back(GattEvent::Notification(
                 CGM_MEASUREMENT,
-                Self::encode(offset, mg_dl),
+                Self::record_bytes(offset, mg_dl),
             ));
         }
         let mut bytes = Vec::new();

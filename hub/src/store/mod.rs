@@ -100,10 +100,7 @@ impl ReadingPage {
     /// A page from rows `(row id, time in µs since the epoch UTC, reading JSON)` fetched
     /// in page order with a limit of `limit + 1`: the extra row only tells that another
     /// page follows, and the cursor points after the last row kept.
-    pub(crate) fn from_rows(
-        mut rows: Vec<(i64, i64, String)>,
-        limit: usize,
-    ) -> Result<Self, StoreError> {
+    fn from_rows(mut rows: Vec<(i64, i64, String)>, limit: usize) -> Result<Self, StoreError> {
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next = if more {
@@ -159,14 +156,54 @@ pub trait ReadingStore: Send {
         received_at: DateTime<Utc>,
     ) -> Result<WriteOutcome, StoreError>;
 
-    /// One page of readings matching `query`.
+    /// The connection, for the records written once over [`sql::Sql`].
+    fn sql(&mut self) -> &mut dyn sql::Sql;
+
+    /// One page of readings matching `query` (keyset on time and id; the same statement
+    /// on both backends).
     ///
     /// # Errors
     /// Database errors.
-    fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError>;
-
-    /// The connection, for the records written once over [`sql::Sql`].
-    fn sql(&mut self) -> &mut dyn sql::Sql;
+    fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {
+        let limit = page_size(query);
+        let (after_time, after_id) = resume_after(query);
+        let mut params: Vec<sql::SqlValue> = vec![
+            query.patient.0.as_str().into(),
+            query.from.timestamp_micros().into(),
+            query.to.timestamp_micros().into(),
+            after_time.into(),
+            after_id.into(),
+            i64::try_from(limit + 1).unwrap_or(i64::MAX).into(),
+        ];
+        let kind_filter = match &query.kind {
+            Some(kind) => {
+                params.push(kind.as_str().into());
+                "AND kind = ?7"
+            }
+            None => "",
+        };
+        let rows = self.sql().query(
+            &format!(
+                "SELECT id, time_us, body FROM readings
+                 WHERE patient_id = ?1 {kind_filter}
+                   AND time_us >= ?2 AND time_us < ?3
+                   AND (time_us > ?4 OR (time_us = ?4 AND id > ?5))
+                 ORDER BY time_us, id
+                 LIMIT ?6"
+            ),
+            &params,
+        )?;
+        let found = rows
+            .iter()
+            .map(|row| match row.as_slice() {
+                [sql::SqlValue::Int(id), sql::SqlValue::Int(time_us), sql::SqlValue::Text(body)] => {
+                    Ok((*id, *time_us, body.clone()))
+                }
+                _ => Err(StoreError::Corrupt("reading row".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        ReadingPage::from_rows(found, limit)
+    }
 
     /// Accounts, care teams, consent, delegations and the audit.
     fn directory(&mut self) -> directory::Directory<'_> {
@@ -274,10 +311,6 @@ impl ReadingStore for Box<dyn ReadingStore> {
         received_at: DateTime<Utc>,
     ) -> Result<WriteOutcome, StoreError> {
         self.as_mut().store_readings(patient, readings, received_at)
-    }
-
-    fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {
-        self.as_mut().readings(query)
     }
 
     fn sql(&mut self) -> &mut dyn sql::Sql {
@@ -391,14 +424,14 @@ pub(crate) const MIGRATIONS: [Migration; 6] = [
 ];
 
 /// Where a query resumes: the cursor's (time µs, id), or before everything.
-pub(crate) fn resume_after(query: &ReadingQuery) -> (i64, i64) {
+fn resume_after(query: &ReadingQuery) -> (i64, i64) {
     query
         .after
         .map_or((i64::MIN, i64::MIN), |c| (c.time_us, c.id))
 }
 
 /// Page size actually used.
-pub(crate) fn page_size(query: &ReadingQuery) -> usize {
+fn page_size(query: &ReadingQuery) -> usize {
     query.limit.clamp(1, MAX_PAGE)
 }
 

@@ -8,8 +8,8 @@ use postgres::{Client, NoTls};
 use super::sql::postgres_placeholders;
 
 use super::{
-    page_size, resume_after, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore,
-    StoreError, WriteOutcome, BUMP_READINGS_VERSION, MIGRATIONS,
+    PatientId, ReadingRow, ReadingStore, StoreError, WriteOutcome, BUMP_READINGS_VERSION,
+    MIGRATIONS,
 };
 
 /// A PostgreSQL store.
@@ -107,33 +107,6 @@ impl ReadingStore for PostgresStore {
 
     fn sql(&mut self) -> &mut dyn super::sql::Sql {
         &mut self.client
-    }
-
-    fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {
-        let limit = page_size(query);
-        let (after_time, after_id) = resume_after(query);
-        let rows = self.client.query(
-            "SELECT id, time_us, body FROM readings
-             WHERE patient_id = $1 AND ($2::TEXT IS NULL OR kind = $2)
-               AND time_us >= $3 AND time_us < $4
-               AND (time_us > $5 OR (time_us = $5 AND id > $6))
-             ORDER BY time_us, id
-             LIMIT $7",
-            &[
-                &query.patient.0,
-                &query.kind,
-                &query.from.timestamp_micros(),
-                &query.to.timestamp_micros(),
-                &after_time,
-                &after_id,
-                &(limit as i64 + 1),
-            ],
-        )?;
-        let found: Vec<(i64, i64, String)> = rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
-        ReadingPage::from_rows(found, limit)
     }
 }
 

@@ -8,8 +8,8 @@ use device_adapters::reading::Reading;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    page_size, resume_after, PatientId, ReadingPage, ReadingQuery, ReadingRow, ReadingStore,
-    StoreError, WriteOutcome, BUMP_READINGS_VERSION, MIGRATIONS,
+    PatientId, ReadingRow, ReadingStore, StoreError, WriteOutcome, BUMP_READINGS_VERSION,
+    MIGRATIONS,
 };
 
 /// A SQLite store.
@@ -116,38 +116,6 @@ impl ReadingStore for SqliteStore {
 
     fn sql(&mut self) -> &mut dyn super::sql::Sql {
         &mut self.connection
-    }
-
-    fn readings(&mut self, query: &ReadingQuery) -> Result<ReadingPage, StoreError> {
-        let limit = page_size(query);
-        let (after_time, after_id) = resume_after(query);
-        let mut statement = self.connection.prepare_cached(
-            "SELECT id, time_us, body FROM readings
-             WHERE patient_id = ?1 AND (?2 IS NULL OR kind = ?2)
-               AND time_us >= ?3 AND time_us < ?4
-               AND (time_us > ?5 OR (time_us = ?5 AND id > ?6))
-             ORDER BY time_us, id
-             LIMIT ?7",
-        )?;
-        let rows = statement.query_map(
-            params![
-                query.patient.0,
-                query.kind,
-                query.from.timestamp_micros(),
-                query.to.timestamp_micros(),
-                after_time,
-                after_id,
-                limit as i64 + 1
-            ],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
-            },
-        )?;
-        ReadingPage::from_rows(rows.collect::<Result<_, _>>()?, limit)
     }
 }
 
