@@ -209,6 +209,12 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
+        // An error may be answered before the request body was read (a refused token,
+        // a too-large body); such a connection cannot carry another request, so say so
+        // instead of letting a keep-alive client reuse it and see it drop.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
