@@ -63,6 +63,9 @@ pub struct Account {
     /// The patient's IANA time zone (days and times of their reports); `Europe/Rome`
     /// unless set.
     pub time_zone: String,
+    /// The patient's codice fiscale (how the FSE and the GP's record know them), when
+    /// set; see `crate::fiscal_code`.
+    pub fiscal_code: Option<String>,
 }
 
 /// What a delegate may do for the patient.
@@ -196,7 +199,7 @@ fn int(value: &SqlValue) -> Result<i64, StoreError> {
         .ok_or_else(|| StoreError::Corrupt("integer expected".into()))
 }
 
-const ACCOUNT_COLUMNS: &str = "id, role, display_name, login, time_zone";
+const ACCOUNT_COLUMNS: &str = "id, role, display_name, login, time_zone, fiscal_code";
 
 fn account(row: &[SqlValue]) -> Result<Account, StoreError> {
     Ok(Account {
@@ -205,6 +208,7 @@ fn account(row: &[SqlValue]) -> Result<Account, StoreError> {
         display_name: text(&row[2])?,
         login: text(&row[3])?,
         time_zone: text(&row[4])?,
+        fiscal_code: row[5].as_text().map(str::to_owned),
     })
 }
 
@@ -382,6 +386,76 @@ impl<'a> Directory<'a> {
             &[practitioner.into()],
         )?;
         rows.iter().map(|row| account(row)).collect()
+    }
+
+    /// Sets a patient's codice fiscale (already validated by the caller).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn set_fiscal_code(&mut self, id: &str, fiscal_code: &str) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE accounts SET fiscal_code = ?2 WHERE id = ?1",
+            &[id.into(), fiscal_code.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces the per-patient FHIR destinations (names of configured destinations of
+    /// kind `care_team`, e.g. the GP's record) the patient's data go to.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn set_destinations(
+        &mut self,
+        patient: &PatientId,
+        destinations: &[String],
+    ) -> Result<(), StoreError> {
+        self.sql.transaction(&mut |sql| {
+            sql.execute(
+                "DELETE FROM patient_destinations WHERE patient_id = ?1",
+                &[patient.0.as_str().into()],
+            )?;
+            for destination in destinations {
+                sql.execute(
+                    "INSERT INTO patient_destinations (patient_id, destination) VALUES (?1, ?2)
+                     ON CONFLICT (patient_id, destination) DO NOTHING",
+                    &[patient.0.as_str().into(), destination.as_str().into()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The per-patient destinations, by name, sorted.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn destinations_of(&mut self, patient: &PatientId) -> Result<Vec<String>, StoreError> {
+        self.sql
+            .query(
+                "SELECT destination FROM patient_destinations WHERE patient_id = ?1 ORDER BY destination",
+                &[patient.0.as_str().into()],
+            )?
+            .iter()
+            .map(|row| text(&row[0]))
+            .collect()
+    }
+
+    /// Every patient account, by id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn patients(&mut self) -> Result<Vec<Account>, StoreError> {
+        self.sql
+            .query(
+                &format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE role = 'patient' ORDER BY id"
+                ),
+                &[],
+            )?
+            .iter()
+            .map(|row| account(row))
+            .collect()
     }
 
     /// The patient's consent (defaults when never set: no consultation, no opposition).
@@ -917,6 +991,15 @@ pub enum PairingRefusal {
 }
 
 /// The directory's tables (migration 2; portable DDL, see `store::Migration`).
+/// Codice fiscale and per-patient FHIR destinations (migration 7).
+pub(crate) const DESTINATIONS_SCHEMA: &str = "
+    ALTER TABLE accounts ADD COLUMN fiscal_code TEXT;
+    CREATE TABLE patient_destinations (
+        patient_id TEXT NOT NULL REFERENCES accounts (id),
+        destination TEXT NOT NULL,
+        PRIMARY KEY (patient_id, destination)
+    );";
+
 pub(crate) const DIRECTORY_SCHEMA: &str = "
     CREATE TABLE accounts (
         id TEXT PRIMARY KEY,

@@ -375,7 +375,7 @@ impl Migration {
 }
 
 /// The migrations; index + 1 is the version a migration brings the schema to.
-pub(crate) const MIGRATIONS: [Migration; 6] = [
+pub(crate) const MIGRATIONS: [Migration; 7] = [
     Migration {
         both: "CREATE TABLE readings (
                  id AUTO_ID,
@@ -418,6 +418,11 @@ pub(crate) const MIGRATIONS: [Migration; 6] = [
     },
     Migration {
         both: outbox::OUTBOX_SCHEMA,
+        sqlite_only: "",
+        postgres_only: "",
+    },
+    Migration {
+        both: directory::DESTINATIONS_SCHEMA,
         sqlite_only: "",
         postgres_only: "",
     },

@@ -1,0 +1,492 @@
+//! Delivery of FHIR submissions to the FSE taccuino and to care-team records (the GP's,
+//! a diabetologist's): what to send is built by [`crate::fhir`] and queued in the
+//! outbox ([`crate::store::outbox`]) first; a worker then sends each due item as a
+//! transaction Bundle, with retries.
+//!
+//! - Who receives what: a destination of kind [`DestinationKind::Fse`] receives every
+//!   patient's data unless the patient opposes forwarding to the FSE; one of kind
+//!   [`DestinationKind::CareTeam`] receives a patient's data only if the patient chose it
+//!   (`patient_destinations`) and consents to consultation. Both are checked when an
+//!   item is queued and again when it is sent: an opposition or a revoked consent stops
+//!   what is still pending (the item fails with the reason, visible to the patient).
+//! - Exactly once at the receiver: every create in the Bundle is conditional on a stable
+//!   identifier (`ifNoneExist`), so a retry after a lost answer, or the same reading in
+//!   two Bundles, never makes a duplicate; the outbox never queues the same submission
+//!   twice.
+//! - Retries: 408, 429 and 5xx answers and network errors are retried with exponential
+//!   backoff and jitter (30 s doubling to 1 h), honouring `Retry-After`; other 4xx
+//!   answers fail the item at once with the receiver's reason; after
+//!   [`MAX_ATTEMPTS`] an item fails for good.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::fhir::{DelegateInfo, FhirError, PatientInfo, SubmissionBuilder};
+use crate::store::outbox::{OutboxItem, OutboxStatus};
+use crate::store::{window_readings, PatientId, ReadingStore, StoreError};
+
+/// Attempts after which an item fails for good (about two days of retries at the cap).
+pub const MAX_ATTEMPTS: i64 = 60;
+
+/// First retry delay.
+pub const FIRST_RETRY: Duration = Duration::from_secs(30);
+
+/// Longest retry delay.
+pub const LONGEST_RETRY: Duration = Duration::from_secs(3600);
+
+/// Items sent per round at most.
+pub const ROUND_SIZE: usize = 32;
+
+/// Whose data a destination receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationKind {
+    /// The FSE taccuino: every patient who does not oppose.
+    Fse,
+    /// A care-team record (GP, specialist): patients who chose it and consent.
+    CareTeam,
+}
+
+/// How the hub authenticates to a destination.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DestinationAuth {
+    /// None (a test server, or a receiver on a private network behind its own proxy).
+    #[default]
+    None,
+}
+
+/// A receiving FHIR endpoint, as configured (`--fhir-destinations FILE`, a JSON array).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    /// Name, unique; what the outbox and patients' choices refer to.
+    pub name: String,
+    /// Whose data it receives.
+    pub kind: DestinationKind,
+    /// The FHIR base URL; a transaction Bundle is POSTed to it.
+    pub base_url: String,
+    /// Authentication.
+    #[serde(default)]
+    pub auth: DestinationAuth,
+}
+
+/// Reads and checks a destinations file (a JSON array of [`Destination`]).
+///
+/// # Errors
+/// A message naming the file and what is wrong with it.
+pub fn load_destinations(path: &std::path::Path) -> Result<Vec<Destination>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let destinations: Vec<Destination> = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a list of destinations: {e}", path.display()))?;
+    let mut names = std::collections::HashSet::new();
+    for d in &destinations {
+        if !names.insert(d.name.as_str()) {
+            return Err(format!(
+                "{}: destination {:?} named twice",
+                path.display(),
+                d.name
+            ));
+        }
+        if !(d.base_url.starts_with("http://") || d.base_url.starts_with("https://")) {
+            return Err(format!(
+                "{}: destination {:?}: base_url must be an http:// or https:// URL",
+                path.display(),
+                d.name
+            ));
+        }
+    }
+    Ok(destinations)
+}
+
+/// Why something could not be queued or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The patient does not exist.
+    #[error("no patient {0}")]
+    NoPatient(String),
+    /// No readings in the window.
+    #[error("no readings between {from} and {to}")]
+    NothingToSend {
+        /// Window start (UTC).
+        from: DateTime<Utc>,
+        /// Window end (UTC).
+        to: DateTime<Utc>,
+    },
+    /// The Bundle could not be serialised.
+    #[error("the Bundle could not be serialised: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Whether `destination` may receive `patient`'s data now, or why not.
+///
+/// # Errors
+/// Store errors.
+pub fn permission(
+    store: &mut dyn ReadingStore,
+    patient: &PatientId,
+    destination: &Destination,
+) -> Result<Result<(), &'static str>, StoreError> {
+    let consent = store.directory().consent(patient)?;
+    Ok(match destination.kind {
+        DestinationKind::Fse if consent.fse_opposition => {
+            Err("withheld: the patient opposes forwarding to the FSE")
+        }
+        DestinationKind::Fse => match store.directory().account(&patient.0)? {
+            Some(account) if account.fiscal_code.is_some() => Ok(()),
+            _ => Err("withheld: the patient has no codice fiscale, which the FSE requires"),
+        },
+        DestinationKind::CareTeam => {
+            if !store
+                .directory()
+                .destinations_of(patient)?
+                .contains(&destination.name)
+            {
+                Err("withheld: the patient has not chosen this record")
+            } else if consent.consultation {
+                Ok(())
+            } else {
+                Err("withheld: the patient does not consent to consultation")
+            }
+        }
+    })
+}
+
+/// One submission queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Queued {
+    /// The destination's name.
+    pub destination: String,
+    /// The outbox item.
+    pub id: i64,
+    /// False when the same submission was already queued (nothing new to send).
+    pub new: bool,
+}
+
+/// What [`enqueue_window`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnqueueReport {
+    /// Readings in the Bundle.
+    pub readings: usize,
+    /// Whether the Bundle carries a CGM summary (at least two glucose readings).
+    pub summary: bool,
+    /// Items queued, one per destination that may receive the data.
+    pub queued: Vec<Queued>,
+    /// Destinations left out, with the reason.
+    pub withheld: Vec<(String, String)>,
+}
+
+/// Queues the patient's readings in `[from, to)` — with the CGM summary of the window
+/// when `with_summary` and there are at least two glucose readings — for every
+/// destination that may receive them. `requested_by` names a delegate who asked on the
+/// patient's behalf (recorded in Provenance).
+///
+/// # Errors
+/// [`DeliveryError`]: store errors, an unknown patient, an empty window.
+pub fn enqueue_window(
+    store: &mut dyn ReadingStore,
+    destinations: &[Destination],
+    patient: &PatientId,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    with_summary: bool,
+    requested_by: Option<&DelegateInfo>,
+    now: DateTime<Utc>,
+) -> Result<EnqueueReport, DeliveryError> {
+    let account = store
+        .directory()
+        .account(&patient.0)?
+        .ok_or_else(|| DeliveryError::NoPatient(patient.0.clone()))?;
+    let readings = window_readings(store, patient, None, from, to)?;
+    if readings.is_empty() {
+        return Err(DeliveryError::NothingToSend { from, to });
+    }
+    let mut builder = SubmissionBuilder::new(&PatientInfo {
+        id: account.id.clone(),
+        fiscal_code: account.fiscal_code.clone(),
+        name: account.display_name.clone(),
+    });
+    let sources = builder.add_readings(&readings);
+    let mut summary = false;
+    if with_summary {
+        let tz: chrono_tz::Tz = account.time_zone.parse().unwrap_or(chrono_tz::Europe::Rome);
+        if let Ok(glucose) = crate::report::summarize_readings(&readings, tz) {
+            let offset = readings.last().and_then(|r| r.local_offset_min);
+            match builder.add_cgm_summary(&glucose, (from, to), offset, &sources, requested_by, now)
+            {
+                Ok(_) => summary = true,
+                // Too little data for the IG's summary: the readings still go.
+                Err(FhirError::MissingFigure(_) | FhirError::Unit) => {}
+            }
+        }
+    }
+    let key = format!(
+        "{}/{}/{}/{}",
+        if summary { "summary" } else { "readings" },
+        crate::fhir::instant(from),
+        crate::fhir::instant(to),
+        builder.content_digest()
+    );
+    let body = serde_json::to_string(&builder.finish(&key, now))?;
+    let mut report = EnqueueReport {
+        readings: readings.len(),
+        summary,
+        queued: Vec::new(),
+        withheld: Vec::new(),
+    };
+    for destination in destinations {
+        match permission(store, patient, destination)? {
+            Ok(()) => {
+                let (id, new) =
+                    store
+                        .outbox()
+                        .enqueue(patient, &destination.name, &key, &body, now)?;
+                report.queued.push(Queued {
+                    destination: destination.name.clone(),
+                    id,
+                    new,
+                });
+            }
+            Err(reason) => report
+                .withheld
+                .push((destination.name.clone(), reason.to_owned())),
+        }
+    }
+    Ok(report)
+}
+
+/// What an answer (or its absence) means for an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted.
+    Sent,
+    /// Try again after the delay, keeping the reason.
+    Retry {
+        /// Why it failed.
+        reason: String,
+        /// What the receiver asked for (`Retry-After`), if anything.
+        retry_after: Option<Duration>,
+    },
+    /// Refused for good.
+    Refused(String),
+}
+
+/// The verdict on an HTTP answer: 2xx sent; 408, 429 and 5xx retried (with the
+/// `Retry-After` header, delta-seconds or HTTP-date, read against `now`); any other
+/// status refused with the receiver's reason (`body`, trimmed to 500 characters).
+#[must_use]
+pub fn verdict(status: u16, retry_after: Option<&str>, body: &str, now: DateTime<Utc>) -> Verdict {
+    let reason = || {
+        let text: String = body.chars().take(500).collect();
+        format!("HTTP {status}: {}", text.trim())
+    };
+    match status {
+        200..=299 => Verdict::Sent,
+        408 | 429 | 500..=599 => Verdict::Retry {
+            reason: reason(),
+            retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
+        },
+        _ => Verdict::Refused(reason()),
+    }
+}
+
+/// `Retry-After` as a delay: delta-seconds or an HTTP-date (RFC 9110 §10.2.3), never
+/// negative; `None` if unreadable.
+#[must_use]
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// When to try again after `attempts` failed attempts (counting the one that just
+/// failed): the receiver's `Retry-After` if it gave one, else [`FIRST_RETRY`] doubled per
+/// attempt up to [`LONGEST_RETRY`], of which a random share (`jitter` in 0–1) of the
+/// second half is kept ("equal jitter"), so that many hubs retrying do not beat in step.
+#[must_use]
+pub fn retry_delay(attempts: i64, retry_after: Option<Duration>, jitter: f64) -> Duration {
+    if let Some(asked) = retry_after {
+        return asked.min(Duration::from_secs(24 * 3600));
+    }
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    let full = FIRST_RETRY
+        .saturating_mul(2_u32.saturating_pow(exponent))
+        .min(LONGEST_RETRY);
+    full / 2 + full.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Items accepted.
+    pub sent: usize,
+    /// Items to be retried.
+    pub retried: usize,
+    /// Items failed for good (refused, withheld, or out of attempts).
+    pub failed: usize,
+}
+
+/// Sends one item; the verdict.
+fn send(
+    agent: &ureq::Agent,
+    destination: &Destination,
+    item: &OutboxItem,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let url = destination.base_url.trim_end_matches('/');
+    match agent
+        .post(url)
+        .header("Content-Type", "application/fhir+json")
+        .header("Accept", "application/fhir+json")
+        .header("X-Request-Id", &format!("pghd-outbox-{}", item.id))
+        .send(item.body.as_bytes())
+    {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = if (200..300).contains(&status) {
+                String::new()
+            } else {
+                response
+                    .body_mut()
+                    .with_config()
+                    .limit(64 * 1024)
+                    .read_to_string()
+                    .unwrap_or_default()
+            };
+            verdict(status, retry_after.as_deref(), &body, now)
+        }
+        Err(error) => Verdict::Retry {
+            reason: format!("no answer: {error}"),
+            retry_after: None,
+        },
+    }
+}
+
+/// Sends up to [`ROUND_SIZE`] due items, each checked against the patient's current
+/// consent and opposition first. `jitter` gives numbers in 0–1 for the retry delays.
+///
+/// # Errors
+/// Store errors (an item's own failure is recorded on the item, not returned).
+pub fn deliver_round(
+    store: &mut dyn ReadingStore,
+    destinations: &[Destination],
+    agent: &ureq::Agent,
+    now: DateTime<Utc>,
+    jitter: &mut dyn FnMut() -> f64,
+) -> Result<RoundReport, StoreError> {
+    let mut report = RoundReport::default();
+    for item in store.outbox().due(now, ROUND_SIZE)? {
+        let patient = PatientId(item.patient.clone());
+        let verdict = match destinations.iter().find(|d| d.name == item.destination) {
+            None => Verdict::Refused(format!(
+                "destination {:?} is no longer configured",
+                item.destination
+            )),
+            Some(destination) => match permission(store, &patient, destination)? {
+                Err(reason) => Verdict::Refused(reason.to_owned()),
+                Ok(()) => send(agent, destination, &item, now),
+            },
+        };
+        let attempts = item.attempts + 1;
+        let (status, error, retry_at) = match verdict {
+            Verdict::Sent => {
+                report.sent += 1;
+                (OutboxStatus::Sent, None, now)
+            }
+            Verdict::Retry { reason, .. } if attempts >= MAX_ATTEMPTS => {
+                report.failed += 1;
+                (
+                    OutboxStatus::Failed,
+                    Some(format!("gave up after {attempts} attempts; last: {reason}")),
+                    now,
+                )
+            }
+            Verdict::Retry {
+                reason,
+                retry_after,
+            } => {
+                report.retried += 1;
+                let delay = retry_delay(attempts, retry_after, jitter());
+                let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                (OutboxStatus::Pending, Some(reason), at)
+            }
+            Verdict::Refused(reason) => {
+                report.failed += 1;
+                (OutboxStatus::Failed, Some(reason), now)
+            }
+        };
+        store
+            .outbox()
+            .record_attempt(item.id, status, error.as_deref(), retry_at, now)?;
+    }
+    Ok(report)
+}
+
+/// A small xorshift generator for jitter, seeded from the clock: jitter needs spread,
+/// not secrecy.
+fn jitter_source(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed | 1;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1_u64 << 53) as f64
+    }
+}
+
+/// The HTTP agent for destinations: answers of every status are returned (the verdict
+/// reads them), 30 s per request.
+#[must_use]
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// Delivers until the process ends: a round every `interval` (sooner while there is
+/// more due), on its own thread with its own store connection.
+pub fn run(mut store: Box<dyn ReadingStore>, destinations: Vec<Destination>, interval: Duration) {
+    let agent = agent();
+    let mut jitter = jitter_source(Utc::now().timestamp_nanos_opt().unwrap_or(1).unsigned_abs());
+    loop {
+        match deliver_round(
+            store.as_mut(),
+            &destinations,
+            &agent,
+            Utc::now(),
+            &mut jitter,
+        ) {
+            Ok(report) if report.sent + report.retried + report.failed == ROUND_SIZE => continue,
+            Ok(report) => {
+                if report.sent + report.failed > 0 {
+                    eprintln!(
+                        "fhir delivery: {} sent, {} to retry, {} failed",
+                        report.sent, report.retried, report.failed
+                    );
+                }
+            }
+            Err(error) => eprintln!("fhir delivery: {error}"),
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+#[cfg(test)]
+mod tests;
