@@ -113,6 +113,10 @@ pub enum Command {
         /// gateway); without it they wait in the outbox.
         #[arg(long)]
         notify_webhook: Option<String>,
+        /// Deliver FHIR submissions to the destinations in this JSON file (the FSE
+        /// taccuino, care-team records; see docs/fhir.md); without it nothing leaves.
+        #[arg(long)]
+        fhir_destinations: Option<std::path::PathBuf>,
         /// Stream readings and daily glucose summaries, pseudonymised, to this InfluxDB 2
         /// compatible server (token in `PGHD_INFLUX_TOKEN`, pseudonymisation secret in
         /// `PGHD_PSEUDONYM_KEY`, both required with it and never printed).
@@ -233,6 +237,7 @@ pub fn run(
             demo,
             sensor_tick_ms,
             notify_webhook,
+            fhir_destinations,
             influx_url,
             influx_org,
             influx_bucket,
@@ -269,6 +274,12 @@ pub fn run(
                 data_dir,
                 sensor_tick: std::time::Duration::from_millis(sensor_tick_ms.max(1)),
                 notify_webhook,
+                fhir_destinations: match fhir_destinations {
+                    Some(path) => {
+                        crate::delivery::load_destinations(&path).map_err(anyhow::Error::msg)?
+                    }
+                    None => Vec::new(),
+                },
                 analytics,
             };
             runtime.block_on(async {

@@ -260,6 +260,97 @@ pub fn enqueue_window(
     Ok(report)
 }
 
+/// Length of the scheduled CGM summary periods, days (the consensus' 14 days).
+pub const SUMMARY_PERIOD_DAYS: i64 = 14;
+
+/// Complete local days looked back at each scheduled round (late, backfilled readings
+/// of those days go in a new Bundle; conditional creates keep the rest once).
+pub const DAYS_LOOKED_BACK: i64 = 3;
+
+/// Local midnight starting `date` in `tz`, as UTC (the first instant of the day when
+/// midnight falls in a DST gap).
+fn midnight(tz: chrono_tz::Tz, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone as _;
+    (0..3).find_map(|h| {
+        tz.from_local_datetime(&date.and_hms_opt(h, 0, 0)?)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
+/// The scheduled submissions, for every patient: each of the last
+/// [`DAYS_LOOKED_BACK`] complete local days' readings, and the CGM summary of the last
+/// complete [`SUMMARY_PERIOD_DAYS`]-day period (periods end at local midnights whose
+/// day number since 1970-01-01 is a multiple of 14, so every hub cuts the same
+/// periods). Idempotent: what is already queued is not queued again. Returns the items
+/// newly queued.
+///
+/// # Errors
+/// Store errors.
+pub fn schedule_round(
+    store: &mut dyn ReadingStore,
+    destinations: &[Destination],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    for account in store.directory().patients()? {
+        let tz: chrono_tz::Tz = account.time_zone.parse().unwrap_or(chrono_tz::Europe::Rome);
+        let today = now.with_timezone(&tz).date_naive();
+        let patient = PatientId(account.id.clone());
+        let mut windows = Vec::new();
+        for back in 1..=DAYS_LOOKED_BACK {
+            let day = today - chrono::Duration::days(back);
+            if let (Some(from), Some(to)) = (
+                midnight(tz, day),
+                midnight(tz, day.succ_opt().unwrap_or(day)),
+            ) {
+                windows.push((from, to, false));
+            }
+        }
+        let epoch_day = (today - chrono::NaiveDate::default()).num_days();
+        let end = today - chrono::Duration::days(epoch_day.rem_euclid(SUMMARY_PERIOD_DAYS));
+        let start = end - chrono::Duration::days(SUMMARY_PERIOD_DAYS);
+        if let (Some(from), Some(to)) = (midnight(tz, start), midnight(tz, end)) {
+            windows.push((from, to, true));
+        }
+        for (from, to, with_summary) in windows {
+            match enqueue_window(
+                store,
+                destinations,
+                &patient,
+                (from, to),
+                with_summary,
+                None,
+                now,
+            ) {
+                Ok(report) => queued += report.queued.iter().filter(|q| q.new).count(),
+                Err(DeliveryError::Store(error)) => return Err(error),
+                Err(DeliveryError::NothingToSend { .. } | DeliveryError::NoPatient(_)) => {}
+                Err(DeliveryError::Json(error)) => {
+                    eprintln!("fhir schedule: patient bundle not serialisable: {error}");
+                }
+            }
+        }
+    }
+    Ok(queued)
+}
+
+/// Runs [`schedule_round`] every `interval` until the process ends.
+pub fn run_schedule(
+    mut store: Box<dyn ReadingStore>,
+    destinations: &[Destination],
+    interval: Duration,
+) {
+    loop {
+        match schedule_round(store.as_mut(), destinations, Utc::now()) {
+            Ok(0) => {}
+            Ok(n) => eprintln!("fhir schedule: {n} submissions queued"),
+            Err(error) => eprintln!("fhir schedule: {error}"),
+        }
+        std::thread::sleep(interval);
+    }
+}
+
 /// What an answer (or its absence) means for an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

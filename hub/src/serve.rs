@@ -75,6 +75,8 @@ pub struct ServeConfig {
     pub notify_webhook: Option<String>,
     /// The pseudonymised analytics stream (`analytics`), if wanted.
     pub analytics: Option<crate::analytics::AnalyticsConfig>,
+    /// FHIR destinations (`delivery`): the FSE taccuino and care-team records.
+    pub fhir_destinations: Vec<crate::delivery::Destination>,
 }
 
 /// The demo gateway's key seed (a demo, not a secret).
@@ -140,10 +142,39 @@ pub async fn run(
             "access notifications are delivered to the configured webhook"
         )?;
     }
+    if !config.fhir_destinations.is_empty() {
+        let (store, destinations) = (
+            config.store.open(1)?.remove(0),
+            config.fhir_destinations.clone(),
+        );
+        std::thread::Builder::new()
+            .name("fhir-delivery".into())
+            .spawn(move || crate::delivery::run(store, destinations, Duration::from_secs(5)))?;
+        let (store, destinations) = (
+            config.store.open(1)?.remove(0),
+            config.fhir_destinations.clone(),
+        );
+        std::thread::Builder::new()
+            .name("fhir-schedule".into())
+            .spawn(move || {
+                crate::delivery::run_schedule(store, &destinations, Duration::from_secs(3600))
+            })?;
+        let names: Vec<&str> = config
+            .fhir_destinations
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        writeln!(
+            out,
+            "FHIR submissions are delivered to: {}",
+            names.join(", ")
+        )?;
+    }
     let audit_store = config.store.open(1)?.remove(0);
     let mut state = ApiState::new(std::mem::take(&mut stores), audit_store)
         .map_err(|_| anyhow::anyhow!("no system randomness"))?;
     state.analytics = analytics;
+    state.destinations = Arc::new(config.fhir_destinations.clone());
     let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

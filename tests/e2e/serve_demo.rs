@@ -67,6 +67,7 @@ fn start_demo_hub() -> Hub {
         data_dir: directory.clone(),
         sensor_tick: Duration::from_millis(20),
         notify_webhook: None,
+        fhir_destinations: Vec::new(),
         analytics: None,
     };
     let mut narration = out.clone();

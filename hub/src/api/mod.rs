@@ -154,6 +154,8 @@ pub struct ApiState {
     pub limiter: Mutex<LoginLimiter>,
     /// The pseudonymised analytics stream, when configured.
     pub analytics: Option<crate::analytics::AnalyticsSender>,
+    /// Where FHIR submissions go (`delivery`); empty: nowhere.
+    pub destinations: Arc<Vec<crate::delivery::Destination>>,
 }
 
 impl ApiState {
@@ -173,6 +175,7 @@ impl ApiState {
             tokens: TokenKey::generate()?,
             limiter: Mutex::new(LoginLimiter::default()),
             analytics: None,
+            destinations: Arc::new(Vec::new()),
         })
     }
 }
@@ -203,6 +206,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/v1/patients/{patient}/audit", get(audit))
         .route("/api/v1/patients/{patient}/deliveries", get(deliveries))
+        .route(
+            "/api/v1/patients/{patient}/fhir-submissions",
+            post(fhir_submission),
+        )
+        .route(
+            "/api/v1/patients/{patient}/destinations",
+            get(destinations).put(set_destinations),
+        )
         .route(
             "/api/v1/patients/{patient}/notifications",
             get(notifications),
@@ -237,6 +248,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/status.json", get(nightscout::status))
         .route("/api/v1/admin/accounts", post(create_account))
         .route("/api/v1/admin/care-team", post(add_to_care_team))
+        .route("/api/v1/admin/deliveries", get(admin_deliveries))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -950,6 +962,194 @@ async fn deliveries(
     .await
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmissionRequest {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    #[serde(default = "yes")]
+    summary: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Longest window one submission may cover, days.
+pub const MAX_SUBMISSION_DAYS: i64 = 90;
+
+async fn fhir_submission(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Body(request): Body<SubmissionRequest>,
+) -> Result<(StatusCode, Json<crate::delivery::EnqueueReport>), ApiError> {
+    if request.to <= request.from
+        || request.to - request.from > chrono::Duration::days(MAX_SUBMISSION_DAYS)
+    {
+        return Err(ApiError::bad_request(format!(
+            "`to` must follow `from` by at most {MAX_SUBMISSION_DAYS} days"
+        )));
+    }
+    if state.destinations.is_empty() {
+        return Err(ApiError::conflict(
+            "this hub has no FHIR destinations configured",
+        ));
+    }
+    let destinations = state.destinations.clone();
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadData,
+        "POST fhir-submission",
+        move |store, caller, account| {
+            let delegate = (caller.id != account.id && caller.role != Role::Practitioner)
+                .then(|| -> Result<_, ApiError> {
+                    let who = store.directory().account(&caller.id)?;
+                    Ok(crate::fhir::DelegateInfo {
+                        id: caller.id.clone(),
+                        name: who.map_or_else(|| caller.id.clone(), |a| a.display_name),
+                    })
+                })
+                .transpose()?;
+            let report = crate::delivery::enqueue_window(
+                store,
+                &destinations,
+                &PatientId(account.id),
+                (request.from, request.to),
+                request.summary,
+                delegate.as_ref(),
+                Utc::now(),
+            )
+            .map_err(|e| match e {
+                crate::delivery::DeliveryError::Store(e) => ApiError::from(e),
+                crate::delivery::DeliveryError::NothingToSend { .. } => {
+                    ApiError::unprocessable(e.to_string())
+                }
+                other => ApiError::internal(other),
+            })?;
+            Ok((StatusCode::ACCEPTED, Json(report)))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Serialize)]
+struct DestinationChoice {
+    /// The care-team records the patient chose.
+    chosen: Vec<String>,
+    /// Every configured destination (name and kind).
+    available: Vec<DestinationSummary>,
+}
+
+#[derive(Debug, Serialize)]
+struct DestinationSummary {
+    name: String,
+    kind: crate::delivery::DestinationKind,
+}
+
+fn destination_choice(
+    store: &mut dyn ReadingStore,
+    destinations: &[crate::delivery::Destination],
+    patient: &PatientId,
+) -> Result<DestinationChoice, ApiError> {
+    Ok(DestinationChoice {
+        chosen: store.directory().destinations_of(patient)?,
+        available: destinations
+            .iter()
+            .map(|d| DestinationSummary {
+                name: d.name.clone(),
+                kind: d.kind,
+            })
+            .collect(),
+    })
+}
+
+async fn destinations(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<Json<DestinationChoice>, ApiError> {
+    let destinations = state.destinations.clone();
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadConsent,
+        "GET destinations",
+        move |store, _, account| {
+            Ok(Json(destination_choice(
+                store,
+                &destinations,
+                &PatientId(account.id),
+            )?))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationsRequest {
+    destinations: Vec<String>,
+}
+
+async fn set_destinations(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Body(request): Body<DestinationsRequest>,
+) -> Result<Json<DestinationChoice>, ApiError> {
+    for name in &request.destinations {
+        match state.destinations.iter().find(|d| &d.name == name) {
+            Some(d) if d.kind == crate::delivery::DestinationKind::CareTeam => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "{name:?} is the FSE, which receives every patient's data unless they oppose (see consent)"
+                )))
+            }
+            None => return Err(ApiError::bad_request(format!("no destination {name:?}"))),
+        }
+    }
+    let destinations = state.destinations.clone();
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ChangeConsent,
+        "PUT destinations",
+        move |store, _, account| {
+            let patient = PatientId(account.id);
+            store
+                .directory()
+                .set_destinations(&patient, &request.destinations)?;
+            Ok(Json(destination_choice(store, &destinations, &patient)?))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveriesQuery {
+    status: Option<crate::store::outbox::OutboxStatus>,
+}
+
+async fn admin_deliveries(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<DeliveriesQuery>,
+) -> Result<Json<Vec<crate::store::outbox::OutboxSummary>>, ApiError> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::forbidden());
+    }
+    state
+        .pool
+        .run(move |store| Ok(Json(store.outbox().recent(query.status, 500)?)))
+        .await
+}
+
 async fn notifications(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -994,6 +1194,8 @@ struct AccountRequest {
     login: String,
     password: String,
     time_zone: Option<String>,
+    /// Codice fiscale (patients; the FSE requires it).
+    fiscal_code: Option<String>,
 }
 
 fn check_identifier(name: &str, value: &str) -> Result<(), ApiError> {
@@ -1039,6 +1241,13 @@ async fn create_account(
             "`time_zone` is not an IANA time zone",
         ));
     }
+    let fiscal_code = match &request.fiscal_code {
+        Some(code) => Some(
+            crate::fiscal_code::validate(code)
+                .map_err(|e| ApiError::bad_request(format!("`fiscal_code`: {e}")))?,
+        ),
+        None => None,
+    };
     let password = request.password;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
@@ -1066,6 +1275,9 @@ async fn create_account(
                 },
                 Utc::now(),
             )?;
+            if let Some(code) = &fiscal_code {
+                directory.set_fiscal_code(&request.id, code)?;
+            }
             let account = directory
                 .account(&request.id)?
                 .ok_or_else(|| ApiError::internal("account vanished"))?;

@@ -302,3 +302,56 @@ async fn rounds_retry_as_asked_and_stop_when_the_patient_opposes() {
     .await
     .unwrap();
 }
+
+#[test]
+fn the_schedule_queues_recent_days_and_the_last_period_once() {
+    let mut store = store_with_patient();
+    let readings = crate::fhir::tests::fourteen_days();
+    let patient = PatientId("p1".into());
+    store.store_readings(&patient, &readings, at(0)).unwrap();
+    let dest = destinations("http://127.0.0.1:9/fhir");
+    // 2025-01-16 10:00 in Rome: day 20104 since 1970, a period boundary.
+    let now = DateTime::parse_from_rfc3339("2025-01-16T10:00:00+01:00")
+        .unwrap()
+        .with_timezone(&Utc);
+    assert_eq!(
+        schedule_round(&mut store, &dest, now).unwrap(),
+        4,
+        "three days and one summary, FSE only"
+    );
+    assert_eq!(
+        schedule_round(&mut store, &dest, now).unwrap(),
+        0,
+        "nothing twice"
+    );
+    let items = store.outbox().for_patient(&patient).unwrap();
+    let summary = items
+        .iter()
+        .find(|i| i.idempotency_key.starts_with("summary/"))
+        .unwrap();
+    assert!(
+        summary
+            .idempotency_key
+            .starts_with("summary/2025-01-01T23:00:00Z/2025-01-15T23:00:00Z/"),
+        "{}",
+        summary.idempotency_key
+    );
+    let day = items
+        .iter()
+        .find(|i| {
+            i.idempotency_key
+                .starts_with("readings/2025-01-13T23:00:00Z/")
+        })
+        .unwrap();
+    let bundle: serde_json::Value = serde_json::from_str(&day.body).unwrap();
+    let observations = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .count();
+    assert!(
+        (200..=288).contains(&observations),
+        "one local day of 5-minute readings: {observations}"
+    );
+}

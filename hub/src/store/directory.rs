@@ -208,7 +208,7 @@ fn account(row: &[SqlValue]) -> Result<Account, StoreError> {
         display_name: text(&row[2])?,
         login: text(&row[3])?,
         time_zone: text(&row[4])?,
-        fiscal_code: row[5].as_text().map(str::to_owned),
+        fiscal_code: row.get(5).and_then(SqlValue::as_text).map(str::to_owned),
     })
 }
 
@@ -330,7 +330,7 @@ impl<'a> Directory<'a> {
             &[login.into()],
         )?;
         rows.first()
-            .map(|row| Ok((account(row)?, text(&row[5])?)))
+            .map(|row| Ok((account(row)?, text(&row[6])?)))
             .transpose()
     }
 
@@ -377,7 +377,7 @@ impl<'a> Directory<'a> {
     /// Database errors.
     pub fn consenting_patients(&mut self, practitioner: &str) -> Result<Vec<Account>, StoreError> {
         let rows = self.sql.query(
-            "SELECT a.id, a.role, a.display_name, a.login, a.time_zone
+            "SELECT a.id, a.role, a.display_name, a.login, a.time_zone, a.fiscal_code
              FROM care_team t
              JOIN accounts a ON a.id = t.patient_id
              JOIN consents c ON c.patient_id = t.patient_id

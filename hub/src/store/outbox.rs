@@ -70,6 +70,49 @@ pub struct OutboxItem {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// An item without its body, for the admin's view: what was sent, is pending or
+/// failed, and why, without the health data themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxSummary {
+    /// Store id.
+    pub id: i64,
+    /// Whose data.
+    pub patient: String,
+    /// Where it goes.
+    pub destination: String,
+    /// The submission's identity.
+    pub idempotency_key: String,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Next attempt (UTC).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When queued (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When accepted (UTC).
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<OutboxItem> for OutboxSummary {
+    fn from(item: OutboxItem) -> Self {
+        Self {
+            id: item.id,
+            patient: item.patient,
+            destination: item.destination,
+            idempotency_key: item.idempotency_key,
+            status: item.status,
+            attempts: item.attempts,
+            next_attempt_at: item.next_attempt_at,
+            last_error: item.last_error,
+            created_at: item.created_at,
+            sent_at: item.sent_at,
+        }
+    }
+}
+
 /// The outbox tables (migration 6; portable DDL, see `store::Migration`).
 pub(crate) const OUTBOX_SCHEMA: &str = "
     CREATE TABLE outbox (
@@ -223,6 +266,34 @@ impl<'a> Outbox<'a> {
             ],
         )?;
         Ok(())
+    }
+
+    /// The newest `limit` items of every patient (of `status`, or all), newest first,
+    /// without their bodies.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn recent(
+        &mut self,
+        status: Option<OutboxStatus>,
+        limit: usize,
+    ) -> Result<Vec<OutboxSummary>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match status {
+            Some(status) => self.sql.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM outbox WHERE status = ?1 ORDER BY id DESC LIMIT ?2"
+                ),
+                &[status.as_str().into(), limit.into()],
+            )?,
+            None => self.sql.query(
+                &format!("SELECT {COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?1"),
+                &[limit.into()],
+            )?,
+        };
+        rows.iter()
+            .map(|row| item(row).map(OutboxSummary::from))
+            .collect()
     }
 
     /// The patient's items, newest first (what was sent, is pending, failed, and why).
