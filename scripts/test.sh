@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: fetches the reference data the glucometrics tests
-# compare against and installs the Python test tools (once each; see
-# scripts/fetch-reference-data.sh and scripts/install-test-tools.sh), then `cargo test`,
+# compare against, installs the Python test tools and the FHIR validator and server
+# (once each; see scripts/fetch-reference-data.sh, scripts/install-test-tools.sh and
+# scripts/install-fhir-tools.sh — the last builds for ~30 minutes the first time),
+# then `cargo test`,
 # and closes with the total over every test binary: "tests: N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,6 +11,8 @@ cd "$root"
 scripts/fetch-reference-data.sh
 PGHD_TEST_TOOLS=$(scripts/install-test-tools.sh)
 export PGHD_TEST_TOOLS
+PGHD_FHIR_TOOLS=$(scripts/install-fhir-tools.sh)
+export PGHD_FHIR_TOOLS
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

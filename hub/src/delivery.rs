@@ -232,7 +232,7 @@ pub fn enqueue_window(
         crate::fhir::instant(to),
         builder.content_digest()
     );
-    let body = serde_json::to_string(&builder.finish(&key, now))?;
+    let body = builder.finish_json(&key, now)?;
     let mut report = EnqueueReport {
         readings: readings.len(),
         summary,

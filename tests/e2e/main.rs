@@ -6,6 +6,7 @@ mod ble_dbusmock;
 mod bridge_to_hub;
 mod cli_metrics;
 mod demo;
+mod fhir_export;
 mod import_formats;
 mod mosquitto;
 mod serve_demo;

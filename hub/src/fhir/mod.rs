@@ -108,34 +108,46 @@ pub fn digest_id(parts: &[&str]) -> String {
         input.extend_from_slice(part.as_bytes());
         input.push(0);
     }
-    let hash = digest(&SHA256, &input);
-    hash.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&digest(&SHA256, &input).as_ref()[..16])
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// A name-based UUID (RFC 9562 version 8, from SHA-256) as `urn:uuid:…`: the same
 /// identifier always gets the same `fullUrl`, so Bundles are deterministic.
 #[must_use]
 pub fn uuid_urn(identifier: &Identifier) -> String {
-    let hash = digest(
-        &SHA256,
-        format!("{}|{}", identifier.system, identifier.value).as_bytes(),
-    );
+    let mut context = ring::digest::Context::new(&SHA256);
+    context.update(identifier.system.as_bytes());
+    context.update(b"|");
+    context.update(identifier.value.as_bytes());
+    let hash = context.finish();
     let mut b = [0_u8; 16];
     b.copy_from_slice(&hash.as_ref()[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    let hex = hex(&b);
+    let mut urn = String::with_capacity(45);
+    urn.push_str("urn:uuid:");
+    for (i, range) in [0..8, 8..12, 12..16, 16..20, 20..32]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            urn.push('-');
+        }
+        urn.push_str(&hex[range]);
+    }
+    urn
 }
 
 /// A FHIR `dateTime` for `at` in the offset it was taken in (minutes east of UTC), or in
@@ -166,6 +178,11 @@ pub struct SubmissionBuilder {
     entries: Vec<BundleEntry>,
     /// Device identity (as stored) → fullUrl.
     devices: HashMap<String, String>,
+    /// Device → (its identity as stored, fullUrl): readings mostly share a device, so
+    /// its serialisation is made once.
+    device_cache: HashMap<device_adapters::reading::DeviceIdentity, (String, String)>,
+    /// The device of the previous reading, compared before hashing.
+    last_device: Option<(device_adapters::reading::DeviceIdentity, (String, String))>,
     hub_url: Option<String>,
 }
 
@@ -186,6 +203,8 @@ impl SubmissionBuilder {
             patient_digest: digest_id(&["patient", &patient.id]),
             entries: Vec::new(),
             devices: HashMap::new(),
+            device_cache: HashMap::new(),
+            last_device: None,
             hub_url: None,
         };
         builder.push(
@@ -227,16 +246,26 @@ impl SubmissionBuilder {
         full_url
     }
 
-    /// The Device entry for a reading's device, added once.
-    fn device_of(&mut self, reading: &Reading) -> String {
-        let key = serde_json::to_string(&reading.device).unwrap_or_default();
-        if let Some(url) = self.devices.get(&key) {
-            return url.clone();
+    /// The Device entry for a reading's device, added once; returns its fullUrl and
+    /// the device identity as stored.
+    fn device_of(&mut self, reading: &Reading) -> (String, String) {
+        if let Some((device, known)) = &self.last_device {
+            if *device == reading.device {
+                return known.clone();
+            }
         }
+        if let Some(known) = self.device_cache.get(&reading.device) {
+            self.last_device = Some((reading.device.clone(), known.clone()));
+            return known.clone();
+        }
+        let key = serde_json::to_string(&reading.device).unwrap_or_default();
         let device = readings::device(reading, &key);
         let url = self.push(&device.identifier[0].clone(), Resource::Device(device));
-        self.devices.insert(key, url.clone());
-        url
+        self.devices.insert(key.clone(), url.clone());
+        self.device_cache
+            .insert(reading.device.clone(), (url.clone(), key.clone()));
+        self.last_device = Some((reading.device.clone(), (url.clone(), key.clone())));
+        (url, key)
     }
 
     /// The Device entry of a gateway, added once.
@@ -295,9 +324,10 @@ impl SubmissionBuilder {
         let subject = self.subject();
         let mut urls = Vec::with_capacity(readings.len());
         for reading in readings {
-            let device = self.device_of(reading);
+            let (device, device_key) = self.device_of(reading);
             let gateway = readings::gateway_of(reading).map(|g| self.gateway(g));
-            let identity = readings::reading_identity(&self.patient_digest, reading);
+            let identity =
+                readings::reading_identity_with(&self.patient_digest, &device_key, reading);
             for observation in readings::observations(
                 reading,
                 &identity,
@@ -426,6 +456,22 @@ impl SubmissionBuilder {
             },
         });
         Ok(panel)
+    }
+
+    /// [`Self::finish`] serialised as JSON, into a buffer sized for it up front (a
+    /// patient-day is ~0.4 MB; growing by doubling would copy it several times).
+    ///
+    /// # Errors
+    /// Serialisation errors (none for the types built here).
+    pub fn finish_json(
+        self,
+        submission_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, serde_json::Error> {
+        let mut buffer = Vec::with_capacity(2048 + self.entries.len() * 1536);
+        serde_json::to_writer(&mut buffer, &self.finish(submission_key, now))?;
+        // serde_json writes UTF-8 only.
+        Ok(String::from_utf8(buffer).unwrap_or_default())
     }
 
     /// The transaction Bundle, identified by `submission_key` (stable per submission).

@@ -77,8 +77,14 @@ fn categories(codings: &[Coding]) -> Vec<CodeableConcept> {
 #[must_use]
 pub fn reading_identity(patient_digest: &str, reading: &Reading) -> String {
     let device = serde_json::to_string(&reading.device).unwrap_or_default();
+    reading_identity_with(patient_digest, &device, reading)
+}
+
+/// [`reading_identity`] with the device identity already serialised (`device_key`).
+#[must_use]
+pub fn reading_identity_with(patient_digest: &str, device_key: &str, reading: &Reading) -> String {
     let record = serde_json::to_string(&reading.record).unwrap_or_default();
-    digest_id(&[patient_digest, &device, &record])
+    digest_id(&[patient_digest, device_key, &record])
 }
 
 /// The gateway a reading came through, for readings forwarded over MQTT.
