@@ -249,10 +249,6 @@ fn flag_notes(flags: &[ReadingFlag]) -> Vec<Annotation> {
         .collect()
 }
 
-fn mg_dl(value: f64) -> Option<Quantity> {
-    Quantity::finite(value, "mg/dl", "mg/dL")
-}
-
 /// The Observations for `reading` (identifier value `identity`, see
 /// [`reading_identity`]) about `subject`, measured by `device`, forwarded by `gateway`.
 /// A reading whose value is not a finite number gives no Observation (the importers and
@@ -309,192 +305,173 @@ pub fn observations(
             end: effective.clone(),
         });
     };
+    // One numeric Observation: identifier suffix, categories, codings, text, value.
+    let numeric = |suffix: &str,
+                   category: &[Coding],
+                   codes: &[Coding],
+                   text: &'static str,
+                   value: Option<Quantity>| {
+        let mut o = base(suffix, category, CodeableConcept::of(codes, text));
+        o.value_quantity = value;
+        o
+    };
+    let mm_hg =
+        |q: &device_adapters::reading::Quantity| Quantity::finite(q.value, "mmHg", "mm[Hg]");
+    let per_min =
+        |q: &device_adapters::reading::Quantity| Quantity::finite(q.value, "beats/minute", "/min");
+    let component = |codes: &[Coding], text: &'static str, value: Option<Quantity>| Component {
+        code: CodeableConcept::of(codes, text),
+        value_quantity: value,
+        value_codeable_concept: None,
+    };
     let mut out = Vec::with_capacity(2);
     match &reading.measurement {
         Measurement::CgmGlucose { glucose, .. } => {
-            let mut o = base(
+            let mut o = numeric(
                 "",
                 &[LABORATORY, PHD],
-                CodeableConcept::of(
-                    &[Coding::fixed(
-                        LOINC,
-                        "99504-3",
-                        "Glucose [Mass/volume] in Interstitial fluid",
-                    )],
-                    "CGM glucose",
-                ),
+                &[Coding::fixed(
+                    LOINC,
+                    "99504-3",
+                    "Glucose [Mass/volume] in Interstitial fluid",
+                )],
+                "CGM glucose",
+                Quantity::finite(glucose.value, "mg/dl", "mg/dL"),
             );
             o.meta = Some(Meta {
                 profile: vec![CGM_READING_PROFILE],
             });
-            o.value_quantity = mg_dl(glucose.value);
             out.push(o);
         }
-        Measurement::MeterGlucose { glucose } => {
-            let mut o = base(
-                "",
-                &[LABORATORY, PHD],
-                CodeableConcept::of(
-                    &[
-                        Coding::fixed(MDC, "160368", "MDC_CONC_GLU_UNDETERMINED_PLASMA"),
-                        Coding::fixed(
-                            LOINC,
-                            "41653-7",
-                            "Glucose [Mass/volume] in Capillary blood by Glucometer",
-                        ),
-                    ],
-                    "Meter glucose",
+        Measurement::MeterGlucose { glucose } => out.push(numeric(
+            "",
+            &[LABORATORY, PHD],
+            &[
+                Coding::fixed(MDC, "160368", "MDC_CONC_GLU_UNDETERMINED_PLASMA"),
+                Coding::fixed(
+                    LOINC,
+                    "41653-7",
+                    "Glucose [Mass/volume] in Capillary blood by Glucometer",
                 ),
-            );
-            o.value_quantity = Quantity::finite(glucose.value, "mg/dL", "mg/dL");
-            out.push(o);
-        }
-        Measurement::HeartRate { rate, .. } => {
-            let mut o = base(
-                "",
-                &[VITAL_SIGNS, PHD],
-                CodeableConcept::of(
-                    &[
-                        Coding::fixed(MDC, "147842", "MDC_ECG_HEART_RATE"),
-                        Coding::fixed(LOINC, "8867-4", "Heart rate"),
-                    ],
-                    "Heart rate",
-                ),
-            );
-            o.value_quantity = Quantity::finite(rate.value, "beats/minute", "/min");
-            out.push(o);
-        }
+            ],
+            "Meter glucose",
+            Quantity::finite(glucose.value, "mg/dL", "mg/dL"),
+        )),
+        Measurement::HeartRate { rate, .. } => out.push(numeric(
+            "",
+            &[VITAL_SIGNS, PHD],
+            &[
+                Coding::fixed(MDC, "147842", "MDC_ECG_HEART_RATE"),
+                Coding::fixed(LOINC, "8867-4", "Heart rate"),
+            ],
+            "Heart rate",
+            per_min(rate),
+        )),
         Measurement::BloodPressure {
             systolic,
             diastolic,
             mean_arterial,
             pulse,
         } => {
-            let mut o = base(
+            let mut o = numeric(
                 "",
                 &[VITAL_SIGNS, PHD],
-                CodeableConcept::of(
-                    &[
-                        Coding::fixed(MDC, "150020", "MDC_PRESS_BLD_NONINV"),
-                        Coding::fixed(LOINC, "85354-9", "Blood pressure panel"),
-                    ],
-                    "Blood pressure",
-                ),
+                &[
+                    Coding::fixed(MDC, "150020", "MDC_PRESS_BLD_NONINV"),
+                    Coding::fixed(LOINC, "85354-9", "Blood pressure panel"),
+                ],
+                "Blood pressure",
+                None,
             );
-            let mm_hg = |q: &device_adapters::reading::Quantity| {
-                Quantity::finite(q.value, "mmHg", "mm[Hg]")
-            };
-            o.component.push(Component {
-                code: CodeableConcept::of(
-                    &[
-                        Coding::fixed(MDC, "150021", "MDC_PRESS_BLD_NONINV_SYS"),
-                        Coding::fixed(LOINC, "8480-6", "Systolic blood pressure"),
-                    ],
-                    "Systolic blood pressure",
-                ),
-                value_quantity: mm_hg(systolic),
-                value_codeable_concept: None,
-            });
+            o.component.push(component(
+                &[
+                    Coding::fixed(MDC, "150021", "MDC_PRESS_BLD_NONINV_SYS"),
+                    Coding::fixed(LOINC, "8480-6", "Systolic blood pressure"),
+                ],
+                "Systolic blood pressure",
+                mm_hg(systolic),
+            ));
             if let Some(diastolic) = diastolic {
-                o.component.push(Component {
-                    code: CodeableConcept::of(
-                        &[
-                            Coding::fixed(MDC, "150022", "MDC_PRESS_BLD_NONINV_DIA"),
-                            Coding::fixed(LOINC, "8462-4", "Diastolic blood pressure"),
-                        ],
-                        "Diastolic blood pressure",
-                    ),
-                    value_quantity: mm_hg(diastolic),
-                    value_codeable_concept: None,
-                });
+                o.component.push(component(
+                    &[
+                        Coding::fixed(MDC, "150022", "MDC_PRESS_BLD_NONINV_DIA"),
+                        Coding::fixed(LOINC, "8462-4", "Diastolic blood pressure"),
+                    ],
+                    "Diastolic blood pressure",
+                    mm_hg(diastolic),
+                ));
             }
             if let Some(mean) = mean_arterial {
-                o.component.push(Component {
-                    code: CodeableConcept::of(
-                        &[
-                            Coding::fixed(MDC, "150023", "MDC_PRESS_BLD_NONINV_MEAN"),
-                            Coding::fixed(LOINC, "8478-0", "Mean blood pressure"),
-                        ],
-                        "Mean blood pressure",
-                    ),
-                    value_quantity: mm_hg(mean),
-                    value_codeable_concept: None,
-                });
+                o.component.push(component(
+                    &[
+                        Coding::fixed(MDC, "150023", "MDC_PRESS_BLD_NONINV_MEAN"),
+                        Coding::fixed(LOINC, "8478-0", "Mean blood pressure"),
+                    ],
+                    "Mean blood pressure",
+                    mm_hg(mean),
+                ));
             }
             out.push(o);
             if let Some(pulse) = pulse {
-                let mut p = base(
+                out.push(numeric(
                     "pulse",
                     &[VITAL_SIGNS, PHD],
-                    CodeableConcept::of(
-                        &[
-                            Coding::fixed(MDC, "149546", "MDC_PULS_RATE_NON_INV"),
-                            Coding::fixed(LOINC, "8867-4", "Heart rate"),
-                        ],
-                        "Pulse rate",
-                    ),
-                );
-                p.value_quantity = Quantity::finite(pulse.value, "beats/minute", "/min");
-                out.push(p);
+                    &[
+                        Coding::fixed(MDC, "149546", "MDC_PULS_RATE_NON_INV"),
+                        Coding::fixed(LOINC, "8867-4", "Heart rate"),
+                    ],
+                    "Pulse rate",
+                    per_min(pulse),
+                ));
             }
         }
         Measurement::BodyWeight { weight, bmi } => {
-            let mut o = base(
+            out.push(numeric(
                 "",
                 &[VITAL_SIGNS, PHD],
-                CodeableConcept::of(
-                    &[
-                        Coding::fixed(MDC, "188736", "MDC_MASS_BODY_ACTUAL"),
-                        Coding::fixed(LOINC, "29463-7", "Body weight"),
-                    ],
-                    "Body weight",
-                ),
-            );
-            o.value_quantity = Quantity::finite(weight.value, "kg", "kg");
-            out.push(o);
+                &[
+                    Coding::fixed(MDC, "188736", "MDC_MASS_BODY_ACTUAL"),
+                    Coding::fixed(LOINC, "29463-7", "Body weight"),
+                ],
+                "Body weight",
+                Quantity::finite(weight.value, "kg", "kg"),
+            ));
             if let Some(bmi) = bmi {
-                let mut b = base(
+                out.push(numeric(
                     "bmi",
                     &[VITAL_SIGNS, PHD],
-                    CodeableConcept::of(
-                        &[
-                            Coding::fixed(MDC, "188752", "MDC_RATIO_MASS_BODY_LEN_SQ"),
-                            Coding::fixed(LOINC, "39156-5", "Body mass index (BMI) [Ratio]"),
-                        ],
-                        "Body mass index",
-                    ),
-                );
-                b.value_quantity = Quantity::finite(bmi.value, "kg/m2", "kg/m2");
-                out.push(b);
+                    &[
+                        Coding::fixed(MDC, "188752", "MDC_RATIO_MASS_BODY_LEN_SQ"),
+                        Coding::fixed(LOINC, "39156-5", "Body mass index (BMI) [Ratio]"),
+                    ],
+                    "Body mass index",
+                    Quantity::finite(bmi.value, "kg/m2", "kg/m2"),
+                ));
             }
         }
         Measurement::Steps { count, period_min } => {
-            let mut o = base(
+            let mut o = numeric(
                 "",
                 &[ACTIVITY, PHD],
-                CodeableConcept::of(
-                    &[Coding::fixed(
-                        LOINC,
-                        "55423-8",
-                        "Number of steps in unspecified time Pedometer",
-                    )],
-                    "Steps",
-                ),
+                &[Coding::fixed(
+                    LOINC,
+                    "55423-8",
+                    "Number of steps in unspecified time Pedometer",
+                )],
+                "Steps",
+                Quantity::finite(count.value, "steps", "{steps}"),
             );
-            o.value_quantity = Quantity::finite(count.value, "steps", "{steps}");
             span(&mut o, *period_min);
             out.push(o);
         }
         Measurement::Calories { energy, period_min } => {
-            let mut o = base(
+            let mut o = numeric(
                 "",
                 &[ACTIVITY, PHD],
-                CodeableConcept::of(
-                    &[Coding::fixed(LOINC, "41981-2", "Calories burned")],
-                    "Energy expended",
-                ),
+                &[Coding::fixed(LOINC, "41981-2", "Calories burned")],
+                "Energy expended",
+                Quantity::finite(energy.value, "kcal", "kcal"),
             );
-            o.value_quantity = Quantity::finite(energy.value, "kcal", "kcal");
             span(&mut o, *period_min);
             out.push(o);
         }
@@ -502,32 +479,28 @@ pub fn observations(
             distance,
             period_min,
         } => {
-            let mut o = base(
+            let mut o = numeric(
                 "",
                 &[ACTIVITY, PHD],
-                CodeableConcept::of(
-                    &[Coding::fixed(
-                        LOINC,
-                        "55430-3",
-                        "Walking distance unspecified time Pedometer",
-                    )],
-                    "Distance",
-                ),
+                &[Coding::fixed(
+                    LOINC,
+                    "55430-3",
+                    "Walking distance unspecified time Pedometer",
+                )],
+                "Distance",
+                Quantity::finite(distance.value, "m", "m"),
             );
-            o.value_quantity = Quantity::finite(distance.value, "m", "m");
             span(&mut o, *period_min);
             out.push(o);
         }
         Measurement::Sleep { duration, stage } => {
-            let mut o = base(
+            let mut o = numeric(
                 "",
                 &[ACTIVITY, PHD],
-                CodeableConcept::of(
-                    &[Coding::fixed(LOINC, "93832-4", "Sleep duration")],
-                    "Sleep",
-                ),
+                &[Coding::fixed(LOINC, "93832-4", "Sleep duration")],
+                "Sleep",
+                Quantity::finite(duration.value, "min", "min"),
             );
-            o.value_quantity = Quantity::finite(duration.value, "min", "min");
             if let Some(stage) = stage {
                 let (code, display) = match stage {
                     SleepStage::Awake => ("awake", "Awake in bed"),
