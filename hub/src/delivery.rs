@@ -51,11 +51,75 @@ pub enum DestinationKind {
 
 /// How the hub authenticates to a destination.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DestinationAuth {
     /// None (a test server, or a receiver on a private network behind its own proxy).
     #[default]
     None,
+    /// SMART Backend Services: a bearer token from `token_url` for a client assertion
+    /// signed (ES384) with the PKCS#8 P-384 key in `key_file` (see `crate::smart`).
+    SmartBackend {
+        /// The destination's token endpoint.
+        token_url: String,
+        /// The hub's client id there.
+        client_id: String,
+        /// The hub's private key (PKCS#8, PEM or DER), readable only by the hub.
+        key_file: std::path::PathBuf,
+        /// The key's id in the JWKS registered with the destination.
+        kid: String,
+        /// Scope asked for.
+        #[serde(default = "default_scope")]
+        scope: String,
+    },
+}
+
+fn default_scope() -> String {
+    "system/Patient.write system/Device.write system/Observation.write system/Provenance.write system/RelatedPerson.write".to_owned()
+}
+
+/// The HTTP agent and each destination's credentials (SMART tokens, cached).
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    tokens: std::collections::HashMap<String, crate::smart::TokenCache>,
+}
+
+impl Client {
+    /// A client for `destinations`, with their keys loaded.
+    ///
+    /// # Errors
+    /// A message naming the destination whose key cannot be used.
+    pub fn new(destinations: &[Destination]) -> Result<Self, String> {
+        let mut tokens = std::collections::HashMap::new();
+        for d in destinations {
+            if let DestinationAuth::SmartBackend {
+                token_url,
+                client_id,
+                key_file,
+                kid,
+                scope,
+            } = &d.auth
+            {
+                let bytes = std::fs::read(key_file).map_err(|e| {
+                    format!(
+                        "destination {:?}: cannot read {}: {e}",
+                        d.name,
+                        key_file.display()
+                    )
+                })?;
+                let key = crate::smart::ClientKey::from_pkcs8(&bytes)
+                    .map_err(|e| format!("destination {:?}: {e}", d.name))?;
+                tokens.insert(
+                    d.name.clone(),
+                    crate::smart::TokenCache::new(key, client_id, token_url, kid, scope),
+                );
+            }
+        }
+        Ok(Self {
+            agent: agent(),
+            tokens,
+        })
+    }
 }
 
 /// A receiving FHIR endpoint, as configured (`--fhir-destinations FILE`, a JSON array).
@@ -429,14 +493,26 @@ pub struct RoundReport {
 
 /// Sends one item; the verdict.
 fn send(
-    agent: &ureq::Agent,
+    client: &mut Client,
     destination: &Destination,
     item: &OutboxItem,
     now: DateTime<Utc>,
 ) -> Verdict {
     let url = destination.base_url.trim_end_matches('/');
-    match agent
-        .post(url)
+    let mut request = client.agent.post(url);
+    if let Some(tokens) = client.tokens.get_mut(&destination.name) {
+        match tokens.bearer(&client.agent, now) {
+            Ok(token) => request = request.header("Authorization", &format!("Bearer {token}")),
+            // The token endpoint may be down like any server: retry later.
+            Err(error) => {
+                return Verdict::Retry {
+                    reason: error.to_string(),
+                    retry_after: None,
+                }
+            }
+        }
+    }
+    match request
         .header("Content-Type", "application/fhir+json")
         .header("Accept", "application/fhir+json")
         .header("X-Request-Id", &format!("pghd-outbox-{}", item.id))
@@ -476,7 +552,7 @@ fn send(
 pub fn deliver_round(
     store: &mut dyn ReadingStore,
     destinations: &[Destination],
-    agent: &ureq::Agent,
+    client: &mut Client,
     now: DateTime<Utc>,
     jitter: &mut dyn FnMut() -> f64,
 ) -> Result<RoundReport, StoreError> {
@@ -490,7 +566,7 @@ pub fn deliver_round(
             )),
             Some(destination) => match permission(store, &patient, destination)? {
                 Err(reason) => Verdict::Refused(reason.to_owned()),
-                Ok(()) => send(agent, destination, &item, now),
+                Ok(()) => send(client, destination, &item, now),
             },
         };
         let attempts = item.attempts + 1;
@@ -553,14 +629,18 @@ pub fn agent() -> ureq::Agent {
 
 /// Delivers until the process ends: a round every `interval` (sooner while there is
 /// more due), on its own thread with its own store connection.
-pub fn run(mut store: Box<dyn ReadingStore>, destinations: Vec<Destination>, interval: Duration) {
-    let agent = agent();
+pub fn run(
+    mut store: Box<dyn ReadingStore>,
+    destinations: Vec<Destination>,
+    mut client: Client,
+    interval: Duration,
+) {
     let mut jitter = jitter_source(Utc::now().timestamp_nanos_opt().unwrap_or(1).unsigned_abs());
     loop {
         match deliver_round(
             store.as_mut(),
             &destinations,
-            &agent,
+            &mut client,
             Utc::now(),
             &mut jitter,
         ) {

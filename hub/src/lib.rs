@@ -21,4 +21,5 @@ pub mod notify;
 pub mod progress;
 pub mod report;
 pub mod serve;
+pub mod smart;
 pub mod store;

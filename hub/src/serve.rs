@@ -143,13 +143,17 @@ pub async fn run(
         )?;
     }
     if !config.fhir_destinations.is_empty() {
+        let client =
+            crate::delivery::Client::new(&config.fhir_destinations).map_err(anyhow::Error::msg)?;
         let (store, destinations) = (
             config.store.open(1)?.remove(0),
             config.fhir_destinations.clone(),
         );
         std::thread::Builder::new()
             .name("fhir-delivery".into())
-            .spawn(move || crate::delivery::run(store, destinations, Duration::from_secs(5)))?;
+            .spawn(move || {
+                crate::delivery::run(store, destinations, client, Duration::from_secs(5));
+            })?;
         let (store, destinations) = (
             config.store.open(1)?.remove(0),
             config.fhir_destinations.clone(),

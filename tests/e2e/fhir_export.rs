@@ -504,7 +504,7 @@ fn fourteen_days_reach_a_real_fhir_server_once_even_across_an_outage() {
         base_url: server.base.clone(),
         auth: DestinationAuth::None,
     }];
-    let http = pghd_hub::delivery::agent();
+    let mut http = pghd_hub::delivery::Client::new(&destinations).unwrap();
     let mut jitter = || 0.5;
     let fortnight = (start, start + chrono::Duration::days(14));
     let now = Utc::now();
@@ -527,7 +527,7 @@ fn fourteen_days_reach_a_real_fhir_server_once_even_across_an_outage() {
         start + chrono::Duration::days(3),
     );
     enqueue_window(&mut store, &destinations, &patient, day, false, None, now).unwrap();
-    let round = deliver_round(&mut store, &destinations, &http, now, &mut jitter).unwrap();
+    let round = deliver_round(&mut store, &destinations, &mut http, now, &mut jitter).unwrap();
     let items = store.outbox().for_patient(&patient).unwrap();
     assert_eq!(
         round.sent,
@@ -639,7 +639,7 @@ fn fourteen_days_reach_a_real_fhir_server_once_even_across_an_outage() {
         now,
     )
     .unwrap();
-    let round = deliver_round(&mut store, &destinations, &http, now, &mut jitter).unwrap();
+    let round = deliver_round(&mut store, &destinations, &mut http, now, &mut jitter).unwrap();
     assert_eq!((round.sent, round.retried), (0, 1));
     let pending = store.outbox().for_patient(&patient).unwrap()[0].clone();
     assert_eq!(pending.status, OutboxStatus::Pending);
@@ -656,7 +656,7 @@ fn fourteen_days_reach_a_real_fhir_server_once_even_across_an_outage() {
     let round = deliver_round(
         &mut store,
         &destinations,
-        &http,
+        &mut http,
         pending.next_attempt_at,
         &mut jitter,
     )

@@ -243,23 +243,23 @@ async fn rounds_retry_as_asked_and_stop_when_the_patient_opposes() {
         let mut store = store_with_patient();
         let patient = PatientId("p1".into());
         let dest = destinations(&url);
-        let agent = agent();
+        let mut client = Client::new(&dest).unwrap();
         let mut half = || 0.5;
         let queued =
             enqueue_window(&mut store, &dest, &patient, window(), true, None, at(0)).unwrap();
         let id = queued.queued[0].id;
         // 503 + Retry-After: 120 → pending, due in two minutes, not before.
-        let r = deliver_round(&mut store, &dest, &agent, at(0), &mut half).unwrap();
+        let r = deliver_round(&mut store, &dest, &mut client, at(0), &mut half).unwrap();
         assert_eq!((r.sent, r.retried), (0, 1));
         let item = &store.outbox().for_patient(&patient).unwrap()[0];
         assert_eq!(item.next_attempt_at, at(120));
         assert_eq!(item.last_error.as_deref(), Some("HTTP 503: {}"));
         assert_eq!(
-            deliver_round(&mut store, &dest, &agent, at(60), &mut half).unwrap(),
+            deliver_round(&mut store, &dest, &mut client, at(60), &mut half).unwrap(),
             RoundReport::default()
         );
         // Then 200 → sent, once.
-        let r = deliver_round(&mut store, &dest, &agent, at(120), &mut half).unwrap();
+        let r = deliver_round(&mut store, &dest, &mut client, at(120), &mut half).unwrap();
         assert_eq!(r.sent, 1);
         let item = &store.outbox().for_patient(&patient).unwrap()[0];
         assert_eq!(
@@ -285,7 +285,7 @@ async fn rounds_retry_as_asked_and_stop_when_the_patient_opposes() {
             .directory()
             .set_consent(&patient, false, true, "p1", at(210))
             .unwrap();
-        let r = deliver_round(&mut store, &dest, &agent, at(220), &mut half).unwrap();
+        let r = deliver_round(&mut store, &dest, &mut client, at(220), &mut half).unwrap();
         assert_eq!(r.failed, 1);
         let newest = &store.outbox().for_patient(&patient).unwrap()[0];
         assert_eq!(newest.status, OutboxStatus::Failed);
@@ -354,4 +354,172 @@ fn the_schedule_queues_recent_days_and_the_last_period_once() {
         (200..=288).contains(&observations),
         "one local day of 5-minute readings: {observations}"
     );
+}
+
+/// A SMART token endpoint that checks the client assertion against the registered
+/// JWK and claims, and a FHIR receiver that wants its token; counts token requests.
+async fn smart_peer(
+    jwk: serde_json::Value,
+    client_id: &'static str,
+) -> (String, String, Arc<Mutex<usize>>) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let token_url = format!("{base}/token");
+    let issued = Arc::new(Mutex::new(0_usize));
+    let (count, audience) = (issued.clone(), token_url.clone());
+    let token = move |body: String| {
+        let (jwk, count, audience) = (jwk.clone(), count.clone(), audience.clone());
+        async move {
+            let form: std::collections::HashMap<String, String> = body
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.replace("%3A", ":").replace("%2F", "/")))
+                .collect();
+            let refuse = |why: &str| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("{{\"error\":\"invalid_client\",\"error_description\":\"{why}\"}}"),
+                )
+            };
+            if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+                || form.get("client_assertion_type").map(String::as_str)
+                    != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            {
+                return refuse("grant");
+            }
+            let jwt = &form["client_assertion"];
+            let parts: Vec<&str> = jwt.split('.').collect();
+            let header: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+            let claims: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+            if header["kid"] != jwk["kid"] || header["alg"] != "ES384" {
+                return refuse("unknown key");
+            }
+            let mut point = vec![4_u8];
+            point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap());
+            point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap());
+            let signed = format!("{}.{}", parts[0], parts[1]);
+            if UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &point)
+                .verify(
+                    signed.as_bytes(),
+                    &URL_SAFE_NO_PAD.decode(parts[2]).unwrap(),
+                )
+                .is_err()
+            {
+                return refuse("signature");
+            }
+            if claims["iss"] != client_id
+                || claims["sub"] != client_id
+                || claims["aud"] != audience.as_str()
+            {
+                return refuse("claims");
+            }
+            *count.lock().unwrap() += 1;
+            (
+                StatusCode::OK,
+                r#"{"access_token":"tok-1","token_type":"bearer","expires_in":300}"#.to_owned(),
+            )
+        }
+    };
+    let receiver = |headers: HeaderMap| async move {
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer tok-1") {
+            (StatusCode::OK, "{}")
+        } else {
+            (StatusCode::UNAUTHORIZED, "{}")
+        }
+    };
+    let app = axum::Router::new()
+        .route("/token", post(token))
+        .route("/fhir", post(receiver));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("{base}/fhir"), token_url, issued)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_backend_tokens_are_fetched_once_and_sent_as_bearer() {
+    use ring::signature::{EcdsaKeyPair, ECDSA_P384_SHA384_FIXED_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+    let key = crate::smart::ClientKey::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let (fhir, token_url, issued) = smart_peer(key.public_jwk("hub-key-1"), "pghd-hub").await;
+    let dir = std::env::temp_dir().join(format!("pghd-smart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("hub.p8");
+    std::fs::write(&key_file, pkcs8.as_ref()).unwrap();
+    let missing = dir.join("missing.p8");
+    tokio::task::spawn_blocking(move || {
+        let smart = |kid: &str| DestinationAuth::SmartBackend {
+            token_url: token_url.clone(),
+            client_id: "pghd-hub".into(),
+            key_file: key_file.clone(),
+            kid: kid.into(),
+            scope: default_scope(),
+        };
+        let mut dest = destinations(&fhir);
+        dest.truncate(1);
+        dest[0].auth = smart("hub-key-1");
+        let mut store = store_with_patient();
+        let patient = PatientId("p1".into());
+        let mut client = Client::new(&dest).unwrap();
+        let mut half = || 0.5;
+        let (from, to) = window();
+        enqueue_window(&mut store, &dest, &patient, (from, to), true, None, at(0)).unwrap();
+        enqueue_window(
+            &mut store,
+            &dest,
+            &patient,
+            (from, from + chrono::Duration::hours(2)),
+            false,
+            None,
+            at(0),
+        )
+        .unwrap();
+        let r = deliver_round(&mut store, &dest, &mut client, at(0), &mut half).unwrap();
+        assert_eq!(
+            r.sent,
+            2,
+            "{:?}",
+            store.outbox().for_patient(&patient).unwrap()
+        );
+        assert_eq!(*issued.lock().unwrap(), 1, "one token for both submissions");
+        // A key the token endpoint does not know: no token, the item waits with the reason.
+        dest[0].auth = smart("unknown-key");
+        let mut client = Client::new(&dest).unwrap();
+        enqueue_window(
+            &mut store,
+            &dest,
+            &patient,
+            (from, from + chrono::Duration::hours(1)),
+            false,
+            None,
+            at(10),
+        )
+        .unwrap();
+        let r = deliver_round(&mut store, &dest, &mut client, at(10), &mut half).unwrap();
+        assert_eq!(r.retried, 1);
+        let item = &store.outbox().for_patient(&patient).unwrap()[0];
+        assert!(
+            item.last_error.as_deref().unwrap().contains("unknown key"),
+            "{:?}",
+            item.last_error
+        );
+        // A destination whose key file is missing is refused at start-up, by name.
+        dest[0].auth = DestinationAuth::SmartBackend {
+            token_url: "http://x".into(),
+            client_id: "c".into(),
+            key_file: missing,
+            kid: "k".into(),
+            scope: default_scope(),
+        };
+        assert!(Client::new(&dest)
+            .unwrap_err()
+            .contains("destination \"fse\": cannot read"));
+    })
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }
