@@ -314,15 +314,21 @@ fn the_schedule_queues_recent_days_and_the_last_period_once() {
     let now = DateTime::parse_from_rfc3339("2025-01-16T10:00:00+01:00")
         .unwrap()
         .with_timezone(&Utc);
+    let mut seen = std::collections::HashMap::new();
     assert_eq!(
-        schedule_round(&mut store, &dest, now).unwrap(),
+        schedule_round(&mut store, &dest, &mut seen, now).unwrap(),
         4,
         "three days and one summary, FSE only"
     );
     assert_eq!(
-        schedule_round(&mut store, &dest, now).unwrap(),
+        schedule_round(&mut store, &dest, &mut seen, now).unwrap(),
         0,
         "nothing twice"
+    );
+    // Nor after a restart (nothing seen yet): the outbox keys say it is queued.
+    assert_eq!(
+        schedule_round(&mut store, &dest, &mut Default::default(), now).unwrap(),
+        0
     );
     let items = store.outbox().for_patient(&patient).unwrap();
     let summary = items
