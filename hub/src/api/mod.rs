@@ -991,11 +991,6 @@ async fn fhir_submission(
             "`to` must follow `from` by at most {MAX_SUBMISSION_DAYS} days"
         )));
     }
-    if state.destinations.is_empty() {
-        return Err(ApiError::conflict(
-            "this hub has no FHIR destinations configured",
-        ));
-    }
     let destinations = state.destinations.clone();
     on_record(
         &state,
@@ -1004,6 +999,11 @@ async fn fhir_submission(
         Action::ReadData,
         "POST fhir-submission",
         move |store, caller, account| {
+            if destinations.is_empty() {
+                return Err(ApiError::conflict(
+                    "this hub has no FHIR destinations configured",
+                ));
+            }
             let delegate = (caller.id != account.id && caller.role != Role::Practitioner)
                 .then(|| -> Result<_, ApiError> {
                     let who = store.directory().account(&caller.id)?;

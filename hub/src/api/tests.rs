@@ -201,22 +201,35 @@ fn record_endpoints(consultation: bool) -> Vec<(&'static str, String, Option<Str
         ("POST", "/api/v1/patients/pat/pairing-codes".into(), None),
         ("GET", "/api/v1/patients/pat/gateways".into(), None),
         ("GET", "/api/v1/patients/pat/deliveries".into(), None),
+        ("GET", "/api/v1/patients/pat/destinations".into(), None),
+        (
+            "PUT",
+            "/api/v1/patients/pat/destinations".into(),
+            Some(json!({"destinations": []}).to_string()),
+        ),
+        (
+            "POST",
+            "/api/v1/patients/pat/fhir-submissions".into(),
+            // This hub has no destinations: 409 once allowed, so nothing is queued.
+            Some(json!({"from": Utc::now() - Duration::days(1), "to": Utc::now()}).to_string()),
+        ),
     ]
 }
 
 /// What each caller may do on `pat`'s record, written out by hand from the rules in
 /// docs/http-api.md (not computed by the code under test). The status expected when
-/// allowed: 200, except the POST (422: admin cannot be a delegate) and the DELETE of a
-/// missing delegation (404).
+/// allowed: 200, except the POST of a delegation (422: admin cannot be a delegate), the
+/// DELETE of a missing delegation (404), the POSTs that create (201) and the FHIR
+/// submission on a hub without destinations (409).
 fn expected_allowed(
     caller: &str,
     consultation: bool,
     delegation_valid: bool,
     endpoint: usize,
 ) -> bool {
-    let data = endpoint <= 1 || endpoint == 10 || endpoint == 12;
-    let consent_read = endpoint == 2;
-    let consent_write = endpoint == 3;
+    let data = endpoint <= 1 || endpoint == 10 || endpoint == 12 || endpoint == 16;
+    let consent_read = endpoint == 2 || endpoint == 14;
+    let consent_write = endpoint == 3 || endpoint == 15;
     let audit = endpoint == 7 || endpoint == 8 || endpoint == 13;
     match caller {
         "pat" => true,
@@ -230,6 +243,7 @@ fn allowed_status(endpoint: usize) -> u16 {
     match endpoint {
         5 => 422,
         6 => 404,
+        16 => 409,
         9 | 11 => 201,
         _ => 200,
     }
@@ -306,10 +320,13 @@ fn authorisation_matrix_with_one_audit_record_per_third_party_action() {
             }
         }
     }
-    assert_eq!(cells, 4 * callers.len() * 14);
+    assert_eq!(cells, 4 * callers.len() * 17);
 
     // Endpoints outside a patient's record.
     for (caller, token) in &tokens {
+        let outbox = hub.request("GET", "/api/v1/admin/deliveries", Some(token), None);
+        let want = if *caller == "admin" { 200 } else { 403 };
+        assert_eq!(outbox.status, want, "{caller} admin/deliveries");
         let me = hub.request("GET", "/api/v1/me", Some(token), None);
         assert_eq!(me.status, 200, "{caller} /me");
         assert_eq!(me.body["account"]["id"], *caller);
