@@ -493,18 +493,6 @@ impl SubmissionBuilder {
         let urls: Vec<&str> = self.entries.iter().map(|e| e.full_url.as_str()).collect();
         digest_id(&urls)
     }
-
-    /// Entries so far.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether only the Patient entry is there (or nothing).
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.entries.len() <= 1
-    }
 }
 
 #[cfg(test)]
