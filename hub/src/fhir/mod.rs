@@ -176,11 +176,11 @@ pub struct SubmissionBuilder {
     patient_url: String,
     patient_digest: String,
     entries: Vec<BundleEntry>,
-    /// Device identity (as stored) → fullUrl.
-    devices: HashMap<String, String>,
-    /// Device → (its identity as stored, fullUrl): readings mostly share a device, so
-    /// its serialisation is made once.
-    device_cache: HashMap<device_adapters::reading::DeviceIdentity, (String, String)>,
+    /// Sensor → (fullUrl, its identity as stored): readings mostly share a device, so
+    /// its serialisation and Device entry are made once.
+    sensors: HashMap<device_adapters::reading::DeviceIdentity, (String, String)>,
+    /// Gateway id → fullUrl.
+    gateways: HashMap<String, String>,
     /// The device of the previous reading, compared before hashing.
     last_device: Option<(device_adapters::reading::DeviceIdentity, (String, String))>,
     hub_url: Option<String>,
@@ -202,8 +202,8 @@ impl SubmissionBuilder {
             patient_url: uuid_urn(&key),
             patient_digest: digest_id(&["patient", &patient.id]),
             entries: Vec::new(),
-            devices: HashMap::new(),
-            device_cache: HashMap::new(),
+            sensors: HashMap::new(),
+            gateways: HashMap::new(),
             last_device: None,
             hub_url: None,
         };
@@ -254,15 +254,14 @@ impl SubmissionBuilder {
                 return known.clone();
             }
         }
-        if let Some(known) = self.device_cache.get(&reading.device) {
+        if let Some(known) = self.sensors.get(&reading.device) {
             self.last_device = Some((reading.device.clone(), known.clone()));
             return known.clone();
         }
         let key = serde_json::to_string(&reading.device).unwrap_or_default();
         let device = readings::device(reading, &key);
         let url = self.push(&device.identifier[0].clone(), Resource::Device(device));
-        self.devices.insert(key.clone(), url.clone());
-        self.device_cache
+        self.sensors
             .insert(reading.device.clone(), (url.clone(), key.clone()));
         self.last_device = Some((reading.device.clone(), (url.clone(), key.clone())));
         (url, key)
@@ -270,8 +269,7 @@ impl SubmissionBuilder {
 
     /// The Device entry of a gateway, added once.
     fn gateway(&mut self, gateway_id: &str) -> String {
-        let key = format!("gateway:{gateway_id}");
-        if let Some(url) = self.devices.get(&key) {
+        if let Some(url) = self.gateways.get(gateway_id) {
             return url.clone();
         }
         let identifier = Identifier::new(GATEWAY_ID_SYSTEM, gateway_id.to_owned());
@@ -291,7 +289,7 @@ impl SubmissionBuilder {
                 )),
             }),
         );
-        self.devices.insert(key, url.clone());
+        self.gateways.insert(gateway_id.to_owned(), url.clone());
         url
     }
 
@@ -420,12 +418,7 @@ impl SubmissionBuilder {
                 what: Reference::to(url),
             })
             .collect();
-        let mut devices: Vec<&String> = self
-            .devices
-            .iter()
-            .filter(|(key, _)| !key.starts_with("gateway:"))
-            .map(|(_, url)| url)
-            .collect();
+        let mut devices: Vec<&String> = self.sensors.values().map(|(url, _)| url).collect();
         devices.sort();
         entity.extend(devices.into_iter().map(|url| ProvenanceEntity {
             role: "source",
