@@ -135,6 +135,12 @@ pub(crate) const OUTBOX_SCHEMA: &str = "
 const COLUMNS: &str = "id, patient_id, destination, idempotency_key, body, status, attempts,
                        next_attempt_us, last_error, created_us, sent_us";
 
+/// [`COLUMNS`] with an empty body: for listings that do not show it (a body is a whole
+/// Bundle, megabytes for 14 days).
+const COLUMNS_WITHOUT_BODY: &str =
+    "id, patient_id, destination, idempotency_key, '' AS body, status,
+                       attempts, next_attempt_us, last_error, created_us, sent_us";
+
 fn micros(at: DateTime<Utc>) -> SqlValue {
     SqlValue::Int(at.timestamp_micros())
 }
@@ -282,12 +288,12 @@ impl<'a> Outbox<'a> {
         let rows = match status {
             Some(status) => self.sql.query(
                 &format!(
-                    "SELECT {COLUMNS} FROM outbox WHERE status = ?1 ORDER BY id DESC LIMIT ?2"
+                    "SELECT {COLUMNS_WITHOUT_BODY} FROM outbox WHERE status = ?1 ORDER BY id DESC LIMIT ?2"
                 ),
                 &[status.as_str().into(), limit.into()],
             )?,
             None => self.sql.query(
-                &format!("SELECT {COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?1"),
+                &format!("SELECT {COLUMNS_WITHOUT_BODY} FROM outbox ORDER BY id DESC LIMIT ?1"),
                 &[limit.into()],
             )?,
         };

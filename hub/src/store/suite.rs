@@ -157,6 +157,17 @@ fn outbox(store: &mut dyn ReadingStore) {
     let failed = items.iter().find(|i| i.id == other).unwrap();
     assert_eq!(failed.last_error.as_deref(), Some("400: invalid bundle"));
     assert_eq!(outbox.due(now + Duration::hours(1), 10).unwrap().len(), 1);
+    // The admin's listing: newest first, filtered by status, the same fields as the
+    // patient's view but the body.
+    let failed_only = outbox.recent(Some(OutboxStatus::Failed), 10).unwrap();
+    assert_eq!(failed_only.len(), 1);
+    assert_eq!(
+        failed_only[0],
+        crate::store::outbox::OutboxSummary::from(failed.clone())
+    );
+    let all = outbox.recent(None, 10).unwrap();
+    assert_eq!(all.len(), items.len());
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
 }
 
 fn new_account<'a>(id: &'a str, role: Role) -> NewAccount<'a> {
