@@ -77,11 +77,15 @@ fn default_scope() -> String {
     "system/Patient.write system/Device.write system/Observation.write system/Provenance.write system/RelatedPerson.write".to_owned()
 }
 
-/// The HTTP agent and each destination's credentials (SMART tokens, cached).
+/// The HTTP agents and each destination's credentials (SMART tokens, cached; the FSE
+/// Gateway's JWT signer; client certificates).
 #[derive(Debug)]
 pub struct Client {
     agent: ureq::Agent,
+    /// Agents of destinations with mutual TLS, by name.
+    tls_agents: std::collections::HashMap<String, ureq::Agent>,
     tokens: std::collections::HashMap<String, crate::smart::TokenCache>,
+    signers: std::collections::HashMap<String, crate::fse_gateway::Signer>,
 }
 
 impl Client {
@@ -115,11 +119,73 @@ impl Client {
                 );
             }
         }
+        let mut tls_agents = std::collections::HashMap::new();
+        let mut signers = std::collections::HashMap::new();
+        for d in destinations {
+            if let Some(tls) = &d.tls {
+                let config =
+                    tls_config(tls).map_err(|e| format!("destination {:?}: {e}", d.name))?;
+                tls_agents.insert(d.name.clone(), agent_with(Some(config)));
+            }
+            if let Protocol::FseGateway(config) = &d.protocol {
+                let signer = crate::fse_gateway::Signer::load(config)
+                    .map_err(|e| format!("destination {:?}: {e}", d.name))?;
+                signers.insert(d.name.clone(), signer);
+            }
+        }
         Ok(Self {
             agent: agent(),
+            tls_agents,
             tokens,
+            signers,
         })
     }
+
+    /// The agent for `destination` (its own when it uses mutual TLS).
+    fn agent_for(&self, destination: &str) -> &ureq::Agent {
+        self.tls_agents.get(destination).unwrap_or(&self.agent)
+    }
+}
+
+/// Reads every PEM item of `path`.
+fn pem_items(path: &std::path::Path) -> Result<Vec<ureq::tls::PemItem<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    ureq::tls::parse_pem(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not PEM: {e}", path.display()))
+}
+
+/// The TLS configuration of mutual TLS with a destination.
+fn tls_config(tls: &ClientTls) -> Result<ureq::tls::TlsConfig, String> {
+    use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig};
+    let certificates = |path: &std::path::Path| {
+        let certs: Vec<_> = pem_items(path)?
+            .into_iter()
+            .filter_map(|item| match item {
+                PemItem::Certificate(cert) => Some(cert),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            Err(format!("{}: no certificate", path.display()))
+        } else {
+            Ok(certs)
+        }
+    };
+    let chain = certificates(&tls.cert_file)?;
+    let key = pem_items(&tls.key_file)?
+        .into_iter()
+        .find_map(|item| match item {
+            PemItem::PrivateKey(key) => Some(key),
+            _ => None,
+        })
+        .ok_or_else(|| format!("{}: no private key", tls.key_file.display()))?;
+    let mut config =
+        TlsConfig::builder().client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+    if let Some(ca) = &tls.ca_file {
+        config = config.root_certs(RootCerts::new_with_certs(&certificates(ca)?));
+    }
+    Ok(config.build())
 }
 
 /// A receiving FHIR endpoint, as configured (`--fhir-destinations FILE`, a JSON array).
@@ -130,11 +196,45 @@ pub struct Destination {
     pub name: String,
     /// Whose data it receives.
     pub kind: DestinationKind,
-    /// The FHIR base URL; a transaction Bundle is POSTed to it.
+    /// The FHIR base URL, where a transaction Bundle is POSTed; for the FSE Gateway its
+    /// base URL ending in `/v1` (also the JWTs' audience).
     pub base_url: String,
     /// Authentication.
     #[serde(default)]
     pub auth: DestinationAuth,
+    /// What is sent and how.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Mutual TLS: the hub's client certificate, and the CA the receiver's certificate
+    /// must chain to (else the public web roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClientTls>,
+}
+
+/// What a destination takes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Protocol {
+    /// A FHIR R4 server: every reading and summary as a transaction Bundle.
+    #[default]
+    FhirTransaction,
+    /// The FSE 2.0 Gateway: each period's summary as a taccuino report (PDF with the
+    /// FHIR document embedded), see [`crate::fse_gateway`]; readings alone are not sent.
+    FseGateway(Box<crate::fse_gateway::GatewayConfig>),
+}
+
+/// The hub's side of mutual TLS with a destination (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTls {
+    /// The hub's client certificate, then any intermediates.
+    pub cert_file: std::path::PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1), readable only by the hub.
+    pub key_file: std::path::PathBuf,
+    /// The CA certificates the receiver's certificate must chain to; when absent, the
+    /// public web roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Reads and checks a destinations file (a JSON array of [`Destination`]).
@@ -158,6 +258,15 @@ pub fn load_destinations(path: &std::path::Path) -> Result<Vec<Destination>, Str
         if !(d.base_url.starts_with("http://") || d.base_url.starts_with("https://")) {
             return Err(format!(
                 "{}: destination {:?}: base_url must be an http:// or https:// URL",
+                path.display(),
+                d.name
+            ));
+        }
+    }
+    for d in &destinations {
+        if matches!(d.protocol, Protocol::FseGateway(_)) && !d.base_url.starts_with("https://") {
+            return Err(format!(
+                "{}: destination {:?}: the FSE Gateway is reached over (mutual) TLS: base_url must be https://",
                 path.display(),
                 d.name
             ));
@@ -270,58 +379,165 @@ pub fn enqueue_window(
     if readings.is_empty() {
         return Err(DeliveryError::NothingToSend { from, to });
     }
-    let mut builder = SubmissionBuilder::new(&PatientInfo {
+    let patient_info = PatientInfo {
         id: account.id.clone(),
         fiscal_code: account.fiscal_code.clone(),
         name: account.display_name.clone(),
-    });
+    };
+    let tz: chrono_tz::Tz = account.time_zone.parse().unwrap_or(chrono_tz::Europe::Rome);
+    let mut builder = SubmissionBuilder::new(&patient_info);
     let sources = builder.add_readings(&readings);
-    let mut summary = false;
-    if with_summary {
-        let tz: chrono_tz::Tz = account.time_zone.parse().unwrap_or(chrono_tz::Europe::Rome);
-        if let Ok(glucose) = crate::report::summarize_readings(&readings, tz) {
-            let offset = readings.last().and_then(|r| r.local_offset_min);
-            match builder.add_cgm_summary(&glucose, (from, to), offset, &sources, requested_by, now)
-            {
-                Ok(_) => summary = true,
-                // Too little data for the IG's summary: the readings still go.
-                Err(FhirError::MissingFigure(_) | FhirError::Unit) => {}
-            }
+    let offset = readings.last().and_then(|r| r.local_offset_min);
+    let glucose = if with_summary {
+        crate::report::summarize_readings(&readings, tz).ok()
+    } else {
+        None
+    };
+    let mut summary = None;
+    if let Some(glucose) = &glucose {
+        match builder.add_cgm_summary(glucose, (from, to), offset, &sources, requested_by, now) {
+            Ok(_) => summary = Some(glucose),
+            // Too little data for the IG's summary: the readings still go.
+            Err(FhirError::MissingFigure(_) | FhirError::Unit) => {}
         }
     }
     let key = format!(
         "{}/{}/{}/{}",
-        if summary { "summary" } else { "readings" },
+        if summary.is_some() {
+            "summary"
+        } else {
+            "readings"
+        },
         crate::fhir::instant(from),
         crate::fhir::instant(to),
         builder.content_digest()
     );
-    let body = builder.finish_json(&key, now)?;
     let mut report = EnqueueReport {
         readings: readings.len(),
-        summary,
+        summary: summary.is_some(),
         queued: Vec::new(),
         withheld: Vec::new(),
     };
+    let mut transaction = None;
+    let mut builder = Some(builder);
     for destination in destinations {
-        match permission(store, patient, destination)? {
-            Ok(()) => {
-                let (id, new) =
-                    store
-                        .outbox()
-                        .enqueue(patient, &destination.name, &key, &body, now)?;
-                report.queued.push(Queued {
-                    destination: destination.name.clone(),
-                    id,
-                    new,
-                });
-            }
-            Err(reason) => report
+        if let Err(reason) = permission(store, patient, destination)? {
+            report
                 .withheld
-                .push((destination.name.clone(), reason.to_owned())),
+                .push((destination.name.clone(), reason.to_owned()));
+            continue;
         }
+        let (item_key, body) = match &destination.protocol {
+            Protocol::FhirTransaction => {
+                if transaction.is_none() {
+                    if let Some(builder) = builder.take() {
+                        transaction = Some(builder.finish_json(&key, now)?);
+                    }
+                }
+                (key.clone(), transaction.clone().unwrap_or_default())
+            }
+            Protocol::FseGateway(config) => {
+                let Some(glucose) = summary else {
+                    report.withheld.push((
+                        destination.name.clone(),
+                        "withheld: the FSE Gateway takes period reports, and this window has no CGM summary"
+                            .to_owned(),
+                    ));
+                    continue;
+                };
+                let document_key = format!("document/{key}");
+                let publication = taccuino_report(
+                    config,
+                    &patient_info,
+                    &document_key,
+                    &ReportInput {
+                        glucose,
+                        period: (from, to),
+                        offset,
+                        sources: &sources,
+                        tz,
+                        requested_by,
+                        now,
+                    },
+                )?;
+                (document_key, serde_json::to_string(&publication)?)
+            }
+        };
+        let (id, new) =
+            store
+                .outbox()
+                .enqueue(patient, &destination.name, &item_key, &body, now)?;
+        report.queued.push(Queued {
+            destination: destination.name.clone(),
+            id,
+            new,
+        });
     }
     Ok(report)
+}
+
+/// What a taccuino report is made of: the summary, its period (UTC) and the patient's
+/// offset (minutes) and zone, the readings' fullUrls, who asked, and when.
+#[derive(Clone, Copy)]
+struct ReportInput<'a> {
+    glucose: &'a glucometrics::GlucoseSummary,
+    period: (DateTime<Utc>, DateTime<Utc>),
+    offset: Option<i32>,
+    sources: &'a [String],
+    tz: chrono_tz::Tz,
+    requested_by: Option<&'a DelegateInfo>,
+    now: DateTime<Utc>,
+}
+
+/// The taccuino report of a CGM summary for the FSE Gateway: the FHIR document (the
+/// summary's Observations, identified as in the transaction Bundle, so both channels
+/// name the same results alike) embedded in its PDF, and the metadata; identified by
+/// `document_key`.
+fn taccuino_report(
+    config: &crate::fse_gateway::GatewayConfig,
+    patient: &PatientInfo,
+    document_key: &str,
+    summary: &ReportInput<'_>,
+) -> Result<crate::fse_gateway::Publication, DeliveryError> {
+    let ReportInput {
+        glucose,
+        period,
+        offset,
+        sources,
+        tz,
+        requested_by,
+        now,
+    } = *summary;
+    let title = "Report glicemico CGM (AGP) / CGM glucose report";
+    let mut document = SubmissionBuilder::new(patient);
+    // Checked already on the same summary by the caller.
+    let _ = document.add_cgm_summary(glucose, period, offset, sources, requested_by, now);
+    let (bundle, lines) = document.finish_document(document_key, title, now);
+    let json = serde_json::to_string(&bundle)?;
+    let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string();
+    let header = vec![
+        format!(
+            "Paziente / Patient: {} (CF {})",
+            patient.name,
+            patient.fiscal_code.as_deref().unwrap_or("-")
+        ),
+        format!(
+            "Periodo / Period: {} - {} ({tz})",
+            local(period.0),
+            local(period.1)
+        ),
+        format!("Generato da / Made by pghd-hub, {}", local(now)),
+    ];
+    let pdf = crate::fse_gateway::report_pdf(title, &header, &lines, &json);
+    Ok(crate::fse_gateway::Publication {
+        metadata: crate::fse_gateway::metadata(
+            config,
+            &crate::fhir::digest_id(&["fse-document", document_key]),
+            &crate::fhir::digest_id(&["fse-submission", document_key]),
+            period,
+        ),
+        pdf,
+    })
 }
 
 /// Length of the scheduled CGM summary periods, days (the consensus' 14 days).
@@ -427,8 +643,11 @@ pub fn run_schedule(
 /// What an answer (or its absence) means for an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Accepted.
-    Sent,
+    /// Accepted, with the receiver's receipt when it gives one worth keeping.
+    Sent {
+        /// E.g. the FSE Gateway's `workflowInstanceId`.
+        receipt: Option<String>,
+    },
     /// Try again after the delay, keeping the reason.
     Retry {
         /// Why it failed.
@@ -450,7 +669,7 @@ pub fn verdict(status: u16, retry_after: Option<&str>, body: &str, now: DateTime
         format!("HTTP {status}: {}", text.trim())
     };
     match status {
-        200..=299 => Verdict::Sent,
+        200..=299 => Verdict::Sent { receipt: None },
         408 | 429 | 500..=599 => Verdict::Retry {
             reason: reason(),
             retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
@@ -500,15 +719,76 @@ pub struct RoundReport {
     pub failed: usize,
 }
 
-/// Sends one item; the verdict.
+/// An HTTP answer as the verdict reads it: status, `Retry-After`, and the body (read
+/// only when it matters: on failure, or when `keep_success_body`; 64 KiB at most).
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
+}
+
+/// Reads the answer to a request, or the retry verdict when there was none.
+fn answer(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    keep_success_body: bool,
+) -> Result<Answer, Verdict> {
+    let mut response = result.map_err(|error| Verdict::Retry {
+        reason: format!("no answer: {error}"),
+        retry_after: None,
+    })?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = if (200..300).contains(&status) && !keep_success_body {
+        String::new()
+    } else {
+        response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .unwrap_or_default()
+    };
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// Sends one item as its destination's protocol asks; the verdict. `fiscal_code` is
+/// the patient's (the FSE Gateway's tokens name them).
 fn send(
+    client: &mut Client,
+    destination: &Destination,
+    item: &OutboxItem,
+    fiscal_code: Option<&str>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    match &destination.protocol {
+        Protocol::FhirTransaction => send_transaction(client, destination, item, now),
+        Protocol::FseGateway(config) => match fiscal_code {
+            Some(cf) => publish(client, destination, config, item, cf, now),
+            None => Verdict::Refused(
+                "withheld: the patient has no codice fiscale, which the FSE requires".to_owned(),
+            ),
+        },
+    }
+}
+
+/// POSTs a transaction Bundle to a FHIR server.
+fn send_transaction(
     client: &mut Client,
     destination: &Destination,
     item: &OutboxItem,
     now: DateTime<Utc>,
 ) -> Verdict {
     let url = destination.base_url.trim_end_matches('/');
-    let mut request = client.agent.post(url);
+    let agent = client.agent_for(&destination.name).clone();
+    let mut request = agent.post(url);
     if let Some(tokens) = client.tokens.get_mut(&destination.name) {
         match tokens.bearer(&client.agent, now) {
             Ok(token) => request = request.header("Authorization", &format!("Bearer {token}")),
@@ -521,35 +801,74 @@ fn send(
             }
         }
     }
-    match request
+    let result = request
         .header("Content-Type", "application/fhir+json")
         .header("Accept", "application/fhir+json")
         .header("X-Request-Id", &format!("pghd-outbox-{}", item.id))
-        .send(item.body.as_bytes())
+        .send(item.body.as_bytes());
+    match answer(result, false) {
+        Ok(a) => verdict(a.status, a.retry_after.as_deref(), &a.body, now),
+        Err(verdict) => verdict,
+    }
+}
+
+/// Publishes a taccuino report to the FSE Gateway (`POST {base}/fhir-documents`,
+/// multipart, two JWTs signed now): 2xx is sent, with the `workflowInstanceId` kept
+/// as the receipt; 409 means the Gateway already has this `identificativoDoc` (an
+/// earlier attempt whose answer was lost), so it is sent too; otherwise as
+/// [`verdict`].
+fn publish(
+    client: &Client,
+    destination: &Destination,
+    config: &crate::fse_gateway::GatewayConfig,
+    item: &OutboxItem,
+    fiscal_code: &str,
+    now: DateTime<Utc>,
+) -> Verdict {
+    use crate::fse_gateway::{multipart, sha256_hex, Publication, PUBLICATION_PATH};
+    let publication: Publication = match serde_json::from_str(&item.body) {
+        Ok(p) => p,
+        Err(e) => return Verdict::Refused(format!("the queued item is not a publication: {e}")),
+    };
+    let Some(signer) = client.signers.get(&destination.name) else {
+        return Verdict::Refused("no signing key for this destination".to_owned());
+    };
+    let base = destination.base_url.trim_end_matches('/');
+    let hash = sha256_hex(publication.pdf.as_bytes());
+    let (bearer, signature) = match signer.publication_tokens(config, base, fiscal_code, &hash, now)
     {
-        Ok(mut response) => {
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = if (200..300).contains(&status) {
-                String::new()
-            } else {
-                response
-                    .body_mut()
-                    .with_config()
-                    .limit(64 * 1024)
-                    .read_to_string()
-                    .unwrap_or_default()
-            };
-            verdict(status, retry_after.as_deref(), &body, now)
-        }
-        Err(error) => Verdict::Retry {
-            reason: format!("no answer: {error}"),
-            retry_after: None,
+        Ok(tokens) => tokens,
+        Err(reason) => return Verdict::Refused(reason),
+    };
+    let (content_type, body) = multipart(&publication);
+    let result = client
+        .agent_for(&destination.name)
+        .post(&format!("{base}{PUBLICATION_PATH}"))
+        .header("Authorization", &format!("Bearer {bearer}"))
+        .header("FSE-JWT-Signature", &signature)
+        .header("Content-Type", &content_type)
+        .header("Accept", "application/json")
+        .send(&body[..]);
+    let a = match answer(result, true) {
+        Ok(a) => a,
+        Err(verdict) => return verdict,
+    };
+    let field = |name: &str| {
+        serde_json::from_str::<serde_json::Value>(&a.body)
+            .ok()
+            .and_then(|v| v.get(name).and_then(|w| w.as_str()).map(str::to_owned))
+    };
+    match a.status {
+        200..=299 => Verdict::Sent {
+            receipt: field("workflowInstanceId"),
         },
+        409 => Verdict::Sent {
+            receipt: Some(format!(
+                "already published: {}",
+                field("detail").unwrap_or_default()
+            )),
+        },
+        status => verdict(status, a.retry_after.as_deref(), &a.body, now),
     }
 }
 
@@ -575,13 +894,21 @@ pub fn deliver_round(
             )),
             Some(destination) => match permission(store, &patient, destination)? {
                 Err(reason) => Verdict::Refused(reason.to_owned()),
-                Ok(()) => send(client, destination, &item, now),
+                Ok(()) => {
+                    let fiscal_code = store
+                        .directory()
+                        .account(&patient.0)?
+                        .and_then(|a| a.fiscal_code);
+                    send(client, destination, &item, fiscal_code.as_deref(), now)
+                }
             },
         };
         let attempts = item.attempts + 1;
+        let mut receipt = None;
         let (status, error, retry_at) = match verdict {
-            Verdict::Sent => {
+            Verdict::Sent { receipt: r } => {
                 report.sent += 1;
+                receipt = r;
                 (OutboxStatus::Sent, None, now)
             }
             Verdict::Retry { reason, .. } if attempts >= MAX_ATTEMPTS => {
@@ -606,9 +933,14 @@ pub fn deliver_round(
                 (OutboxStatus::Failed, Some(reason), now)
             }
         };
-        store
-            .outbox()
-            .record_attempt(item.id, status, error.as_deref(), retry_at, now)?;
+        store.outbox().record_attempt(
+            item.id,
+            status,
+            error.as_deref(),
+            receipt.as_deref(),
+            retry_at,
+            now,
+        )?;
     }
     Ok(report)
 }
@@ -629,11 +961,18 @@ fn jitter_source(seed: u64) -> impl FnMut() -> f64 {
 /// reads them), 30 s per request.
 #[must_use]
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+    agent_with(None)
+}
+
+/// [`agent`] with its own TLS configuration (mutual TLS).
+fn agent_with(tls: Option<ureq::tls::TlsConfig>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
+        .timeout_global(Some(Duration::from_secs(30)));
+    if let Some(tls) = tls {
+        config = config.tls_config(tls);
+    }
+    config.build().into()
 }
 
 /// Delivers until the process ends: a round every `interval` (sooner while there is

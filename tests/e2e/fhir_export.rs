@@ -546,6 +546,8 @@ fn fourteen_days_reach_a_real_fhir_server_once_even_across_an_outage() {
         kind: DestinationKind::Fse,
         base_url: server.base.clone(),
         auth: DestinationAuth::None,
+        protocol: pghd_hub::delivery::Protocol::FhirTransaction,
+        tls: None,
     }];
     let mut http = pghd_hub::delivery::Client::new(&destinations).unwrap();
     let mut jitter = || 0.5;

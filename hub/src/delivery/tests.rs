@@ -16,8 +16,8 @@ fn at(seconds: i64) -> DateTime<Utc> {
 #[test]
 fn verdicts_follow_the_status() {
     let now = at(0);
-    assert_eq!(verdict(200, None, "", now), Verdict::Sent);
-    assert_eq!(verdict(201, None, "", now), Verdict::Sent);
+    assert_eq!(verdict(200, None, "", now), Verdict::Sent { receipt: None });
+    assert_eq!(verdict(201, None, "", now), Verdict::Sent { receipt: None });
     assert_eq!(
         verdict(429, Some("120"), "slow down", now),
         Verdict::Retry {
@@ -137,12 +137,16 @@ fn destinations(url: &str) -> Vec<Destination> {
             kind: DestinationKind::Fse,
             base_url: url.into(),
             auth: DestinationAuth::None,
+            protocol: Protocol::FhirTransaction,
+            tls: None,
         },
         Destination {
             name: "mmg".into(),
             kind: DestinationKind::CareTeam,
             base_url: url.into(),
             auth: DestinationAuth::None,
+            protocol: Protocol::FhirTransaction,
+            tls: None,
         },
     ]
 }

@@ -23,9 +23,9 @@ use glucometrics::GlucoseSummary;
 use ring::digest::{digest, SHA256};
 
 use types::{
-    Bundle, BundleEntry, CodeableConcept, Coding, Device, DeviceName, EntryRequest, HumanName,
-    Identifier, Patient, Provenance, ProvenanceAgent, ProvenanceEntity, Reference, RelatedPerson,
-    Resource,
+    Bundle, BundleEntry, CodeableConcept, Coding, Composition, Device, DeviceName, EntryRequest,
+    HumanName, Identifier, Narrative, Observation, Patient, Provenance, ProvenanceAgent,
+    ProvenanceEntity, Reference, RelatedPerson, Resource, Section,
 };
 
 /// The canonical base of the code systems, identifier systems and extensions this
@@ -241,7 +241,7 @@ impl SubmissionBuilder {
         self.entries.push(BundleEntry {
             full_url: full_url.clone(),
             resource,
-            request,
+            request: Some(request),
         });
         full_url
     }
@@ -442,11 +442,11 @@ impl SubmissionBuilder {
                 agent,
                 entity,
             }),
-            request: EntryRequest {
+            request: Some(EntryRequest {
                 method: "PUT",
                 url: format!("Provenance/{provenance_id}"),
                 if_none_exist: None,
-            },
+            }),
         });
         Ok(panel)
     }
@@ -479,6 +479,83 @@ impl SubmissionBuilder {
         }
     }
 
+    /// The entries as a FHIR document about the patient (LOINC [`REPORT_TYPE_CODE`]
+    /// "Personal health monitoring report", the FSE taccuino's document type): a
+    /// Composition first, authored by the patient and the hub, whose one section
+    /// presents every Observation with a generated narrative; then the Patient, the
+    /// hub's Device and the Observations. Provenance, delegates and sensors are left
+    /// out: a document carries what it presents (the Composition's author and date say
+    /// who made it and when), and the transaction Bundle carries the rest.
+    /// `document_key` is the document's stable identity. Also returns the report's
+    /// lines, the same text as the narrative, for the PDF that carries the document.
+    #[must_use]
+    pub fn finish_document(
+        self,
+        document_key: &str,
+        title: &str,
+        now: DateTime<Utc>,
+    ) -> (Bundle, Vec<ReportLine>) {
+        let identifier = Identifier::new(SUBMISSION_ID_SYSTEM, document_key.to_owned());
+        let mut lines = Vec::new();
+        let mut presented = Vec::new();
+        let mut entries = Vec::with_capacity(self.entries.len() + 1);
+        for mut entry in self.entries {
+            entry.request = None;
+            match &entry.resource {
+                Resource::Observation(observation) => {
+                    report_lines(observation, &mut lines);
+                    presented.push(Reference::to(&entry.full_url));
+                }
+                Resource::Patient(_) => {}
+                Resource::Device(_) if Some(&entry.full_url) == self.hub_url.as_ref() => {}
+                _ => continue,
+            }
+            entries.push(entry);
+        }
+        let mut author = vec![Reference::to(&self.patient_url)];
+        author.extend(self.hub_url.as_deref().map(Reference::to));
+        let composition = Composition {
+            identifier: identifier.clone(),
+            status: "final",
+            kind: CodeableConcept::of(
+                &[Coding::fixed(
+                    LOINC,
+                    REPORT_TYPE_CODE,
+                    "Personal health monitoring report Document",
+                )],
+                "Personal health monitoring report",
+            ),
+            subject: Reference::to(&self.patient_url),
+            date: instant(now),
+            author,
+            title: title.to_owned(),
+            section: vec![Section {
+                title: "Glucose statistics".to_owned(),
+                text: Narrative {
+                    status: "generated",
+                    div: narrative_div(&lines),
+                },
+                entry: presented,
+            }],
+        };
+        entries.insert(
+            0,
+            BundleEntry {
+                full_url: uuid_urn(&identifier),
+                resource: Resource::Composition(composition),
+                request: None,
+            },
+        );
+        let bundle = Bundle {
+            meta: None,
+            identifier,
+            kind: "document",
+            timestamp: instant(now),
+            entry: entries,
+        };
+        (bundle, lines)
+    }
+
     /// A digest of every entry's identity so far: equal for Bundles that would create
     /// the same resources (the timestamps aside).
     #[must_use]
@@ -486,6 +563,97 @@ impl SubmissionBuilder {
         let urls: Vec<&str> = self.entries.iter().map(|e| e.full_url.as_str()).collect();
         digest_id(&urls)
     }
+}
+
+/// LOINC 53576-5 "Personal health monitoring report Document": the type of the
+/// documents the FSE taccuino takes (FSE Gateway guide, §15.4.1: 53576-5 → TAC).
+pub const REPORT_TYPE_CODE: &str = "53576-5";
+
+/// One line of a report: what (the code's display) and its value with its unit, as
+/// shown; `depth` 1 for a panel component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLine {
+    /// What the figure is.
+    pub label: String,
+    /// The figure and its unit; empty for a panel heading.
+    pub value: String,
+    /// 0 for an Observation, 1 for one of its components.
+    pub depth: u8,
+}
+
+/// `value` as shown: up to two decimals, no trailing zeros.
+fn shown(value: f64, unit: &str) -> String {
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if unit.is_empty() {
+        text.to_owned()
+    } else {
+        format!("{text} {unit}")
+    }
+}
+
+/// The label of a code: its text, else its first coding's display, else the code.
+fn label(code: &CodeableConcept) -> String {
+    code.text
+        .as_deref()
+        .or_else(|| code.coding.first().and_then(|c| c.display.as_deref()))
+        .or_else(|| code.coding.first().map(|c| c.code.as_ref()))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Appends the lines of one Observation and its components.
+fn report_lines(observation: &Observation, lines: &mut Vec<ReportLine>) {
+    let value = |quantity: Option<&types::Quantity>, concept: Option<&CodeableConcept>| {
+        quantity
+            .map(|q| shown(q.value, q.unit))
+            .or_else(|| concept.map(label))
+            .unwrap_or_default()
+    };
+    lines.push(ReportLine {
+        label: label(&observation.code),
+        value: observation.value_string.clone().unwrap_or_else(|| {
+            value(
+                observation.value_quantity.as_ref(),
+                observation.value_codeable_concept.as_ref(),
+            )
+        }),
+        depth: 0,
+    });
+    for component in &observation.component {
+        lines.push(ReportLine {
+            label: label(&component.code),
+            value: value(
+                component.value_quantity.as_ref(),
+                component.value_codeable_concept.as_ref(),
+            ),
+            depth: 1,
+        });
+    }
+}
+
+/// The XHTML narrative of `lines`: one paragraph each, text escaped.
+fn narrative_div(lines: &[ReportLine]) -> String {
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut div = String::from("<div xmlns=\"http://www.w3.org/1999/xhtml\">");
+    for line in lines {
+        let indent = if line.depth > 0 { "\u{a0}\u{a0}" } else { "" };
+        if line.value.is_empty() {
+            div.push_str(&format!("<p>{indent}<b>{}</b></p>", escape(&line.label)));
+        } else {
+            div.push_str(&format!(
+                "<p>{indent}{}: {}</p>",
+                escape(&line.label),
+                escape(&line.value)
+            ));
+        }
+    }
+    div.push_str("</div>");
+    div
 }
 
 #[cfg(test)]

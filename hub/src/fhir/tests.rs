@@ -294,3 +294,77 @@ fn a_summary_the_ig_cannot_express_is_refused_not_sent_half() {
         "{err}"
     );
 }
+
+#[test]
+fn the_document_has_its_composition_first_presents_every_summary_observation_and_resolves() {
+    let readings = fourteen_days();
+    let transaction = bundle(&readings, None);
+    let mut builder = SubmissionBuilder::new(&patient());
+    let sources = builder.add_readings(&readings);
+    let summary = crate::report::summarize_readings(&readings, chrono_tz::Europe::Rome).unwrap();
+    let period = (readings[0].time, readings[readings.len() - 1].time);
+    // The document is built from the summary alone, as the delivery builds it.
+    let mut document = SubmissionBuilder::new(&patient());
+    document
+        .add_cgm_summary(&summary, period, Some(60), &sources, None, now())
+        .unwrap();
+    let (document, lines) = document.finish_document("doc-1", "Report", now());
+    let document = serde_json::to_value(document).unwrap();
+    assert_eq!(document["type"], "document");
+    let entries = document["entry"].as_array().unwrap();
+    let composition = &entries[0]["resource"];
+    assert_eq!(composition["resourceType"], "Composition");
+    assert_eq!(composition["type"]["coding"][0]["code"], "53576-5");
+    assert_eq!(composition["identifier"], document["identifier"]);
+    assert!(entries.iter().all(|e| e.get("request").is_none()));
+    let urls: HashSet<&str> = entries
+        .iter()
+        .map(|e| e["fullUrl"].as_str().unwrap())
+        .collect();
+    for reference in [
+        &composition["subject"],
+        &composition["author"][0],
+        &composition["author"][1],
+    ] {
+        assert!(urls.contains(reference["reference"].as_str().unwrap()));
+    }
+    // Every summary Observation of the transaction, with the same identifier, and
+    // nothing else but the Patient and the hub.
+    let observations = |b: &Value| -> Vec<Value> {
+        b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["resource"]["resourceType"] == "Observation"
+                    && e["resource"]["effectivePeriod"].is_object()
+            })
+            .map(|e| e["resource"]["identifier"].clone())
+            .collect()
+    };
+    assert_eq!(observations(&document), observations(&transaction));
+    let presented = composition["section"][0]["entry"].as_array().unwrap();
+    assert_eq!(
+        presented.len(),
+        entries.len() - 3,
+        "all but Composition, Patient, hub"
+    );
+    // One line per Observation and component; the mean glucose as the engine has it.
+    let components: usize = entries
+        .iter()
+        .map(|e| e["resource"]["component"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(lines.len(), presented.len() + components);
+    let mean = lines
+        .iter()
+        .find(|l| l.label == "Mean glucose")
+        .expect("mean glucose line");
+    assert_eq!(mean.value, super::shown(summary.statistics.mean, "mg/dl"));
+    assert!(mean
+        .value
+        .starts_with(&format!("{:.0}", summary.statistics.mean.trunc())));
+    assert!(composition["section"][0]["text"]["div"]
+        .as_str()
+        .unwrap()
+        .contains(&mean.value));
+}

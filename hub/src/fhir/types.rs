@@ -381,6 +381,8 @@ pub enum Resource {
     Observation(Box<Observation>),
     /// A provenance record.
     Provenance(Provenance),
+    /// A document's table of contents.
+    Composition(Composition),
 }
 
 impl Resource {
@@ -393,8 +395,53 @@ impl Resource {
             Self::Device(_) => "Device",
             Self::Observation(_) => "Observation",
             Self::Provenance(_) => "Provenance",
+            Self::Composition(_) => "Composition",
         }
     }
+}
+
+/// A document's header and table of contents (FHIR `Composition`): what the document
+/// is, whom it is about, who made it, and its sections.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Composition {
+    /// The document's stable identity (also the Bundle's).
+    pub identifier: Identifier,
+    /// Always `final`.
+    pub status: &'static str,
+    /// The kind of document (LOINC).
+    #[serde(rename = "type")]
+    pub kind: CodeableConcept,
+    /// The patient.
+    pub subject: Reference,
+    /// When it was made (instant).
+    pub date: String,
+    /// Who made it.
+    pub author: Vec<Reference>,
+    /// Title as shown.
+    pub title: String,
+    /// The sections.
+    pub section: Vec<Section>,
+}
+
+/// A section of a [`Composition`]: a title, a narrative and the entries it presents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    /// Title as shown.
+    pub title: String,
+    /// The section's human-readable text.
+    pub text: Narrative,
+    /// The resources it presents.
+    pub entry: Vec<Reference>,
+}
+
+/// Human-readable text (FHIR `Narrative`), generated from the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Narrative {
+    /// Always `generated`.
+    pub status: &'static str,
+    /// XHTML `<div>` in the XHTML namespace.
+    pub div: String,
 }
 
 /// How a transaction entry is applied (FHIR `Bundle.entry.request`).
@@ -418,11 +465,13 @@ pub struct BundleEntry {
     pub full_url: String,
     /// The resource.
     pub resource: Resource,
-    /// How it is applied.
-    pub request: EntryRequest,
+    /// How it is applied (transactions only; a document's entries have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<EntryRequest>,
 }
 
-/// A transaction Bundle (FHIR `Bundle`, type `transaction`).
+/// A Bundle (FHIR `Bundle`): a `transaction` for FHIR servers, or a `document` (a
+/// Composition first) for the FSE Gateway.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "resourceType", rename = "Bundle")]
 pub struct Bundle {
@@ -431,7 +480,7 @@ pub struct Bundle {
     pub meta: Option<Meta>,
     /// The submission's stable identity.
     pub identifier: Identifier,
-    /// Always `transaction`.
+    /// `transaction` or `document`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// When assembled (instant, UTC).

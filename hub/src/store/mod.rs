@@ -375,7 +375,7 @@ impl Migration {
 }
 
 /// The migrations; index + 1 is the version a migration brings the schema to.
-pub(crate) const MIGRATIONS: [Migration; 7] = [
+pub(crate) const MIGRATIONS: [Migration; 8] = [
     Migration {
         both: "CREATE TABLE readings (
                  id AUTO_ID,
@@ -423,6 +423,11 @@ pub(crate) const MIGRATIONS: [Migration; 7] = [
     },
     Migration {
         both: directory::DESTINATIONS_SCHEMA,
+        sqlite_only: "",
+        postgres_only: "",
+    },
+    Migration {
+        both: outbox::OUTBOX_RECEIPT_SCHEMA,
         sqlite_only: "",
         postgres_only: "",
     },

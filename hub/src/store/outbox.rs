@@ -68,6 +68,9 @@ pub struct OutboxItem {
     pub created_at: DateTime<Utc>,
     /// When accepted (UTC).
     pub sent_at: Option<DateTime<Utc>>,
+    /// What the receiver answered on acceptance, when it says something worth keeping
+    /// (the FSE Gateway's `workflowInstanceId`, to ask it how the publication went).
+    pub receipt: Option<String>,
 }
 
 /// An item without its body, for the admin's view: what was sent, is pending or
@@ -94,6 +97,8 @@ pub struct OutboxSummary {
     pub created_at: DateTime<Utc>,
     /// When accepted (UTC).
     pub sent_at: Option<DateTime<Utc>>,
+    /// The receiver's receipt (see [`OutboxItem::receipt`]).
+    pub receipt: Option<String>,
 }
 
 impl From<OutboxItem> for OutboxSummary {
@@ -109,9 +114,13 @@ impl From<OutboxItem> for OutboxSummary {
             last_error: item.last_error,
             created_at: item.created_at,
             sent_at: item.sent_at,
+            receipt: item.receipt,
         }
     }
 }
+
+/// The receiver's receipt of an accepted item (migration 8).
+pub(crate) const OUTBOX_RECEIPT_SCHEMA: &str = "ALTER TABLE outbox ADD COLUMN receipt TEXT;";
 
 /// The outbox tables (migration 6; portable DDL, see `store::Migration`).
 pub(crate) const OUTBOX_SCHEMA: &str = "
@@ -133,13 +142,13 @@ pub(crate) const OUTBOX_SCHEMA: &str = "
     CREATE INDEX outbox_by_patient ON outbox (patient_id, id);";
 
 const COLUMNS: &str = "id, patient_id, destination, idempotency_key, body, status, attempts,
-                       next_attempt_us, last_error, created_us, sent_us";
+                       next_attempt_us, last_error, created_us, sent_us, receipt";
 
 /// [`COLUMNS`] with an empty body: for listings that do not show it (a body is a whole
 /// Bundle, megabytes for 14 days).
 const COLUMNS_WITHOUT_BODY: &str =
     "id, patient_id, destination, idempotency_key, '' AS body, status,
-                       attempts, next_attempt_us, last_error, created_us, sent_us";
+                       attempts, next_attempt_us, last_error, created_us, sent_us, receipt";
 
 fn micros(at: DateTime<Utc>) -> SqlValue {
     SqlValue::Int(at.timestamp_micros())
@@ -175,6 +184,7 @@ fn item(row: &[SqlValue]) -> Result<OutboxItem, StoreError> {
         last_error: row[8].as_text().map(str::to_owned),
         created_at: instant(9)?,
         sent_at: row[10].as_int().map(|_| instant(10)).transpose()?,
+        receipt: row[11].as_text().map(str::to_owned),
     })
 }
 
@@ -251,6 +261,7 @@ impl<'a> Outbox<'a> {
         id: i64,
         outcome: OutboxStatus,
         error: Option<&str>,
+        receipt: Option<&str>,
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -261,7 +272,7 @@ impl<'a> Outbox<'a> {
         };
         self.sql.execute(
             "UPDATE outbox SET status = ?2, attempts = attempts + 1, last_error = ?3,
-                               next_attempt_us = ?4, sent_us = ?5
+                               next_attempt_us = ?4, sent_us = ?5, receipt = ?6
              WHERE id = ?1 AND status = 'pending'",
             &[
                 id.into(),
@@ -269,6 +280,7 @@ impl<'a> Outbox<'a> {
                 SqlValue::opt_text(error),
                 micros(retry_at),
                 sent,
+                SqlValue::opt_text(receipt),
             ],
         )?;
         Ok(())

@@ -117,6 +117,7 @@ fn outbox(store: &mut dyn ReadingStore) {
             first,
             OutboxStatus::Pending,
             Some("503"),
+            None,
             now + Duration::minutes(1),
             now,
         )
@@ -133,6 +134,7 @@ fn outbox(store: &mut dyn ReadingStore) {
             first,
             OutboxStatus::Sent,
             None,
+            Some("workflow-1"),
             now,
             now + Duration::minutes(1),
         )
@@ -143,6 +145,7 @@ fn outbox(store: &mut dyn ReadingStore) {
             other,
             OutboxStatus::Failed,
             Some("400: invalid bundle"),
+            None,
             now,
             now,
         )
@@ -154,6 +157,7 @@ fn outbox(store: &mut dyn ReadingStore) {
         (OutboxStatus::Sent, 2)
     );
     assert_eq!(first_item.sent_at, Some(now + Duration::minutes(1)));
+    assert_eq!(first_item.receipt.as_deref(), Some("workflow-1"));
     let failed = items.iter().find(|i| i.id == other).unwrap();
     assert_eq!(failed.last_error.as_deref(), Some("400: invalid bundle"));
     assert_eq!(outbox.due(now + Duration::hours(1), 10).unwrap().len(), 1);
