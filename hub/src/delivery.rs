@@ -123,9 +123,8 @@ impl Client {
         let mut signers = std::collections::HashMap::new();
         for d in destinations {
             if let Some(tls) = &d.tls {
-                let config =
-                    tls_config(tls).map_err(|e| format!("destination {:?}: {e}", d.name))?;
-                tls_agents.insert(d.name.clone(), agent_with(Some(config)));
+                let agent = tls_agent(tls).map_err(|e| format!("destination {:?}: {e}", d.name))?;
+                tls_agents.insert(d.name.clone(), agent);
             }
             if let Protocol::FseGateway(config) = &d.protocol {
                 let signer = crate::fse_gateway::Signer::load(config)
@@ -153,6 +152,14 @@ fn pem_items(path: &std::path::Path) -> Result<Vec<ureq::tls::PemItem<'static>>,
     ureq::tls::parse_pem(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{}: not PEM: {e}", path.display()))
+}
+
+/// [`agent`] presenting the client certificate of `tls` (mutual TLS).
+///
+/// # Errors
+/// A message naming the file that cannot be read or holds no certificate or key.
+pub fn tls_agent(tls: &ClientTls) -> Result<ureq::Agent, String> {
+    Ok(agent_with(Some(tls_config(tls)?)))
 }
 
 /// The TLS configuration of mutual TLS with a destination.

@@ -372,6 +372,30 @@ fn every_emitted_resource_and_the_bundle_validate_against_r4_and_the_cgm_ig() {
         Ok(n) => false_positives += n,
         Err(e) => failures.push(e),
     }
+    // The FSE Gateway's document (a Composition first, then what it presents), and its
+    // Composition, against core R4.
+    let mut document = SubmissionBuilder::new(&patient());
+    document
+        .add_cgm_summary(
+            &short_summary,
+            (start, start + chrono::Duration::hours(3)),
+            Some(60),
+            &sources,
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+    let (document, _) = document.finish_document("e2e-document", "Report", Utc::now());
+    let document = serde_json::to_value(document).unwrap();
+    for (name, resource) in [
+        ("document", &document),
+        ("composition", &document["entry"][0]["resource"]),
+    ] {
+        match validate(&server, name, resource) {
+            Ok(n) => false_positives += n,
+            Err(e) => failures.push(e),
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     // The check can fail: a CGM reading with a unit other than the IG's, and one without
     // the status FHIR requires, are refused.

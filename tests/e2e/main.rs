@@ -7,6 +7,7 @@ mod bridge_to_hub;
 mod cli_metrics;
 mod demo;
 mod fhir_export;
+mod fse_gateway;
 mod import_formats;
 mod mosquitto;
 mod serve_demo;
