@@ -179,6 +179,43 @@ fn wearable_readings(at: DateTime<Utc>) -> Vec<Reading> {
     ]
 }
 
+/// A hub store in `dir` with [`patient`] (Europe/Rome, codice fiscale set) and their
+/// `readings`, created at `at`.
+pub(crate) fn hub_with_patient(
+    dir: &Path,
+    readings: &[Reading],
+    at: DateTime<Utc>,
+) -> (
+    pghd_hub::store::sqlite::SqliteStore,
+    pghd_hub::store::PatientId,
+) {
+    use pghd_hub::store::directory::{NewAccount, Role};
+    use pghd_hub::store::ReadingStore as _;
+    let info = patient();
+    let mut store = pghd_hub::store::sqlite::SqliteStore::open(&dir.join("hub.db")).unwrap();
+    let patient = pghd_hub::store::PatientId(info.id.clone());
+    store
+        .directory()
+        .create_account(
+            &NewAccount {
+                id: &patient.0,
+                role: Role::Patient,
+                display_name: &info.name,
+                login: "mario",
+                password_hash: "unused",
+                time_zone: "Europe/Rome",
+            },
+            at,
+        )
+        .unwrap();
+    store
+        .directory()
+        .set_fiscal_code(&patient.0, info.fiscal_code.as_deref().unwrap())
+        .unwrap();
+    store.store_readings(&patient, readings, at).unwrap();
+    (store, patient)
+}
+
 pub(crate) fn patient() -> PatientInfo {
     PatientInfo {
         id: "paziente-e2e".into(),
@@ -522,10 +559,8 @@ fn fourteen_days_reach_a_real_fhir_server_once_even_across_an_outage() {
     use pghd_hub::delivery::{
         deliver_round, enqueue_window, Destination, DestinationAuth, DestinationKind,
     };
-    use pghd_hub::store::directory::{NewAccount, Role};
     use pghd_hub::store::outbox::OutboxStatus;
-    use pghd_hub::store::sqlite::SqliteStore;
-    use pghd_hub::store::{PatientId, ReadingStore};
+    use pghd_hub::store::ReadingStore;
 
     let Some(tools) = fhir_tools(&["hfs"]) else {
         return;
@@ -544,27 +579,7 @@ fn fourteen_days_reach_a_real_fhir_server_once_even_across_an_outage() {
     let mut readings = simulated_fortnight(start);
     let cgm_count = readings.len();
     readings.extend(wearable_readings(start + chrono::Duration::days(3)));
-    let mut store = SqliteStore::open(&dir.join("hub.db")).unwrap();
-    let patient = PatientId(patient().id);
-    store
-        .directory()
-        .create_account(
-            &NewAccount {
-                id: &patient.0,
-                role: Role::Patient,
-                display_name: "Mario Rossi",
-                login: "mario",
-                password_hash: "unused",
-                time_zone: "Europe/Rome",
-            },
-            start,
-        )
-        .unwrap();
-    store
-        .directory()
-        .set_fiscal_code(&patient.0, "RSSMRA85T10A562S")
-        .unwrap();
-    store.store_readings(&patient, &readings, start).unwrap();
+    let (mut store, patient) = hub_with_patient(&dir, &readings, start);
     let destinations = vec![Destination {
         name: "fse".into(),
         kind: DestinationKind::Fse,

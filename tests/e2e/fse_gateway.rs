@@ -324,6 +324,24 @@ fn jwt_invalid(detail: impl Into<String>) -> Problem {
     )
 }
 
+fn missing_token() -> Problem {
+    Problem::new(
+        403,
+        "/msg/missing-token",
+        "Token non fornito.",
+        "Attenzione il jwt fornito risulta essere vuoto",
+    )
+}
+
+fn claim_missing(claim: &str) -> Problem {
+    Problem::new(
+        403,
+        "/msg/mandatory-element-token",
+        "Token JWT non valido.",
+        format!("claim {claim} missing"),
+    )
+}
+
 fn mandatory(field: &str) -> Problem {
     Problem::new(
         400,
@@ -392,12 +410,7 @@ fn verify_jwt(token: &str, issuer_prefix: &str, context: &Context) -> Result<Val
         .map_err(|_| jwt_invalid("signature does not verify"))?;
     for claim in ["iss", "iat", "exp", "jti", "aud", "sub"] {
         if claims.get(claim).is_none() {
-            return Err(Problem::new(
-                403,
-                "/msg/mandatory-element-token",
-                "Token JWT non valido.",
-                format!("claim {claim} missing"),
-            ));
+            return Err(claim_missing(claim));
         }
     }
     if claims["iss"] != format!("{issuer_prefix}{ACCREDITED_CN}") {
@@ -426,14 +439,7 @@ fn bearer(request: &Request, context: &Context) -> Result<Value, Problem> {
         .get("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            Problem::new(
-                403,
-                "/msg/missing-token",
-                "Token non fornito.",
-                "Attenzione il jwt fornito risulta essere vuoto",
-            )
-        })?;
+        .ok_or_else(missing_token)?;
     verify_jwt(token, "auth:", context)
 }
 
@@ -460,14 +466,7 @@ fn signature_claims(request: &Request, context: &Context) -> Result<Value, Probl
         .headers
         .get("fse-jwt-signature")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            Problem::new(
-                403,
-                "/msg/missing-token",
-                "Token non fornito.",
-                "Attenzione il jwt fornito risulta essere vuoto",
-            )
-        })?;
+        .ok_or_else(missing_token)?;
     let claims = verify_jwt(token, "integrity:", context)?;
     for claim in [
         "subject_organization_id",
@@ -485,12 +484,7 @@ fn signature_claims(request: &Request, context: &Context) -> Result<Value, Probl
         "subject_application_version",
     ] {
         if claims.get(claim).is_none_or(Value::is_null) {
-            return Err(Problem::new(
-                403,
-                "/msg/mandatory-element-token",
-                "Token JWT non valido.",
-                format!("claim {claim} missing"),
-            ));
+            return Err(claim_missing(claim));
         }
     }
     let roles = [
@@ -878,10 +872,8 @@ fn a_fortnight_is_published_once_to_the_gateway_and_the_contract_s_errors_are_an
         DestinationKind, Protocol,
     };
     use pghd_hub::fse_gateway::{multipart, sha256_hex, Publication, Signer};
-    use pghd_hub::store::directory::{NewAccount, Role};
     use pghd_hub::store::outbox::OutboxStatus;
-    use pghd_hub::store::sqlite::SqliteStore;
-    use pghd_hub::store::{PatientId, ReadingStore};
+    use pghd_hub::store::ReadingStore;
 
     let dir = std::env::temp_dir().join(format!("pghd-fse-gateway-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -894,27 +886,7 @@ fn a_fortnight_is_published_once_to_the_gateway_and_the_contract_s_errors_are_an
         .unwrap()
         .to_utc();
     let readings = crate::fhir_export::simulated_fortnight(start);
-    let mut store = SqliteStore::open(&dir.join("hub.db")).unwrap();
-    let patient = PatientId("paziente-fse".into());
-    store
-        .directory()
-        .create_account(
-            &NewAccount {
-                id: &patient.0,
-                role: Role::Patient,
-                display_name: "Mario Rossi",
-                login: "mario",
-                password_hash: "unused",
-                time_zone: "Europe/Rome",
-            },
-            start,
-        )
-        .unwrap();
-    store
-        .directory()
-        .set_fiscal_code(&patient.0, "RSSMRA85T10A562S")
-        .unwrap();
-    store.store_readings(&patient, &readings, start).unwrap();
+    let (mut store, patient) = crate::fhir_export::hub_with_patient(&dir, &readings, start);
     let tls = ClientTls {
         cert_file: dir.join("client.pem"),
         key_file: dir.join("client.key"),
@@ -932,18 +904,21 @@ fn a_fortnight_is_published_once_to_the_gateway_and_the_contract_s_errors_are_an
     let mut jitter = || 0.5;
     let now = Utc::now();
     let week = chrono::Duration::days(7);
+    let enqueue = |store: &mut dyn ReadingStore, window, with_summary| {
+        enqueue_window(
+            store,
+            &destinations,
+            &patient,
+            window,
+            with_summary,
+            None,
+            now,
+        )
+        .unwrap()
+    };
 
     // A readings-only window is not a report: withheld for the Gateway, with the reason.
-    let report = enqueue_window(
-        &mut store,
-        &destinations,
-        &patient,
-        (start, start + week),
-        false,
-        None,
-        now,
-    )
-    .unwrap();
+    let report = enqueue(&mut store, (start, start + week), false);
     assert!(report.queued.is_empty());
     assert!(
         report.withheld[0].1.contains("period reports"),
@@ -952,16 +927,7 @@ fn a_fortnight_is_published_once_to_the_gateway_and_the_contract_s_errors_are_an
     );
 
     // 1. The first week's report: accepted (202), the workflowInstanceId kept.
-    let report = enqueue_window(
-        &mut store,
-        &destinations,
-        &patient,
-        (start, start + week),
-        true,
-        None,
-        now,
-    )
-    .unwrap();
+    let report = enqueue(&mut store, (start, start + week), true);
     assert_eq!(report.queued.len(), 1);
     let round = deliver_round(&mut store, &destinations, &mut client, now, &mut jitter).unwrap();
     assert_eq!(
@@ -1042,16 +1008,7 @@ fn a_fortnight_is_published_once_to_the_gateway_and_the_contract_s_errors_are_an
     // 2. The second week's report: the Gateway stores it but the answer is lost (504);
     // the retry is told 409 (already there) and the item counts as delivered, once.
     gateway.state.lock().unwrap().lose_next_answer = Some(504);
-    enqueue_window(
-        &mut store,
-        &destinations,
-        &patient,
-        (start + week, start + week + week),
-        true,
-        None,
-        now,
-    )
-    .unwrap();
+    enqueue(&mut store, (start + week, start + week + week), true);
     let round = deliver_round(&mut store, &destinations, &mut client, now, &mut jitter).unwrap();
     assert_eq!((round.sent, round.retried), (0, 1));
     // The retry is due ~22 s later; the Gateway's clock is the real one (tokens are
@@ -1071,16 +1028,7 @@ fn a_fortnight_is_published_once_to_the_gateway_and_the_contract_s_errors_are_an
         "each report once"
     );
     // Enqueueing the same report again queues nothing new.
-    let again = enqueue_window(
-        &mut store,
-        &destinations,
-        &patient,
-        (start, start + week),
-        true,
-        None,
-        now,
-    )
-    .unwrap();
+    let again = enqueue(&mut store, (start, start + week), true);
     assert!(!again.queued[0].new);
 
     // 3. The contract's errors, each on an otherwise valid request.
