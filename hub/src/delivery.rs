@@ -225,6 +225,12 @@ pub enum Protocol {
     /// A FHIR R4 server: every reading and summary as a transaction Bundle.
     #[default]
     FhirTransaction,
+    /// A receiver implementing the HL7 CGM IG's `$submit-cgm-bundle` (system-level
+    /// operation, `OperationDefinition/submit-cgm-bundle`): the same Bundles, POSTed to
+    /// `{base_url}/$submit-cgm-bundle` (its one input parameter is the Bundle, so it is
+    /// sent as the body). The answer is a `transaction-response` Bundle whose entries may
+    /// fail one by one; see [`operation_verdict`].
+    SubmitCgmBundle,
     /// The FSE 2.0 Gateway: each period's summary as a taccuino report (PDF with the
     /// FHIR document embedded), see [`crate::fse_gateway`]; readings alone are not sent.
     FseGateway(Box<crate::fse_gateway::GatewayConfig>),
@@ -435,7 +441,7 @@ pub fn enqueue_window(
             continue;
         }
         let (item_key, body) = match &destination.protocol {
-            Protocol::FhirTransaction => {
+            Protocol::FhirTransaction | Protocol::SubmitCgmBundle => {
                 if transaction.is_none() {
                     if let Some(builder) = builder.take() {
                         transaction = Some(builder.finish_json(&key, now)?);
@@ -776,7 +782,8 @@ fn send(
     now: DateTime<Utc>,
 ) -> Verdict {
     match &destination.protocol {
-        Protocol::FhirTransaction => send_transaction(client, destination, item, now),
+        Protocol::FhirTransaction => send_transaction(client, destination, item, false, now),
+        Protocol::SubmitCgmBundle => send_transaction(client, destination, item, true, now),
         Protocol::FseGateway(config) => match fiscal_code {
             Some(cf) => publish(client, destination, config, item, cf, now),
             None => Verdict::Refused(
@@ -786,16 +793,23 @@ fn send(
     }
 }
 
-/// POSTs a transaction Bundle to a FHIR server.
+/// POSTs a transaction Bundle to a FHIR server (to its base, or to the CGM IG's
+/// `$submit-cgm-bundle` when `operation`).
 fn send_transaction(
     client: &mut Client,
     destination: &Destination,
     item: &OutboxItem,
+    operation: bool,
     now: DateTime<Utc>,
 ) -> Verdict {
-    let url = destination.base_url.trim_end_matches('/');
+    let base = destination.base_url.trim_end_matches('/');
+    let url = if operation {
+        format!("{base}/$submit-cgm-bundle")
+    } else {
+        base.to_owned()
+    };
     let agent = client.agent_for(&destination.name).clone();
-    let mut request = agent.post(url);
+    let mut request = agent.post(&url);
     if let Some(tokens) = client.tokens.get_mut(&destination.name) {
         match tokens.bearer(&client.agent, now) {
             Ok(token) => request = request.header("Authorization", &format!("Bearer {token}")),
@@ -813,9 +827,71 @@ fn send_transaction(
         .header("Accept", "application/fhir+json")
         .header("X-Request-Id", &format!("pghd-outbox-{}", item.id))
         .send(item.body.as_bytes());
-    match answer(result, false) {
+    match answer(result, operation) {
+        Ok(a) if operation && (200..300).contains(&a.status) => operation_verdict(&a.body),
         Ok(a) => verdict(a.status, a.retry_after.as_deref(), &a.body, now),
         Err(verdict) => verdict,
+    }
+}
+
+/// The verdict on a 2xx answer of `$submit-cgm-bundle`, which is not atomic: its
+/// `transaction-response` Bundle has one entry per submitted entry, each with its own
+/// `response.status`. All 2xx → sent; any 5xx → retried (the whole Bundle again: its
+/// creates are conditional, so what was stored stays once); else any 4xx → refused,
+/// naming the entries and their `OperationOutcome`s. An answer that is not such a
+/// Bundle is trusted as a success only when empty (the operation may answer 204).
+#[must_use]
+pub fn operation_verdict(body: &str) -> Verdict {
+    if body.trim().is_empty() {
+        return Verdict::Sent { receipt: None };
+    }
+    let Ok(answer) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Verdict::Refused("the $submit-cgm-bundle answer is not JSON".to_owned());
+    };
+    let Some(entries) = answer["entry"].as_array() else {
+        return Verdict::Refused(format!(
+            "the $submit-cgm-bundle answer is a {}, not a transaction-response Bundle",
+            answer["resourceType"].as_str().unwrap_or("?")
+        ));
+    };
+    let mut failed = Vec::new();
+    let mut server_error = false;
+    for (index, entry) in entries.iter().enumerate() {
+        let status = entry["response"]["status"].as_str().unwrap_or("");
+        let code: u16 = status
+            .split_whitespace()
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if !(200..300).contains(&code) {
+            server_error |= code >= 500 || code == 0;
+            let outcome = entry["response"]["outcome"]["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap_or("");
+            failed.push(
+                format!("entry {index}: {status} {outcome}")
+                    .trim()
+                    .to_owned(),
+            );
+        }
+    }
+    if failed.is_empty() {
+        return Verdict::Sent { receipt: None };
+    }
+    let shown: Vec<&str> = failed.iter().take(5).map(String::as_str).collect();
+    let reason = format!(
+        "{} of {} entries not accepted: {}",
+        failed.len(),
+        entries.len(),
+        shown.join("; ")
+    );
+    if server_error {
+        Verdict::Retry {
+            reason,
+            retry_after: None,
+        }
+    } else {
+        Verdict::Refused(reason)
     }
 }
 

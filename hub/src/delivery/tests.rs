@@ -535,3 +535,79 @@ async fn smart_backend_tokens_are_fetched_once_and_sent_as_bearer() {
     .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_operation_s_answer_is_read_entry_by_entry() {
+    let response = |statuses: &[&str]| {
+        serde_json::json!({
+            "resourceType": "Bundle",
+            "type": "transaction-response",
+            "entry": statuses.iter().map(|s| serde_json::json!({"response": {"status": s,
+                "outcome": {"resourceType": "OperationOutcome",
+                            "issue": [{"severity": "error", "code": "invalid", "diagnostics": "bad unit"}]}}}))
+                .collect::<Vec<_>>(),
+        })
+        .to_string()
+    };
+    assert_eq!(
+        operation_verdict(&response(&["201 Created", "200 OK"])),
+        Verdict::Sent { receipt: None }
+    );
+    assert_eq!(operation_verdict(""), Verdict::Sent { receipt: None });
+    assert_eq!(
+        operation_verdict(&response(&["201 Created", "422 Unprocessable Entity"])),
+        Verdict::Refused(
+            "1 of 2 entries not accepted: entry 1: 422 Unprocessable Entity bad unit".into()
+        )
+    );
+    assert!(matches!(
+        operation_verdict(&response(&["400", "503 Service Unavailable"])),
+        Verdict::Retry { .. }
+    ));
+    assert!(matches!(
+        operation_verdict(r#"{"resourceType":"OperationOutcome"}"#),
+        Verdict::Refused(reason) if reason.contains("OperationOutcome")
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_cgm_bundle_posts_the_bundle_to_the_operation() {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let seen = received.clone();
+    let app = axum::Router::new().route(
+        "/fhir/$submit-cgm-bundle",
+        post(move |body: String| {
+            let seen = seen.clone();
+            async move {
+                let bundle: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let entries = bundle["entry"].as_array().unwrap().len();
+                seen.lock().unwrap().push(bundle);
+                let answer = serde_json::json!({
+                    "resourceType": "Bundle",
+                    "type": "transaction-response",
+                    "entry": vec![serde_json::json!({"response": {"status": "201 Created"}}); entries],
+                });
+                (StatusCode::OK, answer.to_string())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/fhir", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::task::spawn_blocking(move || {
+        let mut store = store_with_patient();
+        let patient = PatientId("p1".into());
+        let mut dest = destinations(&url);
+        dest.truncate(1);
+        dest[0].protocol = Protocol::SubmitCgmBundle;
+        let mut client = Client::new(&dest).unwrap();
+        enqueue_window(&mut store, &dest, &patient, window(), true, None, at(0)).unwrap();
+        let r = deliver_round(&mut store, &dest, &mut client, at(0), &mut || 0.5).unwrap();
+        assert_eq!(r.sent, 1, "{:?}", store.outbox().for_patient(&patient));
+        let got = received.lock().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["type"], "transaction");
+    })
+    .await
+    .unwrap();
+}
