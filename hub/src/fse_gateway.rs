@@ -146,7 +146,7 @@ pub fn report_pdf(
             y = A4_HEIGHT_PT - MARGIN;
         }
         if let Some(page) = pages.last_mut() {
-            page.texts.push(Text {
+            page.text(&Text {
                 x,
                 y,
                 size,

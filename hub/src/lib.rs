@@ -7,6 +7,7 @@
 //! `glucometrics`, `device-adapters` and (for the MQTT contract) `firmware-bridge`.
 
 pub mod access;
+pub mod agp_report;
 pub mod analytics;
 pub mod api;
 pub mod auth;

@@ -32,15 +32,43 @@ pub struct Text {
     pub size: f32,
     /// Helvetica-Bold instead of Helvetica.
     pub bold: bool,
-    /// The text; characters WinAnsi lacks are shown as `?` (`≥`/`≤` as `>=`/`<=`).
+    /// The text; characters WinAnsi lacks are shown as `?` (`≥`, `≤`, `→` as `>=`, `<=`,
+    /// `->`).
     pub text: String,
 }
 
-/// A page: its text runs.
+/// A page: its content stream (PDF operators, §8–9), built with [`Page::text`] and
+/// [`Page::operators`]. Fonts `/F1` (Helvetica) and `/F2` (Helvetica-Bold) are in its
+/// resources.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Page {
-    /// What is written on it.
-    pub texts: Vec<Text>,
+    content: String,
+}
+
+impl Page {
+    /// Writes a run of text (black unless a fill colour was set before).
+    pub fn text(&mut self, text: &Text) {
+        let _ = writeln!(
+            self.content,
+            "BT /{} {} Tf 1 0 0 1 {} {} Tm {} Tj ET",
+            if text.bold { "F2" } else { "F1" },
+            text.size,
+            text.x,
+            text.y,
+            literal(&text.text)
+        );
+    }
+
+    /// Appends raw content-stream operators (graphics, colours, text objects).
+    pub fn operators(&mut self, operators: &str) {
+        self.content.push_str(operators);
+    }
+
+    /// Whether nothing is drawn on it.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.content.is_empty()
+    }
 }
 
 /// A file embedded in the PDF.
@@ -128,7 +156,7 @@ pub fn write(title: &str, pages: &[Page], attachments: &[Attachment<'_>]) -> Str
     }
 
     for (i, page) in pages.iter().enumerate() {
-        let content = content_stream(page);
+        let content = &page.content;
         objects.push(format!(
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {A4_WIDTH_PT} {A4_HEIGHT_PT}] \
              /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {} 0 R >>",
@@ -161,23 +189,6 @@ pub fn write(title: &str, pages: &[Page], attachments: &[Attachment<'_>]) -> Str
     out
 }
 
-/// The page's content stream: each run positioned absolutely (`Tm`).
-fn content_stream(page: &Page) -> String {
-    let mut out = String::new();
-    for text in &page.texts {
-        let _ = writeln!(
-            out,
-            "BT /{} {} Tf 1 0 0 1 {} {} Tm {} Tj ET",
-            if text.bold { "F2" } else { "F1" },
-            text.size,
-            text.x,
-            text.y,
-            literal(&text.text)
-        );
-    }
-    out
-}
-
 /// A PDF literal string of `text` in WinAnsi (PDF 32000-1 Annex D.2), ASCII-only:
 /// parentheses and backslashes escaped, everything outside printable ASCII as an octal
 /// escape of its WinAnsi code, characters WinAnsi lacks as `?`.
@@ -194,6 +205,7 @@ pub fn literal(text: &str) -> String {
             ' '..='~' => out.push(c),
             '≥' => out.push_str(">="),
             '≤' => out.push_str("<="),
+            '→' => out.push_str("->"),
             _ => {
                 let code = win_ansi(c).unwrap_or(b'?');
                 if code.is_ascii_graphic() {
@@ -246,14 +258,16 @@ mod tests {
     fn sample() -> String {
         write(
             "Report",
-            &[Page {
-                texts: vec![Text {
+            &[{
+                let mut page = Page::default();
+                page.text(&Text {
                     x: 50.0,
                     y: 800.0,
                     size: 12.0,
                     bold: true,
                     text: "Glicemia media (mg/dL) è ≥ 70".to_owned(),
-                }],
+                });
+                page
             }],
             &[Attachment {
                 name: "bundleFhir.json",

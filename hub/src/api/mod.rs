@@ -192,6 +192,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/patients/{patient}/readings", get(readings))
         .route("/api/v1/patients/{patient}/glucometrics", get(glucometrics))
         .route("/api/v1/patients/{patient}/daily", get(daily))
+        .route("/api/v1/patients/{patient}/agp-report", get(agp_report))
         .route(
             "/api/v1/patients/{patient}/consent",
             get(consent).put(set_consent),
@@ -711,6 +712,102 @@ async fn glucometrics(
     )
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    /// `svg` (default) or `pdf`.
+    format: Option<String>,
+    /// `it` (default) or `en`.
+    lang: Option<String>,
+}
+
+/// The AGP report of a window (default: the last 14 days) as SVG or PDF.
+async fn agp_report(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+    Query(params): Query<ReportParams>,
+) -> Result<Response, ApiError> {
+    let (from, to) = window(params.from, params.to)?;
+    let lang = match params.lang.as_deref() {
+        None => crate::agp_report::Lang::default(),
+        Some(code) => crate::agp_report::Lang::parse(code)
+            .ok_or_else(|| ApiError::bad_request("`lang` must be `it` or `en`"))?,
+    };
+    let pdf = match params.format.as_deref() {
+        None | Some("svg") => false,
+        Some("pdf") => true,
+        Some(_) => return Err(ApiError::bad_request("`format` must be `svg` or `pdf`")),
+    };
+    let body = on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadData,
+        "GET agp-report",
+        move |store, _, account| {
+            let patient = PatientId(account.id.clone());
+            let tz: chrono_tz::Tz = account
+                .time_zone
+                .parse()
+                .map_err(|_| ApiError::internal("patient time zone"))?;
+            let cgm = window_readings(store, &patient, Some("cgm_glucose"), from, to)?;
+            let glucose = if cgm.is_empty() {
+                None
+            } else {
+                Some(
+                    crate::report::summarize_readings(&cgm, tz)
+                        .map_err(|error| ApiError::unprocessable(error.to_string()))?,
+                )
+            };
+            let others: Vec<_> = window_readings(store, &patient, None, from, to)?
+                .into_iter()
+                .filter(|r| r.glucose_mg_dl().is_none())
+                .collect();
+            let days = crate::daily::daily_summaries(&others, tz);
+            let input = crate::agp_report::ReportInput {
+                patient_name: &account.display_name,
+                fiscal_code: account.fiscal_code.as_deref(),
+                period: (from, to),
+                time_zone: tz,
+                glucose: glucose.as_ref(),
+                days: &days,
+                lang,
+                generated_at: Utc::now(),
+            };
+            Ok(if pdf {
+                crate::agp_report::pdf(&input, &[])
+            } else {
+                crate::agp_report::svg(&input)
+            })
+        },
+    )
+    .await?;
+    let content_type = if pdf {
+        "application/pdf"
+    } else {
+        "image/svg+xml; charset=utf-8"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CONTENT_DISPOSITION,
+                if pdf {
+                    "inline; filename=\"agp-report.pdf\""
+                } else {
+                    "inline"
+                },
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 async fn daily(
