@@ -23,6 +23,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use device_adapters::reading::Reading;
+
 use crate::fhir::{DelegateInfo, FhirError, PatientInfo, SubmissionBuilder};
 use crate::store::outbox::{OutboxItem, OutboxStatus};
 use crate::store::{window_readings, PatientId, ReadingStore, StoreError};
@@ -459,12 +461,18 @@ pub fn enqueue_window(
                     continue;
                 };
                 let document_key = format!("document/{key}");
+                let others: Vec<Reading> = readings
+                    .iter()
+                    .filter(|r| r.glucose_mg_dl().is_none())
+                    .cloned()
+                    .collect();
                 let publication = taccuino_report(
                     config,
                     &patient_info,
                     &document_key,
-                    &ReportInput {
+                    &TaccuinoInput {
                         glucose,
+                        days: &crate::daily::daily_summaries(&others, tz),
                         period: (from, to),
                         offset,
                         sources: &sources,
@@ -489,11 +497,13 @@ pub fn enqueue_window(
     Ok(report)
 }
 
-/// What a taccuino report is made of: the summary, its period (UTC) and the patient's
-/// offset (minutes) and zone, the readings' fullUrls, who asked, and when.
+/// What a taccuino report is made of: the summary and the wearables' days, the period
+/// (UTC) and the patient's offset (minutes) and zone, the readings' fullUrls, who
+/// asked, and when.
 #[derive(Clone, Copy)]
-struct ReportInput<'a> {
+struct TaccuinoInput<'a> {
     glucose: &'a glucometrics::GlucoseSummary,
+    days: &'a [crate::daily::DailySummary],
     period: (DateTime<Utc>, DateTime<Utc>),
     offset: Option<i32>,
     sources: &'a [String],
@@ -502,46 +512,46 @@ struct ReportInput<'a> {
     now: DateTime<Utc>,
 }
 
-/// The taccuino report of a CGM summary for the FSE Gateway: the FHIR document (the
-/// summary's Observations, identified as in the transaction Bundle, so both channels
-/// name the same results alike) embedded in its PDF, and the metadata; identified by
-/// `document_key`.
+/// The taccuino report of a CGM summary for the FSE Gateway: the AGP report's PDF
+/// ([`crate::agp_report`], Italian) with the FHIR document embedded (the summary's
+/// Observations, identified as in the transaction Bundle, so both channels name the
+/// same results alike), and the metadata; identified by `document_key`.
 fn taccuino_report(
     config: &crate::fse_gateway::GatewayConfig,
     patient: &PatientInfo,
     document_key: &str,
-    summary: &ReportInput<'_>,
+    input: &TaccuinoInput<'_>,
 ) -> Result<crate::fse_gateway::Publication, DeliveryError> {
-    let ReportInput {
+    let TaccuinoInput {
         glucose,
+        days,
         period,
         offset,
         sources,
         tz,
         requested_by,
         now,
-    } = *summary;
-    let title = "Report glicemico CGM (AGP) / CGM glucose report";
+    } = *input;
     let mut document = SubmissionBuilder::new(patient);
     // Checked already on the same summary by the caller.
     let _ = document.add_cgm_summary(glucose, period, offset, sources, requested_by, now);
-    let (bundle, lines) = document.finish_document(document_key, title, now);
+    let bundle = document.finish_document(
+        document_key,
+        "Profilo glicemico ambulatoriale (AGP) / Ambulatory Glucose Profile",
+        now,
+    );
     let json = serde_json::to_string(&bundle)?;
-    let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string();
-    let header = vec![
-        format!(
-            "Paziente / Patient: {} (CF {})",
-            patient.name,
-            patient.fiscal_code.as_deref().unwrap_or("-")
-        ),
-        format!(
-            "Periodo / Period: {} - {} ({tz})",
-            local(period.0),
-            local(period.1)
-        ),
-        format!("Generato da / Made by pghd-hub, {}", local(now)),
-    ];
-    let pdf = crate::fse_gateway::report_pdf(title, &header, &lines, &json);
+    let report = crate::agp_report::ReportInput {
+        patient_name: &patient.name,
+        fiscal_code: patient.fiscal_code.as_deref(),
+        period,
+        time_zone: tz,
+        glucose: Some(glucose),
+        days,
+        lang: crate::agp_report::Lang::It,
+        generated_at: now,
+    };
+    let pdf = crate::agp_report::pdf(&report, &[crate::fse_gateway::document_attachment(&json)]);
     Ok(crate::fse_gateway::Publication {
         metadata: crate::fse_gateway::metadata(
             config,

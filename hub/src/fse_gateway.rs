@@ -126,65 +126,15 @@ pub fn metadata(
     })
 }
 
-/// The report's PDF: a title, the patient, the period and the lines of the document,
-/// with `document_json` embedded as [`BUNDLE_FILE_NAME`].
+/// The FHIR document as the PDF attachment the Gateway looks for ([`BUNDLE_FILE_NAME`]).
 #[must_use]
-pub fn report_pdf(
-    title: &str,
-    header: &[String],
-    lines: &[crate::fhir::ReportLine],
-    document_json: &str,
-) -> String {
-    use crate::pdf::{Page, Text, A4_HEIGHT_PT};
-    const MARGIN: f32 = 56.0;
-    const LEADING: f32 = 15.0;
-    let mut pages = vec![Page::default()];
-    let mut y = A4_HEIGHT_PT - MARGIN;
-    let mut put = |pages: &mut Vec<Page>, x: f32, size: f32, bold: bool, text: String| {
-        if y < MARGIN {
-            pages.push(Page::default());
-            y = A4_HEIGHT_PT - MARGIN;
-        }
-        if let Some(page) = pages.last_mut() {
-            page.text(&Text {
-                x,
-                y,
-                size,
-                bold,
-                text,
-            });
-        }
-        y -= if size > 12.0 { 2.0 * LEADING } else { LEADING };
-    };
-    put(&mut pages, MARGIN, 16.0, true, title.to_owned());
-    for line in header {
-        put(&mut pages, MARGIN, 10.0, false, line.clone());
+pub fn document_attachment(document_json: &str) -> crate::pdf::Attachment<'_> {
+    crate::pdf::Attachment {
+        name: BUNDLE_FILE_NAME,
+        mime: "application/fhir+json",
+        description: "FHIR document (Bundle) of this report",
+        content: document_json,
     }
-    put(&mut pages, MARGIN, 10.0, false, String::new());
-    for line in lines {
-        let x = MARGIN + 16.0 * f32::from(line.depth);
-        if line.value.is_empty() {
-            put(&mut pages, x, 11.0, true, line.label.clone());
-        } else {
-            put(
-                &mut pages,
-                x,
-                10.0,
-                false,
-                format!("{}: {}", line.label, line.value),
-            );
-        }
-    }
-    crate::pdf::write(
-        title,
-        &pages,
-        &[crate::pdf::Attachment {
-            name: BUNDLE_FILE_NAME,
-            mime: "application/fhir+json",
-            description: "FHIR document (Bundle) of this report",
-            content: document_json,
-        }],
-    )
 }
 
 /// The `multipart/form-data` request (RFC 7578) of a publication: its Content-Type
@@ -558,27 +508,5 @@ mod tests {
         );
         assert_eq!(subject_common_name(&certificate[..20]), None);
         assert_eq!(subject_common_name(&[]), None);
-    }
-
-    #[test]
-    fn the_report_pdf_carries_the_document_and_the_lines() {
-        let lines = vec![
-            crate::fhir::ReportLine {
-                label: "Glucose mean value".to_owned(),
-                value: "152.3 mg/dL".to_owned(),
-                depth: 0,
-            };
-            80
-        ];
-        let pdf = report_pdf(
-            "Report",
-            &["Paziente: Mario Rossi".to_owned()],
-            &lines,
-            "{\"resourceType\":\"Bundle\"}",
-        );
-        assert!(pdf.starts_with("%PDF-1.7\n"));
-        assert!(pdf.contains("(Glucose mean value: 152.3 mg/dL) Tj"));
-        assert!(pdf.contains("/Count 2 "), "80 lines take two pages");
-        assert!(pdf.contains("[(bundleFhir.json) 6 0 R]"));
     }
 }

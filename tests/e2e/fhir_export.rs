@@ -422,7 +422,7 @@ fn every_emitted_resource_and_the_bundle_validate_against_r4_and_the_cgm_ig() {
             Utc::now(),
         )
         .unwrap();
-    let (document, _) = document.finish_document("e2e-document", "Report", Utc::now());
+    let document = document.finish_document("e2e-document", "Report", Utc::now());
     let document = serde_json::to_value(document).unwrap();
     for (name, resource) in [
         ("document", &document),

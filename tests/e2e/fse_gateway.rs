@@ -970,6 +970,17 @@ fn a_fortnight_is_published_once_to_the_gateway_and_the_contract_s_errors_are_an
     let signer = Signer::load(&gateway_config(&dir)).unwrap();
     let config = gateway_config(&dir);
     let publication: Publication = serde_json::from_str(&first.body).unwrap();
+    // The PDF is the AGP report, in Italian, with the engine's mean glucose on page 1.
+    let report = lopdf::Document::load_mem(publication.pdf.as_bytes()).unwrap();
+    let page_one = report.extract_text(&[1]).unwrap();
+    assert!(
+        page_one.contains("Profilo glicemico ambulatoriale"),
+        "{page_one}"
+    );
+    assert!(
+        page_one.contains(&format!("{:.0} mg/dL", engine.statistics.mean)),
+        "{page_one}"
+    );
     let hash = sha256_hex(publication.pdf.as_bytes());
     let (bearer, _) = signer
         .publication_tokens(

@@ -486,15 +486,9 @@ impl SubmissionBuilder {
     /// hub's Device and the Observations. Provenance, delegates and sensors are left
     /// out: a document carries what it presents (the Composition's author and date say
     /// who made it and when), and the transaction Bundle carries the rest.
-    /// `document_key` is the document's stable identity. Also returns the report's
-    /// lines, the same text as the narrative, for the PDF that carries the document.
+    /// `document_key` is the document's stable identity.
     #[must_use]
-    pub fn finish_document(
-        self,
-        document_key: &str,
-        title: &str,
-        now: DateTime<Utc>,
-    ) -> (Bundle, Vec<ReportLine>) {
+    pub fn finish_document(self, document_key: &str, title: &str, now: DateTime<Utc>) -> Bundle {
         let identifier = Identifier::new(SUBMISSION_ID_SYSTEM, document_key.to_owned());
         let mut lines = Vec::new();
         let mut presented = Vec::new();
@@ -546,14 +540,13 @@ impl SubmissionBuilder {
                 request: None,
             },
         );
-        let bundle = Bundle {
+        Bundle {
             meta: None,
             identifier,
             kind: "document",
             timestamp: instant(now),
             entry: entries,
-        };
-        (bundle, lines)
+        }
     }
 
     /// A digest of every entry's identity so far: equal for Bundles that would create
@@ -569,16 +562,16 @@ impl SubmissionBuilder {
 /// documents the FSE taccuino takes (FSE Gateway guide, §15.4.1: 53576-5 → TAC).
 pub const REPORT_TYPE_CODE: &str = "53576-5";
 
-/// One line of a report: what (the code's display) and its value with its unit, as
-/// shown; `depth` 1 for a panel component.
+/// One line of a document's narrative: what (the code's display) and its value with its
+/// unit, as shown; `depth` 1 for a panel component.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportLine {
+struct ReportLine {
     /// What the figure is.
-    pub label: String,
+    label: String,
     /// The figure and its unit; empty for a panel heading.
-    pub value: String,
+    value: String,
     /// 0 for an Observation, 1 for one of its components.
-    pub depth: u8,
+    depth: u8,
 }
 
 /// `value` as shown: up to two decimals, no trailing zeros.

@@ -308,7 +308,7 @@ fn the_document_has_its_composition_first_presents_every_summary_observation_and
     document
         .add_cgm_summary(&summary, period, Some(60), &sources, None, now())
         .unwrap();
-    let (document, lines) = document.finish_document("doc-1", "Report", now());
+    let document = document.finish_document("doc-1", "Report", now());
     let document = serde_json::to_value(document).unwrap();
     assert_eq!(document["type"], "document");
     let entries = document["entry"].as_array().unwrap();
@@ -349,22 +349,18 @@ fn the_document_has_its_composition_first_presents_every_summary_observation_and
         entries.len() - 3,
         "all but Composition, Patient, hub"
     );
-    // One line per Observation and component; the mean glucose as the engine has it.
+    // The narrative: one paragraph per Observation and component; the mean glucose as
+    // the engine has it.
     let components: usize = entries
         .iter()
         .map(|e| e["resource"]["component"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(lines.len(), presented.len() + components);
-    let mean = lines
-        .iter()
-        .find(|l| l.label == "Mean glucose")
-        .expect("mean glucose line");
-    assert_eq!(mean.value, super::shown(summary.statistics.mean, "mg/dl"));
-    assert!(mean
-        .value
-        .starts_with(&format!("{:.0}", summary.statistics.mean.trunc())));
-    assert!(composition["section"][0]["text"]["div"]
-        .as_str()
-        .unwrap()
-        .contains(&mean.value));
+    let div = composition["section"][0]["text"]["div"].as_str().unwrap();
+    assert_eq!(div.matches("<p>").count(), presented.len() + components);
+    let mean = format!(
+        "<p>Mean glucose: {}</p>",
+        super::shown(summary.statistics.mean, "mg/dl")
+    );
+    assert!(div.contains(&mean), "{div}");
+    assert!(mean.contains(&format!("{:.0}", summary.statistics.mean.trunc())));
 }
