@@ -409,9 +409,28 @@ pub fn enqueue_window(
         None
     };
     let mut summary = None;
+    let mut days = Vec::new();
     if let Some(glucose) = &glucose {
         match builder.add_cgm_summary(glucose, (from, to), offset, &sources, requested_by, now) {
-            Ok(_) => summary = Some(glucose),
+            Ok(panel) => {
+                summary = Some(glucose);
+                let others: Vec<Reading> = readings
+                    .iter()
+                    .filter(|r| r.glucose_mg_dl().is_none())
+                    .cloned()
+                    .collect();
+                days = crate::daily::daily_summaries(&others, tz);
+                // The AGP report beside the summary (CGM IG `cgm-summary-pdf`).
+                let report = agp_input(&patient_info, glucose, &days, (from, to), tz, now);
+                let pdf = crate::agp_report::pdf(&report, &[]);
+                builder.add_cgm_report_pdf(
+                    &panel,
+                    (from, to),
+                    offset,
+                    (pdf.as_bytes(), report.lang.code()),
+                    now,
+                );
+            }
             // Too little data for the IG's summary: the readings still go.
             Err(FhirError::MissingFigure(_) | FhirError::Unit) => {}
         }
@@ -461,18 +480,13 @@ pub fn enqueue_window(
                     continue;
                 };
                 let document_key = format!("document/{key}");
-                let others: Vec<Reading> = readings
-                    .iter()
-                    .filter(|r| r.glucose_mg_dl().is_none())
-                    .cloned()
-                    .collect();
                 let publication = taccuino_report(
                     config,
                     &patient_info,
                     &document_key,
                     &TaccuinoInput {
                         glucose,
-                        days: &crate::daily::daily_summaries(&others, tz),
+                        days: &days,
                         period: (from, to),
                         offset,
                         sources: &sources,
@@ -512,6 +526,27 @@ struct TaccuinoInput<'a> {
     now: DateTime<Utc>,
 }
 
+/// The AGP report of what is sent: Italian, the FSE's and Italian doctors' language.
+fn agp_input<'a>(
+    patient: &'a PatientInfo,
+    glucose: &'a glucometrics::GlucoseSummary,
+    days: &'a [crate::daily::DailySummary],
+    period: (DateTime<Utc>, DateTime<Utc>),
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> crate::agp_report::ReportInput<'a> {
+    crate::agp_report::ReportInput {
+        patient_name: &patient.name,
+        fiscal_code: patient.fiscal_code.as_deref(),
+        period,
+        time_zone: tz,
+        glucose: Some(glucose),
+        days,
+        lang: crate::agp_report::Lang::It,
+        generated_at: now,
+    }
+}
+
 /// The taccuino report of a CGM summary for the FSE Gateway: the AGP report's PDF
 /// ([`crate::agp_report`], Italian) with the FHIR document embedded (the summary's
 /// Observations, identified as in the transaction Bundle, so both channels name the
@@ -541,16 +576,7 @@ fn taccuino_report(
         now,
     );
     let json = serde_json::to_string(&bundle)?;
-    let report = crate::agp_report::ReportInput {
-        patient_name: &patient.name,
-        fiscal_code: patient.fiscal_code.as_deref(),
-        period,
-        time_zone: tz,
-        glucose: Some(glucose),
-        days,
-        lang: crate::agp_report::Lang::It,
-        generated_at: now,
-    };
+    let report = agp_input(patient, glucose, days, period, tz, now);
     let pdf = crate::agp_report::pdf(&report, &[crate::fse_gateway::document_attachment(&json)]);
     Ok(crate::fse_gateway::Publication {
         metadata: crate::fse_gateway::metadata(

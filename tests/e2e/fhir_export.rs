@@ -367,16 +367,38 @@ fn every_emitted_resource_and_the_bundle_validate_against_r4_and_the_cgm_ig() {
         pghd_hub::report::summarize_readings(&short, chrono_tz::Europe::Rome).unwrap();
     let mut builder = SubmissionBuilder::new(&patient());
     let sources = builder.add_readings(&short);
-    builder
+    let short_period = (start, start + chrono::Duration::hours(3));
+    let panel = builder
         .add_cgm_summary(
             &short_summary,
-            (start, start + chrono::Duration::hours(3)),
+            short_period,
             Some(60),
             &sources,
             Some(&delegate),
             Utc::now(),
         )
         .unwrap();
+    // The AGP report as the CGM IG's `cgm-summary-pdf`.
+    let agp = pghd_hub::agp_report::pdf(
+        &pghd_hub::agp_report::ReportInput {
+            patient_name: "Mario Rossi",
+            fiscal_code: Some("RSSMRA85T10A562S"),
+            period: short_period,
+            time_zone: chrono_tz::Europe::Rome,
+            glucose: Some(&short_summary),
+            days: &[],
+            lang: pghd_hub::agp_report::Lang::It,
+            generated_at: Utc::now(),
+        },
+        &[],
+    );
+    builder.add_cgm_report_pdf(
+        &panel,
+        short_period,
+        Some(60),
+        (agp.as_bytes(), "it"),
+        Utc::now(),
+    );
     let bundle = serde_json::to_value(builder.finish("e2e", Utc::now())).unwrap();
     assert!(bundle["entry"].as_array().unwrap().len() > 50);
 
@@ -632,6 +654,19 @@ fn fourteen_days_reach_a_real_fhir_server_once_even_across_an_outage() {
         cgm_count as u64
     );
     assert_eq!(count("Observation?code=http://loinc.org|85354-9"), 1);
+    // The AGP report (cgm-summary-pdf) once, a PDF presenting the summary panel.
+    let reports = server.get("DiagnosticReport?code=http://loinc.org|107931-8");
+    assert_eq!(
+        reports["entry"].as_array().map(Vec::len),
+        Some(1),
+        "{reports}"
+    );
+    let form = &reports["entry"][0]["resource"]["presentedForm"][0];
+    assert_eq!(form["contentType"], "application/pdf");
+    assert!(
+        form["data"].as_str().unwrap().starts_with("JVBERi0"),
+        "base64 of %PDF-"
+    );
     assert_eq!(
         count("Device?identifier=http://hl7.org/fhir/sid/eui-48/bluetooth|C0-FF-EE-00-00-01"),
         1

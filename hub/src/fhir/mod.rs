@@ -23,9 +23,10 @@ use glucometrics::GlucoseSummary;
 use ring::digest::{digest, SHA256};
 
 use types::{
-    Bundle, BundleEntry, CodeableConcept, Coding, Composition, Device, DeviceName, EntryRequest,
-    HumanName, Identifier, Narrative, Observation, Patient, Provenance, ProvenanceAgent,
-    ProvenanceEntity, Reference, RelatedPerson, Resource, Section,
+    Attachment, Bundle, BundleEntry, CodeableConcept, Coding, Composition, Device, DeviceName,
+    DiagnosticReport, EntryRequest, HumanName, Identifier, Meta, Narrative, Observation, Patient,
+    Period, Provenance, ProvenanceAgent, ProvenanceEntity, Reference, RelatedPerson, Resource,
+    Section,
 };
 
 /// The canonical base of the code systems, identifier systems and extensions this
@@ -449,6 +450,62 @@ impl SubmissionBuilder {
             }),
         });
         Ok(panel)
+    }
+
+    /// Adds the CGM IG's `cgm-summary-pdf` DiagnosticReport: the AGP report `pdf` (bytes)
+    /// presenting the summary panel `panel` (its fullUrl, from [`Self::add_cgm_summary`])
+    /// over `period` (UTC, shown in the patient's offset `offset_min`), in `language`
+    /// (BCP 47). Identified by the panel, so the same summary's report is created once.
+    /// Returns its fullUrl.
+    pub fn add_cgm_report_pdf(
+        &mut self,
+        panel: &str,
+        period: (DateTime<Utc>, DateTime<Utc>),
+        offset_min: Option<i32>,
+        (pdf, language): (&[u8], &'static str),
+        now: DateTime<Utc>,
+    ) -> String {
+        use base64::Engine as _;
+        let identifier = Identifier::new(
+            SUMMARY_ID_SYSTEM,
+            format!(
+                "{}/{}",
+                self.patient_digest,
+                digest_id(&["cgm-summary-pdf", panel])
+            ),
+        );
+        let subject = self.subject();
+        self.push(
+            &identifier.clone(),
+            Resource::DiagnosticReport(Box::new(DiagnosticReport {
+                meta: Meta {
+                    profile: vec![summary::ig!("cgm-summary-pdf")],
+                },
+                identifier: vec![identifier],
+                status: "final",
+                code: CodeableConcept::of(
+                    &[Coding::fixed(
+                        LOINC,
+                        summary::PANEL_CODE,
+                        summary::PANEL_DISPLAY,
+                    )],
+                    "Ambulatory Glucose Profile report",
+                ),
+                subject,
+                effective_period: Period {
+                    start: date_time(period.0, offset_min),
+                    end: date_time(period.1, offset_min),
+                },
+                issued: instant(now),
+                result: vec![Reference::to(panel)],
+                presented_form: vec![Attachment {
+                    content_type: "application/pdf",
+                    language,
+                    data: base64::engine::general_purpose::STANDARD.encode(pdf),
+                    title: "AGP report".to_owned(),
+                }],
+            })),
+        )
     }
 
     /// [`Self::finish`] serialised as JSON, into a buffer sized for it up front (a

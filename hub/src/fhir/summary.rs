@@ -22,6 +22,9 @@ use super::{date_time, instant, FhirError, LOINC, SUMMARY_ID_SYSTEM};
 /// LOINC code of the CGM summary panel.
 pub const PANEL_CODE: &str = "107931-8";
 
+/// LOINC's display of [`PANEL_CODE`].
+pub const PANEL_DISPLAY: &str = "Continuous glucose monitoring summary panel";
+
 /// Our code system for the metrics the CGM IG does not code (documented in
 /// `docs/fhir.md`).
 pub const METRICS_SYSTEM: &str = "https://pghd-hub.example/fhir/CodeSystem/glucometrics";
@@ -32,6 +35,7 @@ macro_rules! ig {
         concat!("http://hl7.org/fhir/uv/cgm/StructureDefinition/", $name)
     };
 }
+pub(crate) use ig;
 
 const LABORATORY: Coding = Coding::fixed(
     "http://terminology.hl7.org/CodeSystem/observation-category",
@@ -187,11 +191,7 @@ pub fn cgm_summary(
     members.push(active);
 
     let mut panel = observation(
-        Coding::fixed(
-            LOINC,
-            PANEL_CODE,
-            "Continuous glucose monitoring summary panel",
-        ),
+        Coding::fixed(LOINC, PANEL_CODE, PANEL_DISPLAY),
         "CGM summary",
         Some(ig!("cgm-summary")),
     );

@@ -364,3 +364,57 @@ fn the_document_has_its_composition_first_presents_every_summary_observation_and
     assert!(div.contains(&mean), "{div}");
     assert!(mean.contains(&format!("{:.0}", summary.statistics.mean.trunc())));
 }
+
+#[test]
+fn the_agp_pdf_is_a_cgm_summary_pdf_report_presenting_the_panel() {
+    use base64::Engine as _;
+    let readings = fourteen_days();
+    let mut builder = SubmissionBuilder::new(&patient());
+    let sources = builder.add_readings(&readings);
+    let summary = crate::report::summarize_readings(&readings, chrono_tz::Europe::Rome).unwrap();
+    let period = (readings[0].time, readings[readings.len() - 1].time);
+    let panel = builder
+        .add_cgm_summary(&summary, period, Some(60), &sources, None, now())
+        .unwrap();
+    let pdf = b"%PDF-1.7\n...\n%%EOF\n";
+    let report = builder.add_cgm_report_pdf(&panel, period, Some(60), (pdf, "it"), now());
+    let again = {
+        let mut other = SubmissionBuilder::new(&patient());
+        let sources = other.add_readings(&readings);
+        let panel = other
+            .add_cgm_summary(&summary, period, Some(60), &sources, None, now())
+            .unwrap();
+        other.add_cgm_report_pdf(&panel, period, Some(60), (b"other bytes", "en"), now())
+    };
+    assert_eq!(report, again, "identified by the summary, not by the bytes");
+    let bundle = serde_json::to_value(builder.finish("with-report", now())).unwrap();
+    let entry = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["fullUrl"] == report.as_str())
+        .unwrap();
+    let resource = &entry["resource"];
+    assert_eq!(resource["resourceType"], "DiagnosticReport");
+    assert_eq!(
+        resource["meta"]["profile"][0],
+        "http://hl7.org/fhir/uv/cgm/StructureDefinition/cgm-summary-pdf"
+    );
+    assert_eq!(resource["code"]["coding"][0]["code"], "107931-8");
+    assert_eq!(resource["result"][0]["reference"], panel.as_str());
+    assert_eq!(
+        resource["presentedForm"][0]["contentType"],
+        "application/pdf"
+    );
+    let data = resource["presentedForm"][0]["data"].as_str().unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+        pdf
+    );
+    assert!(entry["request"]["ifNoneExist"]
+        .as_str()
+        .unwrap()
+        .starts_with("identifier="));
+}

@@ -383,6 +383,8 @@ pub enum Resource {
     Provenance(Provenance),
     /// A document's table of contents.
     Composition(Composition),
+    /// A report with its presented form (the AGP report as PDF).
+    DiagnosticReport(Box<DiagnosticReport>),
 }
 
 impl Resource {
@@ -396,8 +398,48 @@ impl Resource {
             Self::Observation(_) => "Observation",
             Self::Provenance(_) => "Provenance",
             Self::Composition(_) => "Composition",
+            Self::DiagnosticReport(_) => "DiagnosticReport",
         }
     }
+}
+
+/// A report (FHIR `DiagnosticReport`): here the CGM IG's `cgm-summary-pdf`, the AGP
+/// report as a PDF beside the summary it presents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticReport {
+    /// Profiles claimed.
+    pub meta: Meta,
+    /// Stable business identifier (the de-duplication key).
+    pub identifier: Vec<Identifier>,
+    /// Always `final`.
+    pub status: &'static str,
+    /// LOINC 107931-8, the CGM summary.
+    pub code: CodeableConcept,
+    /// The patient.
+    pub subject: Reference,
+    /// The period summarised.
+    pub effective_period: Period,
+    /// When made (instant).
+    pub issued: String,
+    /// The summary panel it presents.
+    pub result: Vec<Reference>,
+    /// The report itself.
+    pub presented_form: Vec<Attachment>,
+}
+
+/// Data carried inline (FHIR `Attachment`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// MIME type, e.g. `application/pdf`.
+    pub content_type: &'static str,
+    /// Language of the content (BCP 47).
+    pub language: &'static str,
+    /// The bytes, base64.
+    pub data: String,
+    /// Title as shown.
+    pub title: String,
 }
 
 /// A document's header and table of contents (FHIR `Composition`): what the document
