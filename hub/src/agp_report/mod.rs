@@ -182,6 +182,54 @@ pub fn pdf(input: &ReportInput<'_>, attachments: &[crate::pdf::Attachment<'_>]) 
     crate::pdf::write(&title(input), &pages, attachments)
 }
 
+/// Liberation Sans (SIL OFL 1.1, `hub/assets/fonts/OFL.txt`), metric-compatible with
+/// Helvetica and Arial: the PNG's text does not depend on the host's fonts.
+const FONT_REGULAR: &[u8] = include_bytes!("../../assets/fonts/LiberationSans-Regular.ttf");
+const FONT_BOLD: &[u8] = include_bytes!("../../assets/fonts/LiberationSans-Bold.ttf");
+
+/// The embedded fonts, loaded once.
+fn fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
+    static FONTS: std::sync::OnceLock<std::sync::Arc<resvg::usvg::fontdb::Database>> =
+        std::sync::OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            let mut db = resvg::usvg::fontdb::Database::new();
+            db.load_font_data(FONT_REGULAR.to_vec());
+            db.load_font_data(FONT_BOLD.to_vec());
+            std::sync::Arc::new(db)
+        })
+        .clone()
+}
+
+/// The report as a PNG (both pages, stacked), `scale` pixels per CSS pixel (1 CSS px =
+/// 0.75 pt; 1.5 gives an A4 page 1,190 px wide), drawn from the SVG by resvg with the
+/// embedded fonts.
+///
+/// # Errors
+/// A message if the picture cannot be made (a scale of 0 or too large).
+pub fn png(input: &ReportInput<'_>, scale: f32) -> Result<Vec<u8>, String> {
+    let options = resvg::usvg::Options {
+        font_family: "Liberation Sans".to_owned(),
+        fontdb: fonts(),
+        ..resvg::usvg::Options::default()
+    };
+    let tree = resvg::usvg::Tree::from_str(&svg(input), &options).map_err(|e| e.to_string())?;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(scale)
+        .ok_or("the picture's size is out of range")?;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or("the picture's size is out of range")?;
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    pixmap.encode_png().map_err(|e| e.to_string())
+}
+
 fn title(input: &ReportInput<'_>) -> String {
     format!(
         "{} — {}",

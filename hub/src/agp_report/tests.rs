@@ -237,3 +237,44 @@ fn the_layout_matches_the_golden_svg() {
         );
     }
 }
+
+#[test]
+fn the_png_is_the_same_picture_with_the_embedded_fonts() {
+    let engine = summary(14);
+    let days = wearable_days();
+    let png = png(&input(Some(&engine), &days, Lang::It), 1.0).unwrap();
+    let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).unwrap();
+    // 595 × (2 × 842 + 16) pt at 4/3 px per pt.
+    assert_eq!((pixmap.width(), pixmap.height()), (793, 2267));
+    let px_per_pt = 4.0 / 3.0;
+    let dark_in = |x0: f32, y0: f32, x1: f32, y1: f32| {
+        let mut dark = 0;
+        for y in (y0 * px_per_pt) as u32..(y1 * px_per_pt) as u32 {
+            for x in (x0 * px_per_pt) as u32..(x1 * px_per_pt) as u32 {
+                let p = pixmap.pixel(x, y).unwrap();
+                if p.red() < 80 && p.green() < 80 && p.blue() < 80 {
+                    dark += 1;
+                }
+            }
+        }
+        dark
+    };
+    // The title's glyphs are drawn (the fonts are the hub's own, not the host's) …
+    assert!(dark_in(28.0, 26.0, 300.0, 42.0) > 500);
+    // … and the margin beside it is blank.
+    assert_eq!(dark_in(2.0, 2.0, 20.0, 60.0), 0);
+    // The AGP chart's target band (70–180 mg/dL) at 01:00, under the curve's bands.
+    let (x, y) = (
+        60.0 + 507.0 / 24.0 * 0.5,
+        402.0 + 170.0 - 100.0 / 350.0 * 170.0 - 35.0,
+    );
+    let p = pixmap
+        .pixel((x * px_per_pt) as u32, (y * px_per_pt) as u32)
+        .unwrap();
+    let band = colors::TARGET_BAND;
+    assert_eq!((p.red(), p.green(), p.blue()), (band.0, band.1, band.2));
+    assert_eq!(
+        png,
+        super::png(&input(Some(&engine), &days, Lang::It), 1.0).unwrap()
+    );
+}

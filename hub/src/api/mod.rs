@@ -719,13 +719,13 @@ async fn glucometrics(
 struct ReportParams {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-    /// `svg` (default) or `pdf`.
+    /// `svg` (default), `pdf` or `png`.
     format: Option<String>,
     /// `it` (default) or `en`.
     lang: Option<String>,
 }
 
-/// The AGP report of a window (default: the last 14 days) as SVG or PDF.
+/// The AGP report of a window (default: the last 14 days) as SVG, PDF or PNG.
 async fn agp_report(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -738,12 +738,17 @@ async fn agp_report(
         Some(code) => crate::agp_report::Lang::parse(code)
             .ok_or_else(|| ApiError::bad_request("`lang` must be `it` or `en`"))?,
     };
-    let pdf = match params.format.as_deref() {
-        None | Some("svg") => false,
-        Some("pdf") => true,
-        Some(_) => return Err(ApiError::bad_request("`format` must be `svg` or `pdf`")),
+    let format = match params.format.as_deref() {
+        None | Some("svg") => ReportFormat::Svg,
+        Some("pdf") => ReportFormat::Pdf,
+        Some("png") => ReportFormat::Png,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`format` must be `svg`, `pdf` or `png`",
+            ))
+        }
     };
-    let body = on_record(
+    let body: Vec<u8> = on_record(
         &state,
         caller,
         patient,
@@ -779,35 +784,38 @@ async fn agp_report(
                 lang,
                 generated_at: Utc::now(),
             };
-            Ok(if pdf {
-                crate::agp_report::pdf(&input, &[])
-            } else {
-                crate::agp_report::svg(&input)
+            Ok(match format {
+                ReportFormat::Svg => crate::agp_report::svg(&input).into_bytes(),
+                ReportFormat::Pdf => crate::agp_report::pdf(&input, &[]).into_bytes(),
+                ReportFormat::Png => {
+                    crate::agp_report::png(&input, 1.5).map_err(ApiError::internal)?
+                }
             })
         },
     )
     .await?;
-    let content_type = if pdf {
-        "application/pdf"
-    } else {
-        "image/svg+xml; charset=utf-8"
+    let (content_type, disposition) = match format {
+        ReportFormat::Svg => ("image/svg+xml; charset=utf-8", "inline"),
+        ReportFormat::Pdf => ("application/pdf", "inline; filename=\"agp-report.pdf\""),
+        ReportFormat::Png => ("image/png", "inline; filename=\"agp-report.png\""),
     };
     Ok((
         [
             (header::CONTENT_TYPE, content_type),
-            (
-                header::CONTENT_DISPOSITION,
-                if pdf {
-                    "inline; filename=\"agp-report.pdf\""
-                } else {
-                    "inline"
-                },
-            ),
+            (header::CONTENT_DISPOSITION, disposition),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body,
     )
         .into_response())
+}
+
+/// What `GET …/agp-report` answers with.
+#[derive(Debug, Clone, Copy)]
+enum ReportFormat {
+    Svg,
+    Pdf,
+    Png,
 }
 
 async fn daily(
