@@ -26,3 +26,4 @@ pub mod report;
 pub mod serve;
 pub mod smart;
 pub mod store;
+pub mod web;

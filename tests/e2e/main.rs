@@ -11,3 +11,4 @@ mod fse_gateway;
 mod import_formats;
 mod mosquitto;
 mod serve_demo;
+mod web_app;

@@ -33,11 +33,11 @@ impl Shared {
     }
 }
 
-struct Hub {
-    base: String,
+pub(crate) struct Hub {
+    pub(crate) base: String,
     /// Port of the embedded MQTT broker.
     broker_port: u16,
-    passwords: Vec<(String, String)>,
+    pub(crate) passwords: Vec<(String, String)>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     directory: std::path::PathBuf,
@@ -55,8 +55,9 @@ impl Drop for Hub {
     }
 }
 
-fn start_demo_hub() -> Hub {
-    let directory = std::env::temp_dir().join(format!("pghd-e2e-serve-{}", std::process::id()));
+/// Starts `serve --demo` in a directory of its own (`name` keeps tests apart).
+pub(crate) fn start_demo_hub(name: &str) -> Hub {
+    let directory = std::env::temp_dir().join(format!("pghd-e2e-{name}-{}", std::process::id()));
     let out = Shared::default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = ServeConfig {
@@ -130,7 +131,7 @@ fn agent() -> ureq::Agent {
 }
 
 impl Hub {
-    fn login(&self, login: &str) -> String {
+    pub(crate) fn login(&self, login: &str) -> String {
         let password = &self
             .passwords
             .iter()
@@ -146,7 +147,7 @@ impl Hub {
         body["token"].as_str().unwrap().to_owned()
     }
 
-    fn get(&self, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let mut reply = agent()
             .get(format!("{}{path}", self.base))
             .header("Authorization", &format!("Bearer {token}"))
@@ -161,7 +162,7 @@ impl Hub {
 
 #[test]
 fn the_demo_hub_serves_its_accounts_data_and_live_sensor() {
-    let hub = start_demo_hub();
+    let hub = start_demo_hub("serve");
     assert_eq!(hub.passwords.len(), 4, "four demo accounts");
     let doctor = hub.login("medico");
     let (status, patients) = hub.get("/api/v1/practitioner/patients", &doctor);

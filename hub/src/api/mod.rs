@@ -250,6 +250,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/admin/accounts", post(create_account))
         .route("/api/v1/admin/care-team", post(add_to_care_team))
         .route("/api/v1/admin/deliveries", get(admin_deliveries))
+        .merge(crate::web::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
