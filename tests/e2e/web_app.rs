@@ -4,7 +4,9 @@
 //! the AGP report; the doctor sees the consenting patient and opens the report; the
 //! patient revokes consent; the doctor logs in again and the patient is gone; the
 //! patient's access log shows the doctor's reads; the delegate acts for the patient;
-//! the language switch turns the app English. Screenshots of the main pages go to
+//! the language switch turns the app English. Every main page passes axe-core's WCAG 2.1
+//! A/AA rules (labels, contrast, roles; axe-core from npm via
+//! `scripts/install-test-tools.sh`). Screenshots of the main pages go to
 //! `target/test-artefacts/web/`.
 //!
 //! Needs `chromium` and `chromium-driver` (installed by `.ci/run`); without them the
@@ -220,6 +222,30 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// The WCAG 2.1 A/AA violations axe-core finds on the current page (`axe` is its
+    /// source), as "rule: nodes, help" lines.
+    fn accessibility_violations(&self, axe: &str) -> Vec<String> {
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": axe, "args": []})),
+        );
+        let found = self.command(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": "const done = arguments[arguments.length - 1];
+                axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                  .then(r => done(r.violations.map(v => `${v.id}: ${v.nodes.length} × ${v.help} (${v.nodes[0].target})`)))
+                  .catch(e => done([`axe failed: ${e}`]));", "args": []})),
+        );
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("axe: {found}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     fn log_in(&self, hub: &Hub, login: &str) {
         let password = &hub.passwords.iter().find(|(l, _)| l == login).unwrap().1;
         self.go(&format!("{}/#/login", hub.base));
@@ -232,6 +258,28 @@ impl Browser {
     fn log_out(&self) {
         self.click("#logout");
         self.find("#login-form");
+    }
+}
+
+/// axe-core's source, from `scripts/install-test-tools.sh` (npm), or `None` (after saying
+/// why) when it is not installed and not required.
+fn axe_source() -> Option<String> {
+    let path = std::env::var_os("PGHD_TEST_TOOLS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/node"),
+        |bin| PathBuf::from(bin).join("../../node"),
+    );
+    let file = path.join("node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&file) {
+        Ok(source) => Some(source),
+        Err(error) => {
+            assert!(
+                std::env::var("PGHD_REQUIRE_TEST_TOOLS").as_deref() != Ok("1"),
+                "PGHD_REQUIRE_TEST_TOOLS=1 but {} cannot be read: {error}",
+                file.display()
+            );
+            eprintln!("accessibility checks skipped: run scripts/install-test-tools.sh");
+            None
+        }
     }
 }
 
@@ -254,6 +302,17 @@ fn patient_doctor_and_delegate_use_the_web_app_and_consent_rules_what_the_doctor
         csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
         "{csp}"
     );
+
+    let axe = axe_source();
+    let accessible = |page: &str| {
+        if let Some(axe) = &axe {
+            let violations = browser.accessibility_violations(axe);
+            assert!(violations.is_empty(), "{page}: {violations:#?}");
+        }
+    };
+    browser.go(&format!("{}/#/login", hub.base));
+    browser.find("#login-form");
+    accessible("login");
 
     // 1. The patient: the chart and the metrics, equal to the API's for the same window.
     browser.log_in(&hub, "paziente");
@@ -294,17 +353,20 @@ fn patient_doctor_and_delegate_use_the_web_app_and_consent_rules_what_the_doctor
         )
     );
     browser.screenshot("patient-taccuino");
+    accessible("taccuino");
     browser.click("#nav-report");
     browser.wait_text("#report [data-metric=mean_glucose]", |t| {
         t.ends_with("mg/dL")
     });
     browser.screenshot("patient-agp-report");
+    accessible("report");
 
     // 2. The doctor sees the consenting patient and opens their report.
     browser.log_out();
     browser.log_in(&hub, "medico");
     browser.wait_text("#patients", |t| t.contains("Maria Rossi"));
     browser.screenshot("doctor-patients");
+    accessible("doctor's patients");
     browser.click("[data-patient=demo-patient] a");
     browser.wait_text("#report [data-metric=tir_in_range]", |t| t.ends_with('%'));
     browser.screenshot("doctor-agp-report");
@@ -324,6 +386,7 @@ fn patient_doctor_and_delegate_use_the_web_app_and_consent_rules_what_the_doctor
     browser.click("#consent-save");
     browser.wait_text("#consent-result", |t| t == "Salvato");
     browser.screenshot("patient-consent-revoked");
+    accessible("consent");
 
     // 4. The doctor: the patient is gone at once.
     browser.log_out();
@@ -338,6 +401,14 @@ fn patient_doctor_and_delegate_use_the_web_app_and_consent_rules_what_the_doctor
     let log = browser.wait_text("#audit", |t| t.contains("dr-bianchi"));
     assert!(log.contains("GET agp-report"), "{log}");
     browser.screenshot("patient-access-log");
+    accessible("access log");
+    browser.click("#nav-devices");
+    browser.click("#new-code");
+    browser.wait_text("#pairing-code", |t| t.len() == 9);
+    accessible("devices");
+    browser.click("#nav-delegations");
+    browser.find("#delegation-form");
+    accessible("delegations");
 
     // 6. The delegate acts for the patient (their consent governs doctors, not her).
     browser.log_out();
