@@ -76,16 +76,37 @@ fn bundles(c: &mut Criterion) {
         });
     });
     group.throughput(Throughput::Elements(14));
+    let period = (fortnight[0].time, fortnight[fortnight.len() - 1].time);
+    let fourteen_days = |with_report: bool| {
+        let mut builder = SubmissionBuilder::new(&patient());
+        let sources = builder.add_readings(black_box(&fortnight));
+        let panel = builder
+            .add_cgm_summary(&summary, period, Some(60), &sources, None, now())
+            .unwrap();
+        if with_report {
+            // The AGP report rendered and attached (`cgm-summary-pdf`), as the delivery does.
+            let report = pghd_hub::agp_report::pdf(
+                &pghd_hub::agp_report::ReportInput {
+                    patient_name: "Mario Rossi",
+                    fiscal_code: Some("RSSMRA85T10A562S"),
+                    period,
+                    time_zone: chrono_tz::Europe::Rome,
+                    glucose: Some(&summary),
+                    days: &[],
+                    lang: pghd_hub::agp_report::Lang::It,
+                    generated_at: now(),
+                },
+                &[],
+            );
+            builder.add_cgm_report_pdf(&panel, period, Some(60), (report.as_bytes(), "it"), now());
+        }
+        builder.finish_json("k", now()).unwrap()
+    };
     group.bench_function("fourteen_days_with_summary", |b| {
-        b.iter(|| {
-            let mut builder = SubmissionBuilder::new(&patient());
-            let sources = builder.add_readings(black_box(&fortnight));
-            let period = (fortnight[0].time, fortnight[fortnight.len() - 1].time);
-            builder
-                .add_cgm_summary(&summary, period, Some(60), &sources, None, now())
-                .unwrap();
-            builder.finish_json("k", now()).unwrap()
-        });
+        b.iter(|| fourteen_days(false));
+    });
+    group.bench_function("fourteen_days_with_summary_and_agp_pdf", |b| {
+        b.iter(|| fourteen_days(true));
     });
     group.finish();
 }
