@@ -715,6 +715,20 @@ async fn glucometrics(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// The daily summaries of the patient's wearables and cuffs in `[from, to)`.
+fn wearable_days(
+    store: &mut dyn ReadingStore,
+    patient: &PatientId,
+    tz: chrono_tz::Tz,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Vec<crate::daily::DailySummary>, ApiError> {
+    let readings: Vec<_> = window_readings(store, patient, None, from, to)?
+        .into_iter()
+        .filter(|r| r.glucose_mg_dl().is_none())
+        .collect();
+    Ok(crate::daily::daily_summaries(&readings, tz))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReportParams {
@@ -770,11 +784,7 @@ async fn agp_report(
                         .map_err(|error| ApiError::unprocessable(error.to_string()))?,
                 )
             };
-            let others: Vec<_> = window_readings(store, &patient, None, from, to)?
-                .into_iter()
-                .filter(|r| r.glucose_mg_dl().is_none())
-                .collect();
-            let days = crate::daily::daily_summaries(&others, tz);
+            let days = wearable_days(store, &patient, tz, (from, to))?;
             let input = crate::agp_report::ReportInput {
                 patient_name: &account.display_name,
                 fiscal_code: account.fiscal_code.as_deref(),
@@ -837,11 +847,12 @@ async fn daily(
                 .time_zone
                 .parse()
                 .map_err(|_| ApiError::internal("patient time zone"))?;
-            let readings: Vec<_> = window_readings(store, &PatientId(account.id), None, from, to)?
-                .into_iter()
-                .filter(|r| r.glucose_mg_dl().is_none())
-                .collect();
-            Ok(Json(crate::daily::daily_summaries(&readings, tz)))
+            Ok(Json(wearable_days(
+                store,
+                &PatientId(account.id),
+                tz,
+                (from, to),
+            )?))
         },
     )
     .await
