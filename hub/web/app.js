@@ -22,6 +22,8 @@ const TEXT = {
     sleep: "Sonno (min)", heart: "Frequenza cardiaca media", pressure: "Pressione media",
     noWearables: "Nessun dato da dispositivi indossabili nel periodo.",
     pdf: "Scarica il report PDF", reportTitle: "Report AGP",
+    sensors: "Dispositivi che hanno inviato dati", device: "Dispositivo", kinds: "Misure", lastSeen: "Ultima lettura",
+    noDevices: "Nessun dispositivo ha ancora inviato dati.",
     gateways: "Gateway abbinati", gateway: "Gateway", paired: "Abbinato il", noGateways: "Nessun gateway abbinato.",
     newCode: "Nuovo codice di abbinamento", codeHelp: "Inserisci questo codice nel gateway entro la scadenza:",
     expires: "Scade il",
@@ -62,6 +64,8 @@ const TEXT = {
     sleep: "Sleep (min)", heart: "Mean heart rate", pressure: "Mean blood pressure",
     noWearables: "No wearable data in the period.",
     pdf: "Download the PDF report", reportTitle: "AGP report",
+    sensors: "Devices that sent data", device: "Device", kinds: "Measures", lastSeen: "Last reading",
+    noDevices: "No device has sent data yet.",
     gateways: "Paired gateways", gateway: "Gateway", paired: "Paired on", noGateways: "No gateway paired.",
     newCode: "New pairing code", codeHelp: "Enter this code on the gateway before it expires:",
     expires: "Expires",
@@ -296,9 +300,15 @@ async function reportView(main, subject) {
 
 async function devicesView(main, subject) {
   const base = `/api/v1/patients/${encodeURIComponent(subject)}`;
-  const gateways = await api("GET", `${base}/gateways`);
+  const [devices, gateways] = await Promise.all([api("GET", `${base}/devices`), api("GET", `${base}/gateways`)]);
   const code = h("div", { "aria-live": "polite", id: "pairing" });
-  main.append(h("h1", {}, t("devices")), h("h2", {}, t("gateways")),
+  const name = (d) => [d.model, d.serial, d.address].filter(Boolean).join(" · ") || "–";
+  main.append(h("h1", {}, t("devices")), h("h2", {}, t("sensors")),
+    devices.length === 0 ? h("p", {}, t("noDevices")) :
+      h("table", { id: "devices" }, h("thead", {}, h("tr", {}, [t("device"), t("kinds"), t("readings"), t("lastSeen")].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, devices.map((d) => h("tr", {}, h("td", {}, name(d.device)), h("td", {}, d.kinds.join(", ")),
+          h("td", { class: "num" }, fmtNumber(d.readings)), h("td", {}, fmtTime(d.last_reading)))))),
+    h("h2", {}, t("gateways")),
     gateways.length === 0 ? h("p", {}, t("noGateways")) :
       h("table", { id: "gateways" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("gateway")), h("th", { scope: "col" }, t("paired")))),
         h("tbody", {}, gateways.map((g) => h("tr", {}, h("td", {}, g.id), h("td", {}, fmtTime(g.paired_at)))))),

@@ -375,7 +375,7 @@ fn patient_doctor_and_delegate_use_the_web_app_and_consent_rules_what_the_doctor
     browser.log_out();
     browser.log_in(&hub, "paziente");
     browser.click("#nav-consent");
-    let statement = browser.text_of("#consultation-help");
+    let statement = browser.wait_text("#consultation-help", |t| !t.is_empty());
     assert!(statement.contains("non vedono più"), "{statement}");
     let checkbox = browser.find("#consultation");
     assert_eq!(
@@ -403,8 +403,12 @@ fn patient_doctor_and_delegate_use_the_web_app_and_consent_rules_what_the_doctor
     browser.screenshot("patient-access-log");
     accessible("access log");
     browser.click("#nav-devices");
+    // The demo's simulated CGM streams through the demo gateway.
+    browser.wait_text("#devices", |t| t.contains("cgm_glucose"));
+    browser.wait_text("#gateways", |t| t.contains("demo-gateway"));
     browser.click("#new-code");
     browser.wait_text("#pairing-code", |t| t.len() == 9);
+    browser.screenshot("patient-devices");
     accessible("devices");
     browser.click("#nav-delegations");
     browser.find("#delegation-form");

@@ -193,6 +193,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/patients/{patient}/glucometrics", get(glucometrics))
         .route("/api/v1/patients/{patient}/daily", get(daily))
         .route("/api/v1/patients/{patient}/agp-report", get(agp_report))
+        .route("/api/v1/patients/{patient}/devices", get(devices))
         .route(
             "/api/v1/patients/{patient}/consent",
             get(consent).put(set_consent),
@@ -713,6 +714,28 @@ async fn glucometrics(
     )
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The devices that sent the patient's readings.
+async fn devices(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(patient): Path<String>,
+) -> Result<Json<Vec<crate::store::DeviceSeen>>, ApiError> {
+    on_record(
+        &state,
+        caller,
+        patient,
+        Action::ReadData,
+        "GET devices",
+        move |store, _, account| {
+            Ok(Json(crate::store::patient_devices(
+                store.sql(),
+                &PatientId(account.id),
+            )?))
+        },
+    )
+    .await
 }
 
 /// The daily summaries of the patient's wearables and cuffs in `[from, to)`.

@@ -214,6 +214,7 @@ fn record_endpoints(consultation: bool) -> Vec<(&'static str, String, Option<Str
             Some(json!({"from": Utc::now() - Duration::days(1), "to": Utc::now()}).to_string()),
         ),
         ("GET", "/api/v1/patients/pat/agp-report".into(), None),
+        ("GET", "/api/v1/patients/pat/devices".into(), None),
     ]
 }
 
@@ -229,7 +230,7 @@ fn expected_allowed(
     endpoint: usize,
 ) -> bool {
     let data =
-        endpoint <= 1 || endpoint == 10 || endpoint == 12 || endpoint == 16 || endpoint == 17;
+        endpoint <= 1 || endpoint == 10 || endpoint == 12 || endpoint == 16 || endpoint >= 17;
     let consent_read = endpoint == 2 || endpoint == 14;
     let consent_write = endpoint == 3 || endpoint == 15;
     let audit = endpoint == 7 || endpoint == 8 || endpoint == 13;
@@ -322,7 +323,7 @@ fn authorisation_matrix_with_one_audit_record_per_third_party_action() {
             }
         }
     }
-    assert_eq!(cells, 4 * callers.len() * 18);
+    assert_eq!(cells, 4 * callers.len() * 19);
 
     // Endpoints outside a patient's record.
     for (caller, token) in &tokens {

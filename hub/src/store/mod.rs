@@ -271,6 +271,77 @@ pub fn latest_readings(
         .collect()
 }
 
+/// A device that sent the patient's readings, as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceSeen {
+    /// The device's identity (address, serial, model).
+    pub device: device_adapters::reading::DeviceIdentity,
+    /// The kinds of readings it sent (e.g. `cgm_glucose`, `heart_rate`), sorted.
+    pub kinds: Vec<String>,
+    /// Readings stored from it.
+    pub readings: i64,
+    /// Its first and last reading (UTC).
+    pub first_reading: DateTime<Utc>,
+    /// Its last reading (UTC).
+    pub last_reading: DateTime<Utc>,
+}
+
+/// The devices that sent `patient`'s readings, the most recently heard first.
+///
+/// # Errors
+/// Database errors; a stored device identity that is not JSON is corrupt.
+pub fn patient_devices(
+    sql: &mut dyn sql::Sql,
+    patient: &PatientId,
+) -> Result<Vec<DeviceSeen>, StoreError> {
+    let rows = sql.query(
+        "SELECT device_key, kind, COUNT(*), MIN(time_us), MAX(time_us) FROM readings
+         WHERE patient_id = ?1 GROUP BY device_key, kind",
+        &[patient.0.as_str().into()],
+    )?;
+    let instant = |v: &sql::SqlValue| {
+        v.as_int()
+            .and_then(DateTime::from_timestamp_micros)
+            .ok_or_else(|| StoreError::Corrupt("reading time".into()))
+    };
+    let mut devices: Vec<(String, DeviceSeen)> = Vec::new();
+    for row in &rows {
+        let key = row[0]
+            .as_text()
+            .ok_or_else(|| StoreError::Corrupt("device key".into()))?;
+        let kind = row[1].as_text().unwrap_or_default().to_owned();
+        let (count, first, last) = (
+            row[2].as_int().unwrap_or(0),
+            instant(&row[3])?,
+            instant(&row[4])?,
+        );
+        match devices.iter_mut().find(|(k, _)| k == key) {
+            Some((_, seen)) => {
+                seen.kinds.push(kind);
+                seen.readings += count;
+                seen.first_reading = seen.first_reading.min(first);
+                seen.last_reading = seen.last_reading.max(last);
+            }
+            None => devices.push((
+                key.to_owned(),
+                DeviceSeen {
+                    device: serde_json::from_str(key)?,
+                    kinds: vec![kind],
+                    readings: count,
+                    first_reading: first,
+                    last_reading: last,
+                },
+            )),
+        }
+    }
+    let mut devices: Vec<DeviceSeen> = devices.into_iter().map(|(_, d)| d).collect();
+    for device in &mut devices {
+        device.kinds.sort();
+    }
+    devices.sort_by_key(|d| std::cmp::Reverse(d.last_reading));
+    Ok(devices)
+}
+
 /// Every reading of `patient` (of `kind`, or all kinds) in `[from, to)`, in time order,
 /// read page by page.
 ///

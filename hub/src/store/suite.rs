@@ -412,6 +412,21 @@ fn readings(store: &mut dyn ReadingStore) {
     // Idempotent on the record identity.
     let first = store.store_readings(&alice, &batch, start()).unwrap();
     assert_eq!((first.stored, first.duplicates), (50, 0));
+    // The patient's devices: one sensor, its kind, count and span.
+    let devices = super::patient_devices(store.sql(), &alice).unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].device.serial.as_deref(), Some("S1"));
+    assert_eq!(devices[0].kinds, ["cgm_glucose"]);
+    assert_eq!(devices[0].readings, 50);
+    assert_eq!(
+        (devices[0].first_reading, devices[0].last_reading),
+        (start(), start() + Duration::minutes(49 * 5))
+    );
+    assert!(
+        super::patient_devices(store.sql(), &PatientId("nobody".into()))
+            .unwrap()
+            .is_empty()
+    );
     let again = store
         .store_readings(&alice, &batch[10..30], start())
         .unwrap();
