@@ -42,8 +42,14 @@ const TEXT = {
     when: "Quando", who: "Chi", role: "Ruolo", action: "Azione", outcome: "Esito",
     myPatients: "I tuoi pazienti che hanno dato il consenso", noPatients: "Nessun paziente con consenso attivo.",
     open: "Apri il report", fiscalCode: "Codice fiscale",
-    admin: "Amministrazione: usa l'API (/api/v1/docs).",
+    admin: "Amministrazione", adminHelp: "Gli invii di tutti i pazienti al FSE e alle cartelle dei medici, senza i dati. Il resto dell'amministrazione è nell'API (/api/v1/docs).",
     error: "Errore",
+    deliveries: "Invii", deliveriesTitle: "Invii al FSE e ai medici",
+    deliveriesHelp: "Ciò che il hub ha inviato, ciò che attende e ciò che non è andato a buon fine, con il motivo.",
+    destination: "Destinazione", status: "Stato", attempts: "Tentativi", reason: "Motivo o ricevuta",
+    status_pending: "in attesa", status_sent: "inviato", status_failed: "non riuscito",
+    noDeliveries: "Nessun invio.", sendNow: "Invia ora il periodo scelto",
+    queued: "In coda", withheld: "Non inviato", all: "tutti",
     role_patient: "paziente", role_practitioner: "medico", role_delegate: "delegato", role_admin: "amministratore",
     outcome_allowed: "consentito", outcome_denied: "negato",
   },
@@ -84,8 +90,14 @@ const TEXT = {
     when: "When", who: "Who", role: "Role", action: "Action", outcome: "Outcome",
     myPatients: "Your patients who consent", noPatients: "No patient with consent in force.",
     open: "Open the report", fiscalCode: "Fiscal code",
-    admin: "Administration: use the API (/api/v1/docs).",
+    admin: "Administration", adminHelp: "Every patient's submissions to the FSE and to doctors' records, without the data. The rest of the administration is in the API (/api/v1/docs).",
     error: "Error",
+    deliveries: "Submissions", deliveriesTitle: "Submissions to the FSE and to doctors",
+    deliveriesHelp: "What the hub sent, what waits and what failed, and why.",
+    destination: "Destination", status: "Status", attempts: "Attempts", reason: "Reason or receipt",
+    status_pending: "pending", status_sent: "sent", status_failed: "failed",
+    noDeliveries: "No submissions.", sendNow: "Send the chosen period now",
+    queued: "Queued", withheld: "Not sent", all: "all",
     role_patient: "patient", role_practitioner: "doctor", role_delegate: "delegate", role_admin: "administrator",
     outcome_allowed: "allowed", outcome_denied: "denied",
   },
@@ -381,6 +393,50 @@ async function logView(main, subject) {
       h("td", {}, r.action), h("td", {}, t(`outcome_${r.outcome}`)))))));
 }
 
+/** The outbox items as a table (the patient's, or every patient's for the admin). */
+function deliveriesTable(items, withPatient) {
+  if (items.length === 0) return h("p", { id: "no-deliveries" }, t("noDeliveries"));
+  const head = [withPatient ? t("patients") : null, t("destination"), t("status"), t("attempts"), t("when"), t("reason")].filter(Boolean);
+  return h("table", { id: "deliveries" },
+    h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, items.map((i) => h("tr", { "data-status": i.status },
+      withPatient ? h("td", {}, i.patient) : null,
+      h("td", {}, i.destination), h("td", {}, t(`status_${i.status}`)), h("td", { class: "num" }, String(i.attempts)),
+      h("td", {}, fmtTime(i.sent_at || i.created_at)), h("td", {}, i.last_error || i.receipt || "")))));
+}
+
+async function deliveriesView(main, subject) {
+  const base = `/api/v1/patients/${encodeURIComponent(subject)}`;
+  const items = await api("GET", `${base}/deliveries`);
+  const outcome = h("div", { role: "status", id: "submission-result" });
+  main.append(h("h1", {}, t("deliveriesTitle")), h("p", {}, t("deliveriesHelp")),
+    h("div", { class: "row" }, periodPicker(() => route()),
+      h("button", { class: "secondary", type: "button", id: "send-now", onclick: async () => {
+        const w = windowParams();
+        try {
+          const report = await api("POST", `${base}/fhir-submissions`, { from: w.from, to: w.to });
+          outcome.replaceChildren(
+            h("p", { class: "ok" }, `${t("queued")}: ${report.queued.map((q) => q.destination).join(", ") || "–"}`),
+            report.withheld.length ? h("p", {}, `${t("withheld")}: ${report.withheld.map(([d, why]) => `${d} (${why})`).join("; ")}`) : null);
+        } catch (e) {
+          outcome.replaceChildren(h("p", { class: "error" }, `${t("error")}: ${e.message}`));
+        }
+      } }, t("sendNow"))),
+    outcome, deliveriesTable(items, false));
+}
+
+async function adminView(main) {
+  const select = h("select", { id: "delivery-status", onchange: () => load() },
+    ["", "pending", "sent", "failed"].map((s) => h("option", { value: s }, s ? t(`status_${s}`) : t("all"))));
+  const holder = h("div", {});
+  const load = async () => {
+    const items = await api("GET", `/api/v1/admin/deliveries${select.value ? `?status=${select.value}` : ""}`);
+    holder.replaceChildren(deliveriesTable(items, true));
+  };
+  main.append(h("h1", {}, t("admin")), h("p", {}, t("adminHelp")), h("label", { class: "row" }, t("status"), select), holder);
+  await load();
+}
+
 async function patientsView(main) {
   const patients = await api("GET", "/api/v1/practitioner/patients");
   main.append(h("h1", {}, t("myPatients")),
@@ -414,8 +470,9 @@ function renderNav(view) {
   if (!state.me) return;
   const role = state.me.account.role;
   const links = role === "practitioner" ? ["patients"] :
-    role === "patient" ? ["taccuino", "report", "devices", "consent", "delegations", "log"] :
-      role === "delegate" ? ["taccuino", "report", "consent", "log"] : [];
+    role === "patient" ? ["taccuino", "report", "devices", "consent", "delegations", "deliveries", "log"] :
+      role === "delegate" ? ["taccuino", "report", "consent", "deliveries", "log"] :
+        role === "admin" ? ["admin"] : [];
   for (const name of links) {
     nav.append(h("a", { href: `#/${name}`, "aria-current": view === name ? "page" : null, id: `nav-${name}` }, t(name)));
   }
@@ -432,7 +489,8 @@ function renderNav(view) {
 
 const VIEWS = {
   taccuino: taccuinoView, report: reportView, devices: devicesView, consent: consentView,
-  delegations: delegationsView, log: logView, patients: patientsView,
+  delegations: delegationsView, log: logView, patients: patientsView, deliveries: deliveriesView,
+  admin: adminView,
 };
 
 async function route() {
@@ -448,7 +506,6 @@ async function route() {
   const [, view = "", arg] = location.hash.split("/");
   if (!VIEWS[view]) { location.hash = home(); return; }
   renderNav(view);
-  if (state.me.account.role === "admin") { main.append(h("p", {}, t("admin"))); return; }
   const subject = arg ? decodeURIComponent(arg) : state.subject;
   try {
     await VIEWS[view](main, subject);

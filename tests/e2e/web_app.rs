@@ -413,6 +413,20 @@ fn patient_doctor_and_delegate_use_the_web_app_and_consent_rules_what_the_doctor
     browser.click("#nav-delegations");
     browser.find("#delegation-form");
     accessible("delegations");
+    // Submissions: none yet; asking for one on a hub without destinations says why.
+    browser.click("#nav-deliveries");
+    browser.find("#no-deliveries");
+    browser.click("#send-now");
+    let refused = browser.wait_text("#submission-result", |t| !t.is_empty());
+    assert!(refused.contains("destination"), "{refused}");
+    accessible("deliveries");
+
+    // The admin sees every patient's submissions (none here), without health data.
+    browser.log_out();
+    browser.log_in(&hub, "admin");
+    browser.find("#delivery-status");
+    browser.find("#no-deliveries");
+    accessible("admin");
 
     // 6. The delegate acts for the patient (their consent governs doctors, not her).
     browser.log_out();

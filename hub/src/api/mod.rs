@@ -1090,14 +1090,20 @@ async fn deliveries(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
     Path(patient): Path<String>,
-) -> Result<Json<Vec<crate::store::outbox::OutboxItem>>, ApiError> {
+) -> Result<Json<Vec<crate::store::outbox::OutboxSummary>>, ApiError> {
     on_record(
         &state,
         caller,
         patient,
         Action::ReadAudit,
         "GET deliveries",
-        move |store, _, account| Ok(Json(store.outbox().for_patient(&PatientId(account.id))?)),
+        move |store, _, account| {
+            Ok(Json(
+                store
+                    .outbox()
+                    .summaries_for_patient(&PatientId(account.id), 500)?,
+            ))
+        },
     )
     .await
 }

@@ -314,7 +314,31 @@ impl<'a> Outbox<'a> {
             .collect()
     }
 
-    /// The patient's items, newest first (what was sent, is pending, failed, and why).
+    /// The patient's newest `limit` items, newest first, without their bodies: what was
+    /// sent, is pending or failed, and why (the patient's own view).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn summaries_for_patient(
+        &mut self,
+        patient: &PatientId,
+        limit: usize,
+    ) -> Result<Vec<OutboxSummary>, StoreError> {
+        let rows = self.sql.query(
+            &format!(
+                "SELECT {COLUMNS_WITHOUT_BODY} FROM outbox WHERE patient_id = ?1 ORDER BY id DESC LIMIT ?2"
+            ),
+            &[
+                patient.0.as_str().into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        )?;
+        rows.iter()
+            .map(|row| item(row).map(OutboxSummary::from))
+            .collect()
+    }
+
+    /// The patient's items with their bodies, newest first.
     ///
     /// # Errors
     /// Database errors.

@@ -169,6 +169,16 @@ fn outbox(store: &mut dyn ReadingStore) {
         failed_only[0],
         crate::store::outbox::OutboxSummary::from(failed.clone())
     );
+    // The patient's own listing: the same, without bodies, newest first.
+    let mine = outbox.summaries_for_patient(&patient, 10).unwrap();
+    assert_eq!(
+        mine,
+        items
+            .iter()
+            .cloned()
+            .map(crate::store::outbox::OutboxSummary::from)
+            .collect::<Vec<_>>()
+    );
     let all = outbox.recent(None, 10).unwrap();
     assert_eq!(all.len(), items.len());
     assert!(all.windows(2).all(|w| w[0].id > w[1].id));
