@@ -224,14 +224,88 @@ impl Core {
     }
 }
 
+/// What a session that backfills through the Record Access Control Point keeps: the
+/// cursor (the highest record key below which every record has been received — a CGM's
+/// time offset, a meter's sequence number) and the keys seen since it, so a live record
+/// and its backfilled copy make one reading. Shared by the CGM and glucose-meter
+/// sessions.
+#[derive(Debug, Clone, Default)]
+struct Backfill {
+    cursor: Option<u16>,
+    seen: BTreeSet<u16>,
+}
+
+impl Backfill {
+    fn new(cursor: Option<u16>) -> Self {
+        Self {
+            cursor,
+            seen: BTreeSet::new(),
+        }
+    }
+
+    /// A new record source (another sensor): keys start again.
+    fn reset(&mut self) {
+        self.cursor = None;
+        self.seen.clear();
+    }
+
+    /// The RACP request for what was not received: records with a key above the cursor
+    /// (RACP filter type 1, the sequence number — a CGM's time offset, CGMS §4.11.1).
+    fn request(&self) -> GattRequest {
+        let filter = match self.cursor {
+            Some(key) if key < u16::MAX => RecordFilter::SequenceAtLeast(key + 1),
+            Some(_) => RecordFilter::Last,
+            None => RecordFilter::All,
+        };
+        let mut bytes = Vec::new();
+        racp::encode(&RacpMessage::ReportStoredRecords(filter), &mut bytes);
+        GattRequest::Write(RACP, bytes)
+    }
+
+    /// Whether the record with `key` is new; while `streaming` (live records come in
+    /// order once the backfill is complete) it also advances the cursor.
+    fn accept(&mut self, key: u16, streaming: bool) -> bool {
+        if self.cursor.is_some_and(|c| key <= c) || !self.seen.insert(key) {
+            return false;
+        }
+        if streaming {
+            self.cursor = Some(self.cursor.map_or(key, |c| c.max(key)));
+        }
+        true
+    }
+
+    /// The device's answer to the RACP request, in `core`'s `Backfilling` state: on
+    /// success (or nothing stored) every record up to the highest seen is received;
+    /// either way the session streams on.
+    fn answer(&mut self, core: &mut Core, bytes: &[u8]) {
+        match racp::decode(bytes) {
+            Ok(RacpMessage::Response {
+                request_op_code: 1,
+                code,
+            }) if core.state == SessionState::Backfilling => {
+                if matches!(code, ResponseCode::Success | ResponseCode::NoRecordsFound) {
+                    core.stats.backfills += 1;
+                    if let Some(&highest) = self.seen.iter().next_back() {
+                        self.cursor = Some(self.cursor.map_or(highest, |c| c.max(highest)));
+                    }
+                } else {
+                    core.issues.push_back(SessionIssue::Racp(code));
+                }
+                core.state = SessionState::Streaming;
+            }
+            Ok(_) => {}
+            Err(error) => core.issues.push_back(SessionIssue::Decode(error)),
+        }
+    }
+}
+
 /// One CGM's session.
 #[derive(Debug)]
 pub struct CgmSession {
     config: SessionConfig,
     core: Core,
-    cursor: Option<u16>,
+    backfill: Backfill,
     session_start: Option<SessionStartTime>,
-    seen: BTreeSet<u16>,
 }
 
 impl CgmSession {
@@ -248,9 +322,8 @@ impl CgmSession {
         Self {
             core: Core::new(&config, now),
             config,
-            cursor,
+            backfill: Backfill::new(cursor),
             session_start,
-            seen: BTreeSet::new(),
         }
     }
 
@@ -263,7 +336,7 @@ impl CgmSession {
     /// The cursor to persist: every record with a time offset ≤ it has been received.
     #[must_use]
     pub fn cursor(&self) -> Option<u16> {
-        self.cursor
+        self.backfill.cursor
     }
 
     /// The sensor session the cursor belongs to.
@@ -289,8 +362,7 @@ impl CgmSession {
             .is_some_and(|known| known.start != start.start)
         {
             // A new sensor: its time offsets start again from zero.
-            self.cursor = None;
-            self.seen.clear();
+            self.backfill.reset();
         }
         self.session_start = Some(start);
         self.core.state = SessionState::Backfilling;
@@ -298,17 +370,7 @@ impl CgmSession {
             .requests
             .push_back(GattRequest::Subscribe(CGM_MEASUREMENT));
         self.core.requests.push_back(GattRequest::Subscribe(RACP));
-        // For the CGM Service, RACP filter type 1 is the time offset (CGMS §4.11.1).
-        let filter = match self.cursor {
-            Some(offset) if offset < u16::MAX => RecordFilter::SequenceAtLeast(offset + 1),
-            Some(_) => RecordFilter::Last,
-            None => RecordFilter::All,
-        };
-        let mut bytes = Vec::new();
-        racp::encode(&RacpMessage::ReportStoredRecords(filter), &mut bytes);
-        self.core
-            .requests
-            .push_back(GattRequest::Write(RACP, bytes));
+        self.core.requests.push_back(self.backfill.request());
     }
 
     fn records(&mut self, bytes: &[u8]) {
@@ -323,14 +385,10 @@ impl CgmSession {
                     continue;
                 }
             };
-            let offset = record.time_offset_min;
-            if self.cursor.is_some_and(|c| offset <= c) || !self.seen.insert(offset) {
+            let streaming = self.core.state == SessionState::Streaming;
+            if !self.backfill.accept(record.time_offset_min, streaming) {
                 self.core.stats.duplicates += 1;
                 continue;
-            }
-            if self.core.state == SessionState::Streaming {
-                // Live records arrive in order once the backfill is complete.
-                self.cursor = Some(self.cursor.map_or(offset, |c| c.max(offset)));
             }
             match convert::cgm_measurement(&record, &start, &self.config.device) {
                 Ok(reading) => {
@@ -339,27 +397,6 @@ impl CgmSession {
                 }
                 Err(error) => self.core.issues.push_back(SessionIssue::Conversion(error)),
             }
-        }
-    }
-
-    fn racp(&mut self, bytes: &[u8]) {
-        match racp::decode(bytes) {
-            Ok(RacpMessage::Response {
-                request_op_code: 1,
-                code,
-            }) if self.core.state == SessionState::Backfilling => {
-                if matches!(code, ResponseCode::Success | ResponseCode::NoRecordsFound) {
-                    self.core.stats.backfills += 1;
-                    if let Some(&highest) = self.seen.iter().next_back() {
-                        self.cursor = Some(self.cursor.map_or(highest, |c| c.max(highest)));
-                    }
-                } else {
-                    self.core.issues.push_back(SessionIssue::Racp(code));
-                }
-                self.core.state = SessionState::Streaming;
-            }
-            Ok(_) => {}
-            Err(error) => self.core.issues.push_back(SessionIssue::Decode(error)),
         }
     }
 }
@@ -400,7 +437,7 @@ impl GattSession for CgmSession {
                 }
             }
             GattEvent::Notification(CGM_MEASUREMENT, bytes) => self.records(&bytes),
-            GattEvent::Notification(RACP, bytes) => self.racp(&bytes),
+            GattEvent::Notification(RACP, bytes) => self.backfill.answer(&mut self.core, &bytes),
             GattEvent::ReadResult(..) | GattEvent::Notification(..) => {}
         }
     }
@@ -412,6 +449,8 @@ pub const HEART_RATE_MEASUREMENT: u16 = 0x2A37;
 pub const BLOOD_PRESSURE_MEASUREMENT: u16 = 0x2A35;
 /// Weight Measurement (WSS 1.0).
 pub const WEIGHT_MEASUREMENT: u16 = 0x2A9D;
+/// Glucose Measurement (GLS 1.0).
+pub const GLUCOSE_MEASUREMENT: u16 = 0x2A18;
 
 /// What a [`MeasurementSession`] listens to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,6 +471,15 @@ pub enum MeasurementKind {
         /// The zone of the scale's clock.
         zone: chrono_tz::Tz,
     },
+    /// A glucose meter (GLS 1.0): it stores every measurement with its sequence number
+    /// and the wall-clock time of its clock in `zone`, and sends stored records on a
+    /// RACP request (`report stored records` with sequence number ≥ the cursor + 1) —
+    /// the session asks after each connection — and new ones as they are measured while
+    /// connected.
+    GlucoseMeter {
+        /// The zone of the meter's clock.
+        zone: chrono_tz::Tz,
+    },
 }
 
 impl MeasurementKind {
@@ -442,7 +490,14 @@ impl MeasurementKind {
             Self::HeartRate => HEART_RATE_MEASUREMENT,
             Self::BloodPressure { .. } => BLOOD_PRESSURE_MEASUREMENT,
             Self::Weight { .. } => WEIGHT_MEASUREMENT,
+            Self::GlucoseMeter { .. } => GLUCOSE_MEASUREMENT,
         }
+    }
+
+    /// Whether the device keeps numbered records and serves them through the RACP.
+    #[must_use]
+    pub fn backfills(self) -> bool {
+        matches!(self, Self::GlucoseMeter { .. })
     }
 
     /// The reading of one value received at `now`.
@@ -469,20 +524,40 @@ impl MeasurementKind {
                 convert::body_weight(&measurement, zone, now, device)
                     .map_err(SessionIssue::Conversion)
             }
+            Self::GlucoseMeter { zone } => {
+                let measurement =
+                    device_adapters::gatt::glucose::decode(bytes).map_err(SessionIssue::Decode)?;
+                convert::glucose_measurement(&measurement, zone, device, None)
+                    .map_err(SessionIssue::Conversion)
+            }
+        }
+    }
+
+    /// The record key of a value, for kinds that [`Self::backfills`]: a meter's sequence
+    /// number.
+    fn record_key(self, bytes: &[u8]) -> Result<Option<u16>, SessionIssue> {
+        match self {
+            Self::GlucoseMeter { .. } => device_adapters::gatt::glucose::decode(bytes)
+                .map(|m| Some(m.sequence_number))
+                .map_err(SessionIssue::Decode),
+            _ => Ok(None),
         }
     }
 }
 
 /// A session with a device that sends one measurement characteristic (heart-rate strap,
-/// blood-pressure cuff): connect, subscribe, turn each value into a reading, reconnect
-/// with the same backoff as the CGM's. These services have no RACP, so there is nothing
-/// to backfill: a strap's measurements during an outage are lost; a cuff sends what it
-/// stored when it is next connected.
+/// blood-pressure cuff, scale, glucose meter): connect, subscribe, turn each value into a
+/// reading, reconnect with the same backoff as the CGM's. Straps, cuffs and scales have
+/// no RACP: a strap's measurements during an outage are lost; a cuff or scale sends what
+/// it kept when it is next connected. A glucose meter is asked through the RACP, after
+/// every connection, for the records above the cursor (its sequence numbers), as the
+/// CGM is; the cursor is this session's to persist ([`Self::cursor`]).
 #[derive(Debug)]
 pub struct MeasurementSession {
     kind: MeasurementKind,
     config: SessionConfig,
     core: Core,
+    backfill: Backfill,
 }
 
 impl MeasurementSession {
@@ -493,10 +568,53 @@ impl MeasurementSession {
             kind,
             core: Core::new(&config, now),
             config,
+            backfill: Backfill::default(),
         }
     }
 
-    /// The current state (`Connecting`, `Streaming` or `Disconnected`).
+    /// Resumes a backfilling device's session after `cursor` (the persisted highest
+    /// sequence number fully received).
+    #[must_use]
+    pub fn with_cursor(mut self, cursor: Option<u16>) -> Self {
+        self.backfill = Backfill::new(cursor);
+        self
+    }
+
+    /// The cursor to persist (backfilling devices): every record with a sequence number
+    /// ≤ it has been received.
+    #[must_use]
+    pub fn cursor(&self) -> Option<u16> {
+        self.backfill.cursor
+    }
+
+    fn value(&mut self, bytes: &[u8], now: DateTime<Utc>) {
+        if self.kind.backfills() {
+            match self.kind.record_key(bytes) {
+                Ok(Some(key)) => {
+                    let streaming = self.core.state == SessionState::Streaming;
+                    if !self.backfill.accept(key, streaming) {
+                        self.core.stats.duplicates += 1;
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(issue) => {
+                    self.core.issues.push_back(issue);
+                    return;
+                }
+            }
+        }
+        match self.kind.reading(bytes, now, &self.config.device) {
+            Ok(reading) => {
+                self.core.stats.readings += 1;
+                self.core.readings.push_back(reading);
+            }
+            Err(issue) => self.core.issues.push_back(issue),
+        }
+    }
+
+    /// The current state (`Connecting`, `Backfilling` for a meter, `Streaming` or
+    /// `Disconnected`).
     #[must_use]
     pub fn state(&self) -> SessionState {
         self.core.state
@@ -535,20 +653,23 @@ impl GattSession for MeasurementSession {
         match event {
             GattEvent::Connected => {
                 self.core.connected();
-                self.core.state = SessionState::Streaming;
                 self.core
                     .requests
                     .push_back(GattRequest::Subscribe(self.kind.characteristic()));
+                if self.kind.backfills() {
+                    self.core.state = SessionState::Backfilling;
+                    self.core.requests.push_back(GattRequest::Subscribe(RACP));
+                    self.core.requests.push_back(self.backfill.request());
+                } else {
+                    self.core.state = SessionState::Streaming;
+                }
             }
             GattEvent::Disconnected => self.core.dropped(now),
             GattEvent::Notification(uuid, bytes) if uuid == self.kind.characteristic() => {
-                match self.kind.reading(&bytes, now, &self.config.device) {
-                    Ok(reading) => {
-                        self.core.stats.readings += 1;
-                        self.core.readings.push_back(reading);
-                    }
-                    Err(issue) => self.core.issues.push_back(issue),
-                }
+                self.value(&bytes, now);
+            }
+            GattEvent::Notification(RACP, bytes) if self.kind.backfills() => {
+                self.backfill.answer(&mut self.core, &bytes);
             }
             GattEvent::ReadResult(..) | GattEvent::Notification(..) => {}
         }

@@ -49,7 +49,7 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
     },
-    /// Run a simulated CGM, heart-rate strap, blood-pressure cuff and scale through the
+    /// Run a simulated CGM, heart-rate strap, blood-pressure cuff, scale and glucose meter through the
     /// gateway's sessions, spool and signed forwarder to an MQTT broker, in simulated
     /// time starting now.
     Simulate {
@@ -210,6 +210,10 @@ async fn simulate(
         seed,
         ..SimulatedHomeDeviceConfig::scale()
     });
+    let mut meter = SimulatedHomeDevice::new(SimulatedHomeDeviceConfig {
+        seed,
+        ..SimulatedHomeDeviceConfig::glucose_meter()
+    });
     let zone = chrono_tz::Europe::Rome;
     let pause = Duration::from_secs_f64(1.0 / f64::from(minutes_per_second));
     for minute in 0..=minutes {
@@ -226,6 +230,12 @@ async fn simulate(
             MeasurementKind::Weight { zone },
             "SIM-SCALE-1",
             &mut scale,
+            now,
+        )?;
+        bridge.step_device(
+            MeasurementKind::GlucoseMeter { zone },
+            "SIM-BGM-1",
+            &mut meter,
             now,
         )?;
         if minute % 60 == 0 {

@@ -102,7 +102,7 @@ impl SimulatedHeartRate {
 
 impl GattLink for SimulatedHeartRate {
     fn submit(&mut self, request: GattRequest, now: DateTime<Utc>) {
-        self.radio.submit(request, now, HEART_RATE_MEASUREMENT);
+        let _ = self.radio.submit(request, now, &[HEART_RATE_MEASUREMENT]);
     }
 
     fn poll_event(&mut self, now: DateTime<Utc>) -> Option<GattEvent> {
@@ -110,7 +110,9 @@ impl GattLink for SimulatedHeartRate {
             return Some(event);
         }
         let slot = now.timestamp().div_euclid(self.config.interval_s.max(1));
-        if self.radio.streaming() && self.last_sent.is_none_or(|last| slot > last) {
+        if self.radio.subscribed_to(HEART_RATE_MEASUREMENT)
+            && self.last_sent.is_none_or(|last| slot > last)
+        {
             self.last_sent = Some(slot);
             let bytes = self.measurement(now);
             return Some(GattEvent::Notification(HEART_RATE_MEASUREMENT, bytes));

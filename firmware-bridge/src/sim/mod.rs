@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 
 use crate::link::{GattEvent, GattRequest};
 
-/// The radio side of a simulated device with one measurement characteristic (strap,
-/// cuff): the connection, its subscription, and outages during which the link drops.
+/// The radio side of a simulated device (strap, cuff, scale, meter): the connection,
+/// its subscriptions, and outages during which the link drops.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Radio {
     connected: bool,
-    subscribed: bool,
+    /// Characteristics subscribed to on this connection.
+    subscribed: Vec<u16>,
     outages: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     events: VecDeque<GattEvent>,
 }
@@ -37,21 +38,43 @@ impl Radio {
             .any(|&(from, to)| now >= from && now < to)
     }
 
-    /// Takes a request for a device whose measurement characteristic is
-    /// `characteristic`: connects when the radio is up, subscribes when connected.
-    pub(crate) fn submit(&mut self, request: GattRequest, now: DateTime<Utc>, characteristic: u16) {
+    /// Takes a request for a device with the characteristics `characteristics` (its
+    /// measurement first): connects when the radio is up, subscribes when connected;
+    /// returns a write to one of them over a live connection, for the device to handle.
+    pub(crate) fn submit(
+        &mut self,
+        request: GattRequest,
+        now: DateTime<Utc>,
+        characteristics: &[u16],
+    ) -> Option<(u16, Vec<u8>)> {
         match request {
             GattRequest::Connect if self.up(now) => {
                 self.connected = true;
-                self.subscribed = false;
+                self.subscribed.clear();
                 self.events.push_back(GattEvent::Connected);
             }
             GattRequest::Connect => self.events.push_back(GattEvent::Disconnected),
-            GattRequest::Subscribe(uuid) if uuid == characteristic && self.connected => {
-                self.subscribed = true;
+            GattRequest::Subscribe(uuid) if characteristics.contains(&uuid) && self.connected => {
+                self.subscribed.push(uuid);
+            }
+            GattRequest::Write(uuid, bytes)
+                if characteristics.contains(&uuid) && self.connected =>
+            {
+                return Some((uuid, bytes));
             }
             GattRequest::Read(_) | GattRequest::Subscribe(_) | GattRequest::Write(..) => {}
         }
+        None
+    }
+
+    /// Queues an event for the collector (a device's answer).
+    pub(crate) fn send(&mut self, event: GattEvent) {
+        self.events.push_back(event);
+    }
+
+    /// Connected and subscribed to `characteristic`.
+    pub(crate) fn subscribed_to(&self, characteristic: u16) -> bool {
+        self.connected && self.subscribed.contains(&characteristic)
     }
 
     /// A queued event, or `Disconnected` when an outage has just begun.
@@ -61,14 +84,9 @@ impl Radio {
         }
         if self.connected && !self.up(now) {
             self.connected = false;
-            self.subscribed = false;
+            self.subscribed.clear();
             return Some(GattEvent::Disconnected);
         }
         None
-    }
-
-    /// Connected and subscribed: values may be sent.
-    pub(crate) fn streaming(&self) -> bool {
-        self.connected && self.subscribed
     }
 }
