@@ -23,8 +23,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use device_adapters::reading::Reading;
-
 use crate::fhir::{DelegateInfo, FhirError, PatientInfo, SubmissionBuilder};
 use crate::store::outbox::{OutboxItem, OutboxStatus};
 use crate::store::{window_readings, PatientId, ReadingStore, StoreError};
@@ -414,12 +412,8 @@ pub fn enqueue_window(
         match builder.add_cgm_summary(glucose, (from, to), offset, &sources, requested_by, now) {
             Ok(panel) => {
                 summary = Some(glucose);
-                let others: Vec<Reading> = readings
-                    .iter()
-                    .filter(|r| r.glucose_mg_dl().is_none())
-                    .cloned()
-                    .collect();
-                days = crate::daily::daily_summaries(&others, tz);
+                // Glucose readings are ignored by the daily summaries.
+                days = crate::daily::daily_summaries(&readings, tz);
                 // The AGP report beside the summary (CGM IG `cgm-summary-pdf`).
                 let report = agp_input(&patient_info, glucose, &days, (from, to), tz, now);
                 let pdf = crate::agp_report::pdf(&report, &[]);

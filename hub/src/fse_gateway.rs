@@ -178,11 +178,7 @@ pub fn fiscal_code_cx(fiscal_code: &str) -> String {
 /// SHA-256 of `bytes`, lower-case hex (`attachment_hash`).
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::fhir::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// The hub's signing identity for one Gateway: the RSA key, the certificate chain (DER)
@@ -292,7 +288,7 @@ impl Signer {
     fn jti(&self) -> String {
         let mut bytes = [0_u8; 16];
         let _ = ring::rand::SecureRandom::fill(&self.rng, &mut bytes);
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        crate::fhir::hex(&bytes)
     }
 
     /// The two tokens of a publication (guide §15.1): the authentication token

@@ -63,12 +63,6 @@ impl Page {
     pub fn operators(&mut self, operators: &str) {
         self.content.push_str(operators);
     }
-
-    /// Whether nothing is drawn on it.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.content.is_empty()
-    }
 }
 
 /// A file embedded in the PDF.

@@ -568,7 +568,7 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -30,6 +30,8 @@ pub use problem::{ApiError, PROBLEM_BASE};
 
 use crate::access::{allowed, Action, Facts};
 use crate::auth::{self, LoginLimiter, TokenKey};
+use device_adapters::reading::Measurement;
+
 use crate::store::directory::{AccessEntry, Account, Consent, Delegation, NewAccount, Role, Scope};
 use crate::store::{
     readings_version, window_readings, PageCursor, PatientId, ReadingQuery, ReadingStore, MAX_PAGE,
@@ -738,20 +740,6 @@ async fn devices(
     .await
 }
 
-/// The daily summaries of the patient's wearables and cuffs in `[from, to)`.
-fn wearable_days(
-    store: &mut dyn ReadingStore,
-    patient: &PatientId,
-    tz: chrono_tz::Tz,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
-) -> Result<Vec<crate::daily::DailySummary>, ApiError> {
-    let readings: Vec<_> = window_readings(store, patient, None, from, to)?
-        .into_iter()
-        .filter(|r| r.glucose_mg_dl().is_none())
-        .collect();
-    Ok(crate::daily::daily_summaries(&readings, tz))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReportParams {
@@ -798,7 +786,14 @@ async fn agp_report(
                 .time_zone
                 .parse()
                 .map_err(|_| ApiError::internal("patient time zone"))?;
-            let cgm = window_readings(store, &patient, Some("cgm_glucose"), from, to)?;
+            // One read of the window: the CGM readings for the glucose page, the rest
+            // (glucose is ignored there) for the daily summaries.
+            let readings = window_readings(store, &patient, None, from, to)?;
+            let cgm: Vec<_> = readings
+                .iter()
+                .filter(|r| matches!(r.measurement, Measurement::CgmGlucose { .. }))
+                .cloned()
+                .collect();
             let glucose = if cgm.is_empty() {
                 None
             } else {
@@ -807,7 +802,7 @@ async fn agp_report(
                         .map_err(|error| ApiError::unprocessable(error.to_string()))?,
                 )
             };
-            let days = wearable_days(store, &patient, tz, (from, to))?;
+            let days = crate::daily::daily_summaries(&readings, tz);
             let input = crate::agp_report::ReportInput {
                 patient_name: &account.display_name,
                 fiscal_code: account.fiscal_code.as_deref(),
@@ -870,12 +865,9 @@ async fn daily(
                 .time_zone
                 .parse()
                 .map_err(|_| ApiError::internal("patient time zone"))?;
-            Ok(Json(wearable_days(
-                store,
-                &PatientId(account.id),
-                tz,
-                (from, to),
-            )?))
+            // Glucose readings are ignored by the daily summaries.
+            let readings = window_readings(store, &PatientId(account.id), None, from, to)?;
+            Ok(Json(crate::daily::daily_summaries(&readings, tz)))
         },
     )
     .await
