@@ -12,11 +12,12 @@ use crate::gatt::cgm::{CgmMeasurement, SessionStartTime};
 use crate::gatt::glucose::{GlucoseMeasurement, SampleLocation, SampleType};
 use crate::gatt::heart_rate::{HeartRateMeasurement, SensorContact};
 use crate::gatt::ieee11073::{Medfloat, SFloat};
+use crate::gatt::pams::{self, SleepSummary, StepCounterSummary, Summary};
 use crate::gatt::Characteristic;
 use crate::local_time::{self, LocalTimeError};
 use crate::reading::{
     DeviceIdentity, DeviceTime, Measurement, Quantity, Reading, ReadingFlag, ReadingSource,
-    RecordId,
+    RecordId, SleepStage,
 };
 
 /// Glucose a meter can report, mg/dL (the widest range of current meters, 10–600);
@@ -77,6 +78,22 @@ pub enum ConversionError {
     /// The device's local time falls in a DST gap.
     #[error(transparent)]
     LocalTime(#[from] LocalTimeError),
+    /// A field holds its "value not known" code (all ones).
+    #[error("{characteristic:?}: {field} is \"value not known\"")]
+    NotKnown {
+        /// Characteristic.
+        characteristic: Characteristic,
+        /// Field.
+        field: &'static str,
+    },
+    /// The value carries none of the quantities a reading is made of.
+    #[error("{characteristic:?}: no {wanted} in the value")]
+    NoValue {
+        /// Characteristic.
+        characteristic: Characteristic,
+        /// What was looked for.
+        wanted: &'static str,
+    },
     /// The device reported that the measurement did not succeed.
     #[error("{characteristic:?}: the device reported the measurement unsuccessful")]
     Unsuccessful {
@@ -430,6 +447,158 @@ pub fn body_weight(
     )
 }
 
+/// A PAMS summary field's value, `None` when absent; its "not known" code refused.
+fn summary_field<const N: usize>(
+    summary: &Summary<N>,
+    characteristic: Characteristic,
+    specs: &[pams::FieldSpec; N],
+    index: usize,
+) -> Result<Option<u32>, ConversionError> {
+    match summary.fields[index] {
+        Some(v) if v == pams::not_known(specs[index].width) => Err(ConversionError::NotKnown {
+            characteristic,
+            field: specs[index].name,
+        }),
+        other => Ok(other),
+    }
+}
+
+/// The readings of one PAMS summary: each `(quantity, measurement)` timed at the
+/// session's start (`session_start`, UTC, anchored by the collector from the Activity
+/// Current Session) plus the summary's relative timestamp, identified by session,
+/// sequence number and quantity.
+fn summary_readings<const N: usize>(
+    summary: &Summary<N>,
+    characteristic: Characteristic,
+    session_start: DateTime<Utc>,
+    device: &DeviceIdentity,
+    measurements: Vec<(&'static str, Measurement)>,
+    wanted: &'static str,
+) -> Result<Vec<Reading>, ConversionError> {
+    if measurements.is_empty() {
+        return Err(ConversionError::NoValue {
+            characteristic,
+            wanted,
+        });
+    }
+    let record = summary.record;
+    let time = session_start + chrono::Duration::seconds(i64::from(record.relative_timestamp_s));
+    Ok(measurements
+        .into_iter()
+        .map(|(quantity, measurement)| Reading {
+            measurement,
+            time,
+            local_offset_min: None,
+            device_time: DeviceTime::Relative {
+                anchor: session_start,
+                offset_s: record.relative_timestamp_s,
+            },
+            device: device.clone(),
+            record: RecordId::SessionRecord {
+                session_id: record.session_id,
+                sequence_number: record.sequence_number,
+                quantity: quantity.to_owned(),
+            },
+            flags: Vec::new(),
+            source: ReadingSource::Ble {
+                characteristic: characteristic.uuid16(),
+            },
+        })
+        .collect())
+}
+
+/// A Step Counter Activity Summary (PAMS 1.0) as readings: the steps (normal walking,
+/// intensity and floor steps added: PAMS counts the three classes apart) and the
+/// distance (m), each over the summary's worn duration, else over the time since the
+/// session's start; timed at `session_start` (UTC) + the relative timestamp.
+///
+/// # Errors
+/// [`ConversionError::NotKnown`] for a field holding "value not known";
+/// [`ConversionError::NoValue`] for a summary with neither steps nor distance.
+pub fn step_counter_summary(
+    summary: &StepCounterSummary,
+    session_start: DateTime<Utc>,
+    device: &DeviceIdentity,
+) -> Result<Vec<Reading>, ConversionError> {
+    let characteristic = Characteristic::StepCounterActivitySummary;
+    let field = |index| summary_field(summary, characteristic, &pams::STEP_FIELDS, index);
+    let span_s =
+        field(StepCounterSummary::WORN_DURATION_S)?.unwrap_or(summary.record.relative_timestamp_s);
+    let period_min = f64::from(span_s) / 60.0;
+    let mut steps = None;
+    for index in [
+        StepCounterSummary::NORMAL_WALKING_STEPS,
+        StepCounterSummary::INTENSITY_STEPS,
+        StepCounterSummary::FLOOR_STEPS,
+    ] {
+        if let Some(count) = field(index)? {
+            steps = Some(steps.unwrap_or(0.0) + f64::from(count));
+        }
+    }
+    let mut measurements = Vec::new();
+    if let Some(count) = steps {
+        let count = Quantity::new(count, "{steps}");
+        measurements.push(("steps", Measurement::Steps { count, period_min }));
+    }
+    if let Some(m) = field(StepCounterSummary::DISTANCE_M)? {
+        let distance = Quantity::new(f64::from(m), "m");
+        measurements.push((
+            "distance",
+            Measurement::Distance {
+                distance,
+                period_min,
+            },
+        ));
+    }
+    summary_readings(
+        summary,
+        characteristic,
+        session_start,
+        device,
+        measurements,
+        "steps or distance",
+    )
+}
+
+/// A Sleep Activity Summary (PAMS 1.0) as readings: the total sleep time as a sleep span
+/// (stage not reported) and the total wake time as an awake span, minutes, ending at
+/// `session_start` (UTC) + the relative timestamp.
+///
+/// # Errors
+/// [`ConversionError::NotKnown`] for a field holding "value not known";
+/// [`ConversionError::NoValue`] for a summary with neither sleep nor wake time.
+pub fn sleep_summary(
+    summary: &SleepSummary,
+    session_start: DateTime<Utc>,
+    device: &DeviceIdentity,
+) -> Result<Vec<Reading>, ConversionError> {
+    let characteristic = Characteristic::SleepActivitySummary;
+    let field = |index| summary_field(summary, characteristic, &pams::SLEEP_FIELDS, index);
+    let mut measurements = Vec::new();
+    for (index, quantity, stage) in [
+        (
+            SleepSummary::TOTAL_SLEEP_TIME_S,
+            "sleep",
+            SleepStage::Asleep,
+        ),
+        (SleepSummary::TOTAL_WAKE_TIME_S, "awake", SleepStage::Awake),
+    ] {
+        if let Some(s) = field(index)? {
+            let duration = Quantity::new(f64::from(s) / 60.0, "min");
+            let stage = Some(stage);
+            measurements.push((quantity, Measurement::Sleep { duration, stage }));
+        }
+    }
+    summary_readings(
+        summary,
+        characteristic,
+        session_start,
+        device,
+        measurements,
+        "sleep or wake time",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,5 +739,100 @@ mod tests {
             body_weight(&failed, zone, received, &DeviceIdentity::default()),
             Err(ConversionError::Unsuccessful { .. })
         ));
+    }
+
+    #[test]
+    fn pams_summaries_become_step_distance_and_sleep_readings_timed_from_the_anchor() {
+        let anchor = DateTime::parse_from_rfc3339("2026-03-10T06:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let record = pams::RecordHeader {
+            session_id: 4,
+            sub_session_id: 9,
+            relative_timestamp_s: 3 * 3600,
+            sequence_number: 12,
+        };
+        let steps = StepCounterSummary {
+            record,
+            fields: [Some(900), Some(100), Some(40), Some(760), Some(900)],
+        };
+        let readings = step_counter_summary(&steps, anchor, &device()).unwrap();
+        assert_eq!(readings.len(), 2);
+        assert_eq!(readings[0].time.to_rfc3339(), "2026-03-10T09:00:00+00:00");
+        assert_eq!(
+            readings[0].measurement,
+            Measurement::Steps {
+                count: Quantity::new(1040.0, "{steps}"),
+                period_min: 15.0
+            }
+        );
+        assert_eq!(
+            readings[1].record,
+            RecordId::SessionRecord {
+                session_id: 4,
+                sequence_number: 12,
+                quantity: "distance".into()
+            }
+        );
+        assert_ne!(readings[0].dedup_key(), readings[1].dedup_key());
+        assert_eq!(
+            readings[1].device_time,
+            DeviceTime::Relative {
+                anchor,
+                offset_s: 10_800
+            }
+        );
+        // Without a worn duration the span is the session so far.
+        let no_worn = StepCounterSummary {
+            fields: [Some(5), None, None, None, None],
+            ..steps.clone()
+        };
+        let reading = &step_counter_summary(&no_worn, anchor, &device()).unwrap()[0];
+        assert!(
+            matches!(reading.measurement, Measurement::Steps { period_min, .. } if (period_min - 180.0).abs() < 1e-9)
+        );
+        // "Not known" and empty summaries are refused with their reason.
+        let unknown = StepCounterSummary {
+            fields: [Some(0xFF_FFFF), None, None, None, None],
+            ..steps.clone()
+        };
+        assert!(matches!(
+            step_counter_summary(&unknown, anchor, &device()),
+            Err(ConversionError::NotKnown {
+                field: "normal walking steps",
+                ..
+            })
+        ));
+        let empty = StepCounterSummary {
+            fields: [None; 5],
+            ..steps
+        };
+        assert!(matches!(
+            step_counter_summary(&empty, anchor, &device()),
+            Err(ConversionError::NoValue { .. })
+        ));
+
+        let mut fields = [None; 20];
+        fields[SleepSummary::TOTAL_SLEEP_TIME_S] = Some(7 * 3600);
+        fields[SleepSummary::TOTAL_WAKE_TIME_S] = Some(1800);
+        fields[SleepSummary::SLEEP_EFFICIENCY_PERCENT] = Some(93);
+        let night = SleepSummary { record, fields };
+        let readings = sleep_summary(&night, anchor, &device()).unwrap();
+        assert_eq!(
+            readings
+                .iter()
+                .map(|r| r.measurement.clone())
+                .collect::<Vec<_>>(),
+            vec![
+                Measurement::Sleep {
+                    duration: Quantity::new(420.0, "min"),
+                    stage: Some(SleepStage::Asleep)
+                },
+                Measurement::Sleep {
+                    duration: Quantity::new(30.0, "min"),
+                    stage: Some(SleepStage::Awake)
+                },
+            ]
+        );
     }
 }

@@ -148,6 +148,14 @@ pub enum DeviceTime {
         /// Minutes since the session start.
         offset_min: u32,
     },
+    /// Seconds since a session's start, the start anchored on the collector's clock
+    /// (PAMS relative timestamps: the band's time base, not its wall clock).
+    Relative {
+        /// The session's start, UTC, as the collector anchored it.
+        anchor: DateTime<Utc>,
+        /// Seconds since the session's start.
+        offset_s: u32,
+    },
     /// An instant with its zone or offset (ISO 8601 with offset, epoch milliseconds).
     Absolute {
         /// The instant.
@@ -184,6 +192,16 @@ pub enum RecordId {
         session_start: String,
         /// Minutes since start.
         offset_min: u32,
+    },
+    /// A record a device numbers within a session (PAMS summaries), and which of the
+    /// record's quantities the reading is: one summary gives several readings.
+    SessionRecord {
+        /// The device's session.
+        session_id: u16,
+        /// The record's sequence number.
+        sequence_number: u32,
+        /// Which quantity (`steps`, `distance`, `sleep`, `awake`).
+        quantity: String,
     },
     /// An identifier given by the exporting system (Nightscout `_id`, Dexcom index).
     External {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use device_adapters::gatt::{
-    blood_pressure, cgm, cgm_control, current_time, device_information, glucose, glucose_context, heart_rate, racp, weight,
+    blood_pressure, cgm, cgm_control, current_time, device_information, glucose, glucose_context, heart_rate, pams, racp, weight,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -19,7 +19,7 @@ macro_rules! round_trip {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, bytes)) = data.split_first() else { return };
-    match selector % 12 {
+    match selector % 15 {
         0 => round_trip!(glucose::decode, glucose::encode, bytes),
         1 => round_trip!(racp::decode, racp::encode, bytes),
         2 => round_trip!(heart_rate::decode, heart_rate::encode, bytes),
@@ -42,6 +42,23 @@ fuzz_target!(|data: &[u8]| {
             round_trip!(glucose_context::decode_context, glucose_context::encode_context, bytes);
             let _ = glucose_context::decode_feature(bytes);
             let _ = device_information::decode_string(bytes);
+        }
+        12 => {
+            round_trip!(pams::decode_step_counter_summary, pams::encode_step_counter_summary, bytes);
+            round_trip!(pams::decode_current_session, pams::encode_current_session, bytes);
+        }
+        13 => round_trip!(pams::decode_sleep_summary, pams::encode_sleep_summary, bytes),
+        14 => {
+            // Segments of up to 20 octets: reassembly never panics, and a value it
+            // completes is made of the segments' payloads.
+            let mut reassembler =
+                pams::Reassembler::new(device_adapters::gatt::Characteristic::SleepActivitySummary);
+            for segment in bytes.chunks(20) {
+                let pushed = reassembler.push(segment);
+                if let Some(value) = pushed.value {
+                    assert!(value.len() < bytes.len());
+                }
+            }
         }
         _ => {
             if let Ok((hours, crc)) = cgm::decode_session_run_time(bytes) {

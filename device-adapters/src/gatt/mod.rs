@@ -2,7 +2,7 @@
 //! and `encode(&T, &mut Vec<u8>)`, with no BLE or MQTT library in scope.
 //!
 //! Byte layouts follow the Bluetooth SIG specifications (GLS 1.0.1, CGMS 1.0.1, HRS 1.0,
-//! BLS 1.1, CTS 1.1 and the GATT Specification Supplement); each module draws its
+//! BLS 1.1, WSS 1.0, PAMS 1.0, CTS 1.1 and the GATT Specification Supplement); each module draws its
 //! layout and cites the section. Decoders never panic: every length is checked before
 //! it is used, and every error names the characteristic, the field and the byte offset.
 
@@ -16,6 +16,7 @@ pub mod glucose;
 pub mod glucose_context;
 pub mod heart_rate;
 pub mod ieee11073;
+pub mod pams;
 pub mod racp;
 pub mod weight;
 
@@ -54,6 +55,12 @@ pub enum Characteristic {
     GlucoseFeature,
     /// A Device Information string (0x2A24–0x2A29; reported as Model Number 0x2A24).
     DeviceInformationString,
+    /// Step Counter Activity Summary Data (PAMS), 0x2B40.
+    StepCounterActivitySummary,
+    /// Sleep Activity Summary Data (PAMS), 0x2B42.
+    SleepActivitySummary,
+    /// Activity Current Session (PAMS), 0x2B44.
+    ActivityCurrentSession,
 }
 
 impl Characteristic {
@@ -77,6 +84,9 @@ impl Characteristic {
             Self::GlucoseMeasurementContext => 0x2A34,
             Self::GlucoseFeature => 0x2A51,
             Self::DeviceInformationString => 0x2A24,
+            Self::StepCounterActivitySummary => pams::STEP_COUNTER_SUMMARY_UUID,
+            Self::SleepActivitySummary => pams::SLEEP_SUMMARY_UUID,
+            Self::ActivityCurrentSession => pams::CURRENT_SESSION_UUID,
         }
     }
 }

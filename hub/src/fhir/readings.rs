@@ -197,6 +197,10 @@ fn device_time_text(time: &DeviceTime) -> Option<String> {
     match time {
         DeviceTime::Absolute { .. } => None,
         DeviceTime::Local { local } => Some(format!("device clock {local} (no zone)")),
+        DeviceTime::Relative { anchor, offset_s } => Some(format!(
+            "session anchored at {} + {offset_s} s",
+            anchor.to_rfc3339()
+        )),
         DeviceTime::SessionOffset {
             session_start,
             session_utc_offset_min,
