@@ -7,13 +7,14 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use device_adapters::reading::{DeviceIdentity, Reading};
+use device_adapters::reading::{DeviceIdentity, Reading, ReadingSource};
 
 use crate::envelope::{readings_topic, Envelope, GatewayKey};
 use crate::forward::{ForwardError, Forwarder, ForwarderConfig};
 use crate::link::GattLink;
 use crate::session::{
-    CgmSession, GattSession, MeasurementKind, MeasurementSession, SessionConfig, CGM_MEASUREMENT,
+    CgmSession, GattSession, MeasurementKind, MeasurementSession, SessionConfig, SessionIssue,
+    CGM_MEASUREMENT,
 };
 use crate::spool::{FsDisk, Spool, SpoolError};
 
@@ -51,6 +52,9 @@ pub struct Gateway {
     pub counter: u64,
     /// Readings the spool held from an earlier run.
     pub pending_at_start: u64,
+    /// What the device sessions could not use, `(device serial, issue)`, oldest first,
+    /// for the host to report ([`Self::poll_issue`]).
+    issues: std::collections::VecDeque<(String, SessionIssue)>,
     key: GatewayKey,
     to_forwarder: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     forwarder: tokio::task::JoinHandle<Result<usize, ForwardError>>,
@@ -99,6 +103,7 @@ impl Gateway {
             measurements: Vec::new(),
             counter: 0,
             pending_at_start: recovery.pending as u64,
+            issues: std::collections::VecDeque::new(),
             key,
             to_forwarder,
             forwarder,
@@ -116,6 +121,9 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         self.cgm.exchange(cgm, now);
         let readings: Vec<Reading> = std::iter::from_fn(|| self.cgm.poll_reading()).collect();
+        while let Some(issue) = self.cgm.poll_issue() {
+            self.issues.push_back(("CGM".to_owned(), issue));
+        }
         self.forward(readings, CGM_MEASUREMENT, now)
     }
 
@@ -149,7 +157,17 @@ impl Gateway {
         let session = &mut self.measurements[index].1;
         session.exchange(device, now);
         let readings: Vec<Reading> = std::iter::from_fn(|| session.poll_reading()).collect();
+        while let Some(issue) = session.poll_issue() {
+            self.issues.push_back((serial.to_owned(), issue));
+        }
         self.forward(readings, kind.characteristic(), now)
+    }
+
+    /// The next thing a device session could not use: the device's serial and the
+    /// issue (a value that did not decode, a record that is not a reading, a refused
+    /// backfill). Hosts report these; the gateway keeps them until asked.
+    pub fn poll_issue(&mut self) -> Option<(String, SessionIssue)> {
+        self.issues.pop_front()
     }
 
     fn forward(
@@ -159,6 +177,11 @@ impl Gateway {
         now: DateTime<Utc>,
     ) -> Result<(), GatewayError> {
         for reading in readings {
+            // A device with several characteristics (a band) says which one per reading.
+            let characteristic = match reading.source {
+                ReadingSource::Ble { characteristic } => characteristic,
+                _ => characteristic,
+            };
             let envelope = Envelope {
                 gateway: self.id.clone(),
                 counter: self.counter,

@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use device_adapters::convert::{self, ConversionError};
 use device_adapters::gatt::cgm::{self, SessionStartTime};
+use device_adapters::gatt::pams::{self, Reassembler};
 use device_adapters::gatt::racp::{self, RacpMessage, RecordFilter, ResponseCode};
 use device_adapters::gatt::DecodeError;
 use device_adapters::reading::{DeviceIdentity, Reading};
@@ -82,6 +83,29 @@ pub enum SessionIssue {
     Conversion(ConversionError),
     /// The device answered the backfill request with an error.
     Racp(ResponseCode),
+}
+
+/// For logs: what went wrong, without the health value itself (an out-of-range value
+/// shows the range, not the value).
+impl std::fmt::Display for SessionIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Decode(error) => write!(f, "undecodable value: {error}"),
+            Self::Conversion(ConversionError::OutOfRange {
+                characteristic,
+                field,
+                unit,
+                min,
+                max,
+                ..
+            }) => write!(
+                f,
+                "not a reading: {characteristic:?} {field} outside {min}–{max} {unit}"
+            ),
+            Self::Conversion(error) => write!(f, "not a reading: {error}"),
+            Self::Racp(code) => write!(f, "backfill refused by the device: {code:?}"),
+        }
+    }
 }
 
 /// Counters for the gateway's report.
@@ -451,6 +475,12 @@ pub const BLOOD_PRESSURE_MEASUREMENT: u16 = 0x2A35;
 pub const WEIGHT_MEASUREMENT: u16 = 0x2A9D;
 /// Glucose Measurement (GLS 1.0).
 pub const GLUCOSE_MEASUREMENT: u16 = 0x2A18;
+/// Step Counter Activity Summary Data (PAMS 1.0).
+pub const STEP_COUNTER_SUMMARY: u16 = pams::STEP_COUNTER_SUMMARY_UUID;
+/// Sleep Activity Summary Data (PAMS 1.0).
+pub const SLEEP_SUMMARY: u16 = pams::SLEEP_SUMMARY_UUID;
+/// Activity Current Session (PAMS 1.0).
+pub const ACTIVITY_CURRENT_SESSION: u16 = pams::CURRENT_SESSION_UUID;
 
 /// What a [`MeasurementSession`] listens to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -480,18 +510,31 @@ pub enum MeasurementKind {
         /// The zone of the meter's clock.
         zone: chrono_tz::Tz,
     },
+    /// A step/sleep band (PAMS 1.0): the session reads Activity Current Session on
+    /// connecting — the band's session and where its time base is now, which anchors
+    /// the session's start on the collector's clock — then subscribes to the step and
+    /// sleep summaries, whose values arrive in segments and are reassembled here. A band
+    /// keeps its summaries while disconnected and sends them after the next connection.
+    ActivityMonitor,
 }
 
 impl MeasurementKind {
-    /// The characteristic the session subscribes to.
+    /// The characteristics the session subscribes to, the device's main one first.
+    #[must_use]
+    pub fn characteristics(self) -> &'static [u16] {
+        match self {
+            Self::HeartRate => &[HEART_RATE_MEASUREMENT],
+            Self::BloodPressure { .. } => &[BLOOD_PRESSURE_MEASUREMENT],
+            Self::Weight { .. } => &[WEIGHT_MEASUREMENT],
+            Self::GlucoseMeter { .. } => &[GLUCOSE_MEASUREMENT],
+            Self::ActivityMonitor => &[STEP_COUNTER_SUMMARY, SLEEP_SUMMARY],
+        }
+    }
+
+    /// The device's main characteristic (the first of [`Self::characteristics`]).
     #[must_use]
     pub fn characteristic(self) -> u16 {
-        match self {
-            Self::HeartRate => HEART_RATE_MEASUREMENT,
-            Self::BloodPressure { .. } => BLOOD_PRESSURE_MEASUREMENT,
-            Self::Weight { .. } => WEIGHT_MEASUREMENT,
-            Self::GlucoseMeter { .. } => GLUCOSE_MEASUREMENT,
-        }
+        self.characteristics()[0]
     }
 
     /// Whether the device keeps numbered records and serves them through the RACP.
@@ -500,15 +543,21 @@ impl MeasurementKind {
         matches!(self, Self::GlucoseMeter { .. })
     }
 
-    /// The reading of one value received at `now`.
-    fn reading(
+    /// The readings of one whole value of `characteristic` received at `now`; a band's
+    /// summaries are timed from `anchor` (its session and that session's start).
+    fn readings(
         self,
+        characteristic: u16,
         bytes: &[u8],
         now: DateTime<Utc>,
         device: &DeviceIdentity,
-    ) -> Result<Reading, SessionIssue> {
+        anchor: Option<(u16, DateTime<Utc>)>,
+    ) -> Result<Vec<Reading>, SessionIssue> {
         use device_adapters::gatt::{blood_pressure, heart_rate};
-        match self {
+        let one = match self {
+            Self::ActivityMonitor => {
+                return pams_readings(characteristic, bytes, device, anchor);
+            }
             Self::HeartRate => heart_rate::decode(bytes)
                 .map(|m| convert::heart_rate(&m, now, device))
                 .map_err(SessionIssue::Decode),
@@ -530,7 +579,8 @@ impl MeasurementKind {
                 convert::glucose_measurement(&measurement, zone, device, None)
                     .map_err(SessionIssue::Conversion)
             }
-        }
+        };
+        one.map(|reading| vec![reading])
     }
 
     /// The record key of a value, for kinds that [`Self::backfills`]: a meter's sequence
@@ -543,6 +593,44 @@ impl MeasurementKind {
             _ => Ok(None),
         }
     }
+}
+
+/// The readings of a band's whole summary value of `characteristic`, timed from
+/// `anchor` (the band's current session and its start); a summary of another session
+/// cannot be timed and is refused with the reason.
+fn pams_readings(
+    characteristic: u16,
+    bytes: &[u8],
+    device: &DeviceIdentity,
+    anchor: Option<(u16, DateTime<Utc>)>,
+) -> Result<Vec<Reading>, SessionIssue> {
+    use device_adapters::gatt::Characteristic;
+    let start_of = |session_id: u16, characteristic| match anchor {
+        Some((anchored, start)) if anchored == session_id => Ok(start),
+        _ => Err(SessionIssue::Conversion(ConversionError::NoTime {
+            characteristic,
+            reason: format!(
+                "a summary of session {session_id}; the band's current session is {}",
+                anchor.map_or_else(|| "not known".to_owned(), |(id, _)| id.to_string())
+            ),
+        })),
+    };
+    let readings = if characteristic == SLEEP_SUMMARY {
+        let summary = pams::decode_sleep_summary(bytes).map_err(SessionIssue::Decode)?;
+        let start = start_of(
+            summary.record.session_id,
+            Characteristic::SleepActivitySummary,
+        )?;
+        convert::sleep_summary(&summary, start, device)
+    } else {
+        let summary = pams::decode_step_counter_summary(bytes).map_err(SessionIssue::Decode)?;
+        let start = start_of(
+            summary.record.session_id,
+            Characteristic::StepCounterActivitySummary,
+        )?;
+        convert::step_counter_summary(&summary, start, device)
+    };
+    readings.map_err(SessionIssue::Conversion)
 }
 
 /// A session with a device that sends one measurement characteristic (heart-rate strap,
@@ -558,17 +646,38 @@ pub struct MeasurementSession {
     config: SessionConfig,
     core: Core,
     backfill: Backfill,
+    /// A band's current session and its start on this collector's clock.
+    anchor: Option<(u16, DateTime<Utc>)>,
+    /// A band's summaries being reassembled, one per characteristic.
+    segments: Vec<(u16, Reassembler)>,
 }
 
 impl MeasurementSession {
     /// A session with a device of `kind` that will connect at `now`.
     #[must_use]
     pub fn new(kind: MeasurementKind, config: SessionConfig, now: DateTime<Utc>) -> Self {
+        use device_adapters::gatt::Characteristic;
+        let segments = if kind == MeasurementKind::ActivityMonitor {
+            vec![
+                (
+                    STEP_COUNTER_SUMMARY,
+                    Reassembler::new(Characteristic::StepCounterActivitySummary),
+                ),
+                (
+                    SLEEP_SUMMARY,
+                    Reassembler::new(Characteristic::SleepActivitySummary),
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
         Self {
             kind,
             core: Core::new(&config, now),
             config,
             backfill: Backfill::default(),
+            anchor: None,
+            segments,
         }
     }
 
@@ -587,7 +696,26 @@ impl MeasurementSession {
         self.backfill.cursor
     }
 
-    fn value(&mut self, bytes: &[u8], now: DateTime<Utc>) {
+    /// A notification of `characteristic`: a band's segment is reassembled first (a
+    /// segment out of sequence is an issue), then every whole value becomes readings.
+    fn notification(&mut self, characteristic: u16, bytes: &[u8], now: DateTime<Utc>) {
+        let Some((_, reassembler)) = self
+            .segments
+            .iter_mut()
+            .find(|(uuid, _)| *uuid == characteristic)
+        else {
+            return self.value(characteristic, bytes, now);
+        };
+        let pushed = reassembler.push(bytes);
+        if let Some(fault) = pushed.fault {
+            self.core.issues.push_back(SessionIssue::Decode(fault));
+        }
+        if let Some(value) = pushed.value {
+            self.value(characteristic, &value, now);
+        }
+    }
+
+    fn value(&mut self, characteristic: u16, bytes: &[u8], now: DateTime<Utc>) {
         if self.kind.backfills() {
             match self.kind.record_key(bytes) {
                 Ok(Some(key)) => {
@@ -604,10 +732,13 @@ impl MeasurementSession {
                 }
             }
         }
-        match self.kind.reading(bytes, now, &self.config.device) {
-            Ok(reading) => {
-                self.core.stats.readings += 1;
-                self.core.readings.push_back(reading);
+        match self
+            .kind
+            .readings(characteristic, bytes, now, &self.config.device, self.anchor)
+        {
+            Ok(readings) => {
+                self.core.stats.readings += readings.len() as u64;
+                self.core.readings.extend(readings);
             }
             Err(issue) => self.core.issues.push_back(issue),
         }
@@ -651,6 +782,29 @@ impl GattSession for MeasurementSession {
 
     fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
         match event {
+            GattEvent::Connected if self.kind == MeasurementKind::ActivityMonitor => {
+                self.core.connected();
+                self.core.state = SessionState::ReadingStart;
+                self.core
+                    .requests
+                    .push_back(GattRequest::Read(ACTIVITY_CURRENT_SESSION));
+            }
+            GattEvent::ReadResult(ACTIVITY_CURRENT_SESSION, bytes)
+                if self.kind == MeasurementKind::ActivityMonitor =>
+            {
+                match pams::decode_current_session(&bytes) {
+                    Ok(current) => {
+                        let start =
+                            now - Duration::seconds(i64::from(current.relative_timestamp_s));
+                        self.anchor = Some((current.session_id, start));
+                        for &uuid in self.kind.characteristics() {
+                            self.core.requests.push_back(GattRequest::Subscribe(uuid));
+                        }
+                        self.core.state = SessionState::Streaming;
+                    }
+                    Err(error) => self.core.issues.push_back(SessionIssue::Decode(error)),
+                }
+            }
             GattEvent::Connected => {
                 self.core.connected();
                 self.core
@@ -664,9 +818,14 @@ impl GattSession for MeasurementSession {
                     self.core.state = SessionState::Streaming;
                 }
             }
-            GattEvent::Disconnected => self.core.dropped(now),
-            GattEvent::Notification(uuid, bytes) if uuid == self.kind.characteristic() => {
-                self.value(&bytes, now);
+            GattEvent::Disconnected => {
+                for (_, reassembler) in &mut self.segments {
+                    reassembler.reset();
+                }
+                self.core.dropped(now);
+            }
+            GattEvent::Notification(uuid, bytes) if self.kind.characteristics().contains(&uuid) => {
+                self.notification(uuid, &bytes, now);
             }
             GattEvent::Notification(RACP, bytes) if self.kind.backfills() => {
                 self.backfill.answer(&mut self.core, &bytes);

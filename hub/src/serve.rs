@@ -15,6 +15,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use device_adapters::import::generic_csv::{self, GenericCsvOptions};
 use firmware_bridge::envelope::GatewayKey;
+use firmware_bridge::sim::band::{SimulatedBand, SimulatedBandConfig};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::sim::heart_rate::{SimulatedHeartRate, SimulatedHeartRateConfig};
 use ring::rand::SecureRandom;
@@ -330,7 +331,7 @@ async fn start_demo_sensor(
     let mut bridge = Gateway::start(DEMO_GATEWAY, "127.0.0.1", port, key, &spool, start)?;
     writeln!(
         out,
-        "embedded MQTT broker on 127.0.0.1:{port}; a simulated CGM and heart-rate strap stream to {DEMO_PATIENT} through {DEMO_GATEWAY} (spool {})",
+        "embedded MQTT broker on 127.0.0.1:{port}; a simulated CGM, heart-rate strap and step/sleep band stream to {DEMO_PATIENT} through {DEMO_GATEWAY} (spool {})",
         spool.display()
     )?;
     Ok(tokio::spawn(async move {
@@ -353,6 +354,7 @@ async fn start_demo_sensor(
             interval_s: 60,
             ..SimulatedHeartRateConfig::default()
         });
+        let mut band = SimulatedBand::new(SimulatedBandConfig::new(start));
         // Simulated time: one minute per tick, from the start.
         let mut tick = tokio::time::interval(sensor_tick);
         let mut now = start;
@@ -362,8 +364,19 @@ async fn start_demo_sensor(
                 || bridge
                     .step_device(MeasurementKind::HeartRate, "DEMO-HRM-1", &mut strap, now)
                     .is_err()
+                || bridge
+                    .step_device(
+                        MeasurementKind::ActivityMonitor,
+                        "DEMO-BAND-1",
+                        &mut band,
+                        now,
+                    )
+                    .is_err()
             {
                 break;
+            }
+            while let Some((device, issue)) = bridge.poll_issue() {
+                eprintln!("demo device {device}: {issue}");
             }
             now += chrono::Duration::minutes(1);
         }

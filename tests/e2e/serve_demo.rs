@@ -220,6 +220,29 @@ fn the_demo_hub_serves_its_accounts_data_and_live_sensor() {
     let mean = day["heart_rate"]["mean_per_min"].as_f64().unwrap();
     assert!((40.0..160.0).contains(&mean), "{day}");
 
+    // The band's step summaries (PAMS, sent in segments and reassembled by the bridge)
+    // arrive with the band's serial and their session record identity.
+    let mut band = 0;
+    for _ in 0..200 {
+        let (_, page) = hub.get(
+            &format!("/api/v1/patients/demo-patient/readings?kind=steps&limit=10000&to={to}"),
+            &patient,
+        );
+        band = page["readings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["device"]["serial"] == "DEMO-BAND-1" && r["record"]["form"] == "session_record"
+            })
+            .count();
+        if band >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(band >= 2, "band step summaries seen: {band}");
+
     // The patient sees the doctor's reads in their log.
     let (_, log) = hub.get("/api/v1/patients/demo-patient/audit", &patient);
     let actions: Vec<&str> = log

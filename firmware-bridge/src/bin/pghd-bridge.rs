@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use firmware_bridge::envelope::GatewayKey;
 use firmware_bridge::gateway::Gateway;
 use firmware_bridge::session::MeasurementKind;
+use firmware_bridge::sim::band::{SimulatedBand, SimulatedBandConfig};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::sim::heart_rate::{SimulatedHeartRate, SimulatedHeartRateConfig};
 use firmware_bridge::sim::home::{SimulatedHomeDevice, SimulatedHomeDeviceConfig};
@@ -49,7 +50,7 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
     },
-    /// Run a simulated CGM, heart-rate strap, blood-pressure cuff, scale and glucose meter through the
+    /// Run a simulated CGM, heart-rate strap, blood-pressure cuff, scale, glucose meter and step/sleep band through the
     /// gateway's sessions, spool and signed forwarder to an MQTT broker, in simulated
     /// time starting now.
     Simulate {
@@ -214,6 +215,10 @@ async fn simulate(
         seed,
         ..SimulatedHomeDeviceConfig::glucose_meter()
     });
+    let mut band = SimulatedBand::new(SimulatedBandConfig {
+        seed,
+        ..SimulatedBandConfig::new(start)
+    });
     let zone = chrono_tz::Europe::Rome;
     let pause = Duration::from_secs_f64(1.0 / f64::from(minutes_per_second));
     for minute in 0..=minutes {
@@ -238,6 +243,15 @@ async fn simulate(
             &mut meter,
             now,
         )?;
+        bridge.step_device(
+            MeasurementKind::ActivityMonitor,
+            "SIM-BAND-1",
+            &mut band,
+            now,
+        )?;
+        while let Some((device, issue)) = bridge.poll_issue() {
+            eprintln!("  {device}: {issue}");
+        }
         if minute % 60 == 0 {
             eprintln!("  {minute:>5} min: {} readings forwarded", bridge.counter);
         }

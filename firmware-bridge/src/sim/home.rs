@@ -143,16 +143,8 @@ impl SimulatedHomeDevice {
         }
     }
 
-    /// Deterministic numbers in [0, 1) for `time` and the seed.
     fn noise(&self, time: DateTime<Utc>) -> impl FnMut() -> f64 {
-        let mut x =
-            (time.timestamp() as u64) ^ self.config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        move || {
-            x ^= x >> 33;
-            x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-            x ^= x >> 33;
-            (x % 1000) as f64 / 1000.0
-        }
+        super::noise(self.config.seed, time)
     }
 
     /// The weight a scale measures at `time`, kg (a multiple of the wire's 0.005 kg).
@@ -373,7 +365,7 @@ impl SimulatedHomeDevice {
 impl GattLink for SimulatedHomeDevice {
     fn submit(&mut self, request: GattRequest, now: DateTime<Utc>) {
         self.measure(now);
-        if let Some((RACP, bytes)) =
+        if let Some(GattRequest::Write(RACP, bytes)) =
             self.radio
                 .submit(request, now, self.config.kind.characteristics())
         {

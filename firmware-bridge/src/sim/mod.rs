@@ -2,6 +2,7 @@
 //! speak the real GATT byte formats and keep stored records for backfill, driven by the
 //! time their caller passes in. Deterministic from a seed.
 
+pub mod band;
 pub mod cgm;
 pub mod heart_rate;
 pub mod home;
@@ -11,6 +12,18 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 
 use crate::link::{GattEvent, GattRequest};
+
+/// Deterministic numbers in [0, 1) for `time` and `seed` (a splitmix-style hash of the
+/// two): the same instant and seed always give the same values.
+pub(crate) fn noise(seed: u64, time: DateTime<Utc>) -> impl FnMut() -> f64 {
+    let mut x = (time.timestamp() as u64) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    move || {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        x ^= x >> 33;
+        (x % 1000) as f64 / 1000.0
+    }
+}
 
 /// The radio side of a simulated device (strap, cuff, scale, meter): the connection,
 /// its subscriptions, and outages during which the link drops.
@@ -40,13 +53,14 @@ impl Radio {
 
     /// Takes a request for a device with the characteristics `characteristics` (its
     /// measurement first): connects when the radio is up, subscribes when connected;
-    /// returns a write to one of them over a live connection, for the device to handle.
+    /// returns a read or write of one of them over a live connection, for the device to
+    /// answer.
     pub(crate) fn submit(
         &mut self,
         request: GattRequest,
         now: DateTime<Utc>,
         characteristics: &[u16],
-    ) -> Option<(u16, Vec<u8>)> {
+    ) -> Option<GattRequest> {
         match request {
             GattRequest::Connect if self.up(now) => {
                 self.connected = true;
@@ -57,10 +71,10 @@ impl Radio {
             GattRequest::Subscribe(uuid) if characteristics.contains(&uuid) && self.connected => {
                 self.subscribed.push(uuid);
             }
-            GattRequest::Write(uuid, bytes)
+            GattRequest::Write(uuid, _) | GattRequest::Read(uuid)
                 if characteristics.contains(&uuid) && self.connected =>
             {
-                return Some((uuid, bytes));
+                return Some(request);
             }
             GattRequest::Read(_) | GattRequest::Subscribe(_) | GattRequest::Write(..) => {}
         }
