@@ -16,7 +16,7 @@ use device_adapters::reading::{
 use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
 use firmware_bridge::forward::{Forwarder, ForwarderConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
-use pghd_hub::ingest::{run_mqtt, Ingest};
+use pghd_hub::ingest::{run_mqtt, BrokerSession, Ingest};
 use pghd_hub::store::sqlite::SqliteStore;
 use pghd_hub::store::PatientId;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
@@ -139,9 +139,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let hub = tokio::spawn(async move {
-        run_mqtt(&mut ingest, "127.0.0.1", port, "pghd-hub-bench", async {
-            let _ = stopped.await;
-        })
+        run_mqtt(
+            &mut ingest,
+            &BrokerSession::new("127.0.0.1", port, "pghd-hub-bench"),
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await
         .unwrap();
         ingest

@@ -69,21 +69,35 @@ pub enum FormatArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub's MQTT ingest: subscribe to every gateway's readings on a broker,
-    /// verify, store in SQLite, acknowledge; until interrupted.
+    /// verify, store (SQLite or PostgreSQL), acknowledge; until interrupted.
     Ingest {
         /// Broker address, `host:port`.
         #[arg(long, default_value = "127.0.0.1:1883")]
         broker: String,
         /// SQLite database file.
+        #[arg(
+            long,
+            required_unless_present = "postgres_url",
+            conflicts_with = "postgres_url"
+        )]
+        store: Option<PathBuf>,
+        /// Store in this PostgreSQL server instead (`postgresql://user:password@host/db`;
+        /// never printed).
         #[arg(long)]
-        store: PathBuf,
-        /// A paired gateway: `GATEWAY=PUBLIC_KEY_HEX=PATIENT` (repeatable).
-        #[arg(long = "pair", required = true)]
+        postgres_url: Option<String>,
+        /// A gateway paired outside the store: `GATEWAY=PUBLIC_KEY_HEX=PATIENT`
+        /// (repeatable). Gateways paired through the API are learnt from the store.
+        #[arg(long = "pair")]
         pairs: Vec<String>,
         /// MQTT client id (a persistent session: the broker keeps readings while the hub
-        /// is down).
+        /// is down). Each process of a share group needs its own.
         #[arg(long, default_value = "pghd-hub")]
         client_id: String,
+        /// Share the readings with the other hub processes of this group (MQTT shared
+        /// subscription `$share/GROUP/...`): the broker gives each message to one of
+        /// them.
+        #[arg(long)]
+        share_group: Option<String>,
     },
     /// Run the hub's server: the HTTP API (docs/http-api.md) on the embedded SQLite store
     /// in `--data-dir`, or on PostgreSQL; with `--demo`, also the embedded MQTT broker,
@@ -226,9 +240,18 @@ pub fn run(
         Command::Ingest {
             broker,
             store,
+            postgres_url,
             pairs,
             client_id,
-        } => ingest(&broker, &store, &pairs, &client_id, err),
+            share_group,
+        } => {
+            let location = match (store, postgres_url) {
+                (_, Some(url)) => crate::serve::StoreLocation::Postgres(url),
+                (Some(path), None) => crate::serve::StoreLocation::Sqlite(path),
+                (None, None) => bail!("give --store FILE or --postgres-url URL"),
+            };
+            ingest(&broker, &location, &pairs, &client_id, share_group, err)
+        }
         Command::Serve {
             listen,
             data_dir,
@@ -373,16 +396,17 @@ pub fn run(
 
 fn ingest(
     broker: &str,
-    store: &Path,
+    store: &crate::serve::StoreLocation,
     pairs: &[String],
     client_id: &str,
+    share_group: Option<String>,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let (host, port) = broker
         .rsplit_once(':')
         .context("--broker must be host:port")?;
     let port: u16 = port.parse().context("--broker port")?;
-    let mut ingest = crate::ingest::Ingest::new(crate::store::sqlite::SqliteStore::open(store)?);
+    let mut ingest = crate::ingest::Ingest::new(store.open(1)?.remove(0));
     for pair in pairs {
         let parts: Vec<&str> = pair.split('=').collect();
         let [gateway, key_hex, patient] = parts.as_slice() else {
@@ -393,25 +417,27 @@ fn ingest(
             .with_context(|| format!("--pair `{gateway}`: the public key must be 64 hex digits"))?;
         ingest.pair(gateway, key, crate::store::PatientId((*patient).to_owned()));
     }
+    let session = crate::ingest::BrokerSession {
+        share_group,
+        ..crate::ingest::BrokerSession::new(host, port, client_id)
+    };
+    let place = match store {
+        crate::serve::StoreLocation::Sqlite(path) => path.display().to_string(),
+        crate::serve::StoreLocation::Postgres(_) => "PostgreSQL".to_owned(),
+    };
     writeln!(
         err,
-        "ingesting from {host}:{port} into {} for {} gateway(s); Ctrl-C stops",
-        store.display(),
+        "ingesting `{}` from {host}:{port} into {place} ({} gateway(s) given, the rest from the store); Ctrl-C stops",
+        crate::ingest::readings_filter(session.share_group.as_deref()),
         pairs.len()
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(crate::ingest::run_mqtt(
-        &mut ingest,
-        host,
-        port,
-        client_id,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
-    ))?;
+    runtime.block_on(crate::ingest::run_mqtt(&mut ingest, &session, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))?;
     let stats = ingest.stats();
     writeln!(
         err,

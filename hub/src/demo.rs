@@ -15,7 +15,7 @@ use firmware_bridge::gateway::Gateway;
 use firmware_bridge::session::SessionState;
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 
-use crate::ingest::{run_mqtt, Ingest};
+use crate::ingest::{run_mqtt, BrokerSession, Ingest};
 use crate::report;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{PatientId, ReadingQuery, ReadingStore};
@@ -102,9 +102,13 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
     ingest.pair(DEMO_GATEWAY, key.public_key(), patient.clone());
     let (stop_hub, stopped) = tokio::sync::oneshot::channel::<()>();
     let hub = tokio::spawn(async move {
-        let result = run_mqtt(&mut ingest, "127.0.0.1", port, "pghd-hub", async {
-            let _ = stopped.await;
-        })
+        let result = run_mqtt(
+            &mut ingest,
+            &BrokerSession::new("127.0.0.1", port, "pghd-hub"),
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await;
         (ingest, result)
     });

@@ -14,10 +14,49 @@ use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
 use crate::store::{PatientId, ReadingStore, StoreError};
 
-/// The subscription that receives every gateway's readings. With several hub
-/// processes, each subscribes through an MQTT v5 shared subscription
-/// (`$share/hub/pghd/v1/gateways/+/readings`); this client speaks MQTT 3.1.1.
+/// The subscription that receives every gateway's readings.
 pub const READINGS_FILTER: &str = "pghd/v1/gateways/+/readings";
+
+/// The filter a hub subscribes to: [`READINGS_FILTER`], or, when hub processes share
+/// the load as members of `share_group`, the MQTT v5 shared subscription
+/// `$share/{group}/pghd/v1/gateways/+/readings`: the broker hands each message to one
+/// member of the group. Mosquitto (≥ 1.6), EMQX and rumqttd grant shared subscriptions
+/// to MQTT 3.1.1 clients too, which is what the hub's client speaks.
+#[must_use]
+pub fn readings_filter(share_group: Option<&str>) -> String {
+    match share_group {
+        Some(group) => format!("$share/{group}/{READINGS_FILTER}"),
+        None => READINGS_FILTER.to_owned(),
+    }
+}
+
+/// How the hub's ingest meets the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSession {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// MQTT client id; the session is persistent, so the broker keeps this hub's
+    /// unacknowledged readings while it is down.
+    pub client_id: String,
+    /// The shared-subscription group of several hub processes (see
+    /// [`readings_filter`]); `None` for a single hub.
+    pub share_group: Option<String>,
+}
+
+impl BrokerSession {
+    /// A single hub's session with the broker at `host:port` as `client_id`.
+    #[must_use]
+    pub fn new(host: &str, port: u16, client_id: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            port,
+            client_id: client_id.to_owned(),
+            share_group: None,
+        }
+    }
+}
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,19 +309,19 @@ fn verify_all(verifier: &Verifier, messages: &[(&str, &[u8])]) -> Vec<Result<Env
 /// Largest number of messages stored in one transaction.
 pub const MAX_BATCH: usize = 512;
 
-/// Subscribes to [`READINGS_FILTER`] on the broker at `host:port` and ingests until
-/// `stop` resolves; every message is acknowledged only after it was handled.
+/// Subscribes to the readings ([`readings_filter`]) on the broker of `session` and
+/// ingests until `stop` resolves; every message is acknowledged only after it was
+/// handled.
 ///
 /// # Errors
 /// Store errors (the unacknowledged message is redelivered when the hub returns).
 pub async fn run_mqtt<S: ReadingStore>(
     ingest: &mut Ingest<S>,
-    host: &str,
-    port: u16,
-    client_id: &str,
+    session: &BrokerSession,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StoreError> {
-    let mut options = MqttOptions::new(client_id, host, port);
+    let mut options = MqttOptions::new(&session.client_id, &session.host, session.port);
+    let filter = readings_filter(session.share_group.as_deref());
     options.set_manual_acks(true);
     options.set_clean_session(false);
     options.set_keep_alive(Duration::from_secs(30));
@@ -301,9 +340,7 @@ pub async fn run_mqtt<S: ReadingStore>(
                     }
                 }
                 Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                    let _ = subscriber
-                        .subscribe(READINGS_FILTER, QoS::AtLeastOnce)
-                        .await;
+                    let _ = subscriber.subscribe(&filter, QoS::AtLeastOnce).await;
                 }
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,

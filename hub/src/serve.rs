@@ -23,7 +23,7 @@ use ring::rand::SecureRandom;
 use crate::api::{self, ApiState};
 use crate::auth;
 use crate::demo::{start_embedded_broker, DEMO_GATEWAY};
-use crate::ingest::{run_mqtt, Ingest};
+use crate::ingest::{run_mqtt, BrokerSession, Ingest};
 use crate::store::directory::{NewAccount, Role, Scope};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -336,14 +336,8 @@ async fn start_demo_sensor(
     )?;
     Ok(tokio::spawn(async move {
         let hub = tokio::spawn(async move {
-            let _ = run_mqtt(
-                &mut ingest,
-                "127.0.0.1",
-                port,
-                "pghd-hub",
-                std::future::pending(),
-            )
-            .await;
+            let session = BrokerSession::new("127.0.0.1", port, "pghd-hub");
+            let _ = run_mqtt(&mut ingest, &session, std::future::pending()).await;
         });
         let mut sensor = SimulatedCgm::new(SimulatedCgmConfig {
             session_start: start,

@@ -14,7 +14,7 @@ use firmware_bridge::forward::{Forwarder, ForwarderConfig};
 use firmware_bridge::session::{CgmSession, GattSession as _, SessionConfig};
 use firmware_bridge::sim::cgm::{SimulatedCgm, SimulatedCgmConfig};
 use firmware_bridge::spool::{FsDisk, Spool};
-use pghd_hub::ingest::{run_mqtt, Ingest};
+use pghd_hub::ingest::{run_mqtt, BrokerSession, Ingest};
 use pghd_hub::store::sqlite::SqliteStore;
 use pghd_hub::store::{PatientId, ReadingQuery, ReadingStore};
 
@@ -33,9 +33,13 @@ async fn every_measured_record_is_stored_exactly_once() {
     ingest.pair("gw-1", key.public_key(), patient.clone());
     let (stop_hub, stopped) = tokio::sync::oneshot::channel::<()>();
     let hub = tokio::spawn(async move {
-        run_mqtt(&mut ingest, "127.0.0.1", port, "hub-1", async {
-            let _ = stopped.await;
-        })
+        run_mqtt(
+            &mut ingest,
+            &BrokerSession::new("127.0.0.1", port, "hub-1"),
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await
         .unwrap();
         ingest

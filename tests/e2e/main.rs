@@ -11,4 +11,5 @@ mod fse_gateway;
 mod import_formats;
 mod mosquitto;
 mod serve_demo;
+mod shared_ingest;
 mod web_app;

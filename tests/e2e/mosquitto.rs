@@ -55,7 +55,7 @@ fn spawn_hub(args: &[String]) -> Child {
         .unwrap()
 }
 
-fn start_mosquitto(directory: &Path, port: u16) -> Child {
+pub(crate) fn start_mosquitto(directory: &Path, port: u16) -> Child {
     // Started as root, mosquitto drops to its own user: its persistence file must be
     // writable by that user, or a restart loses what it acknowledged.
     let broker_dir = directory.join("broker");
@@ -95,7 +95,7 @@ fn start_mosquitto(directory: &Path, port: u16) -> Child {
     panic!("mosquitto did not start");
 }
 
-fn stop_gracefully(child: &mut Child) {
+pub(crate) fn stop_gracefully(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
