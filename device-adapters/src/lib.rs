@@ -7,9 +7,11 @@
 //! - [`local_time`]: resolving local wall-clock times without a zone (exports) to UTC,
 //!   with DST gaps and overlaps handled and reported.
 //! - [`import`]: importers for export files, each reporting every rejected row.
+//! - [`theengs`]: Theengs Gateway's decoded advertisements of scales and bands.
 
 pub mod convert;
 pub mod gatt;
 pub mod import;
 pub mod local_time;
 pub mod reading;
+pub mod theengs;

@@ -284,7 +284,10 @@ fn seed_demo(store: &mut dyn ReadingStore) -> anyhow::Result<Vec<(String, &'stat
         .map(|b| format!("{b:02x}"))
         .collect();
     directory.create_pairing_code(&patient, "demo-pairing", now + chrono::Duration::minutes(1))?;
-    let _ = directory.redeem_pairing_code("demo-pairing", DEMO_GATEWAY, &public_key, now)?;
+    let credential = crate::store::directory::GatewayCredential::Signed {
+        public_key_hex: public_key,
+    };
+    let _ = directory.redeem_pairing_code("demo-pairing", DEMO_GATEWAY, &credential, now)?;
     let report = generic_csv::import(
         SAMPLE_CSV,
         &GenericCsvOptions {

@@ -255,6 +255,7 @@ fn the_demo_hub_serves_its_accounts_data_and_live_sensor() {
     assert_eq!(actions, ["GET glucometrics"]);
 
     a_bridge_pairs_with_a_code_and_its_readings_arrive(&hub, &patient);
+    a_theengs_gateway_pairs_its_scale_and_a_weighing_arrives(&hub, &patient);
     let api_secret = nightscout_upload_reads_back_through_py_nightscout(&hub, &patient);
     schemathesis_finds_no_server_error(&hub, &patient, &api_secret);
 }
@@ -321,31 +322,7 @@ fn a_bridge_pairs_with_a_code_and_its_readings_arrive(hub: &Hub, patient_token: 
             reading,
         })
         .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let options = rumqttc::MqttOptions::new("kitchen-hub", "127.0.0.1", hub.broker_port);
-        let (client, mut events) = rumqttc::AsyncClient::new(options, 10);
-        client
-            .publish(
-                readings_topic("kitchen-hub"),
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                payload,
-            )
-            .await
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) =
-                    events.poll().await
-                {
-                    break;
-                }
-            }
-        })
-        .await
-        .expect("the broker acknowledged");
-    });
+    publish_qos1(hub, "kitchen-hub", &readings_topic("kitchen-hub"), payload);
     let mut found = false;
     for _ in 0..100 {
         let (_, page) = hub.get(
@@ -369,6 +346,122 @@ fn a_bridge_pairs_with_a_code_and_its_readings_arrive(hub: &Hub, patient_token: 
         .map(|g| g["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["demo-gateway", "kitchen-hub"]);
+}
+
+/// Publishes `payload` on `topic` to the demo's broker at QoS 1 and waits for the
+/// broker's acknowledgement.
+fn publish_qos1(hub: &Hub, client_id: &str, topic: &str, payload: Vec<u8>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let options = rumqttc::MqttOptions::new(client_id, "127.0.0.1", hub.broker_port);
+        let (client, mut events) = rumqttc::AsyncClient::new(options, 10);
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) =
+                    events.poll().await
+                {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the broker acknowledged");
+    });
+}
+
+/// A Theengs Gateway pairs with a code and the address of the patient's scale; the scale's
+/// decoded advertisement (Theengs Decoder's JSON) on `home/hall/BTtoMQTT/...` becomes a
+/// weight reading for the patient, and a neighbour's scale heard by the same gateway
+/// does not.
+fn a_theengs_gateway_pairs_its_scale_and_a_weighing_arrives(hub: &Hub, patient_token: &str) {
+    let mut made = agent()
+        .post(format!(
+            "{}/api/v1/patients/demo-patient/pairing-codes",
+            hub.base
+        ))
+        .header("Authorization", &format!("Bearer {patient_token}"))
+        .send_empty()
+        .unwrap();
+    let code = made.body_mut().read_json::<Value>().unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pair = |body: Value| {
+        let mut reply = agent()
+            .post(format!("{}/api/v1/gateways/pair", hub.base))
+            .send_json(body)
+            .unwrap();
+        (
+            reply.status().as_u16(),
+            reply.body_mut().read_json::<Value>().unwrap(),
+        )
+    };
+    assert_eq!(
+        pair(serde_json::json!({"code": code, "gateway": "hall", "theengs_devices": ["not-an-address"]})).0,
+        400
+    );
+    let (status, paired) = pair(serde_json::json!({
+        "code": code, "gateway": "hall", "theengs_devices": ["5c:ca:d3:11:22:33"]
+    }));
+    assert_eq!(status, 201, "{paired}");
+    assert_eq!(paired["topic"], "home/hall/BTtoMQTT/#");
+
+    let weighing = |address: &str, kg: f64| {
+        format!(r#"{{"id":"{address}","brand":"Xiaomi","model":"Mi Body Composition Scale","model_id":"XMTZC02HM/XMTZC05HM","type":"SCALE","weighing_mode":"person","unit":"kg","weight":{kg},"impedance":503}}"#).into_bytes()
+    };
+    publish_qos1(
+        hub,
+        "theengs-hall",
+        "home/hall/BTtoMQTT/11223344AA55",
+        weighing("11:22:33:44:AA:55", 91.2),
+    );
+    publish_qos1(
+        hub,
+        "theengs-hall",
+        "home/hall/BTtoMQTT/5CCAD3112233",
+        weighing("5C:CA:D3:11:22:33", 73.15),
+    );
+    let mut weights = Vec::new();
+    for _ in 0..100 {
+        let (_, page) = hub.get(
+            "/api/v1/patients/demo-patient/readings?kind=body_weight&limit=10000",
+            patient_token,
+        );
+        weights = page["readings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["source"]["via"] == "mqtt")
+            .map(|r| {
+                (
+                    r["device"]["address"].clone(),
+                    r["measurement"]["weight"]["value"].clone(),
+                )
+            })
+            .collect();
+        if !weights.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        weights,
+        [(Value::from("5C:CA:D3:11:22:33"), Value::from(73.15))],
+        "the bound scale's weighing only"
+    );
+    let (_, gateways) = hub.get("/api/v1/patients/demo-patient/gateways", patient_token);
+    let hall = gateways
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == "hall")
+        .expect("the Theengs gateway is listed");
+    assert_eq!(hall["kind"], "theengs");
+    assert_eq!(hall["devices"], serde_json::json!(["5C:CA:D3:11:22:33"]));
 }
 
 /// A program from the test tools' environment, or `None` (then the caller skips, unless

@@ -10,7 +10,12 @@ fn check(counts: ImportCounts) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Theengs Gateway messages: any bytes on a Theengs topic, any text as a topic.
+    if let Ok(message) = device_adapters::theengs::decode("home/g/BTtoMQTT/AABBCCDDEEFF", data) {
+        assert!(!message.observations.is_empty());
+    }
     let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = device_adapters::theengs::decode(text, b"{\"steps\":1}");
     let zone = chrono_tz::Europe::Rome;
     if let Ok(report) = libreview::import(text, zone, None) {
         check(report.counts);

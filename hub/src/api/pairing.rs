@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{on_record, ApiError, ApiState, Body, Caller, Path};
 use crate::access::Action;
-use crate::store::directory::{Gateway, PairingRefusal};
+use crate::store::directory::{Gateway, GatewayCredential, GatewayKind, PairingRefusal};
 use crate::store::PatientId;
 
 /// How long a pairing code is valid (minutes).
@@ -106,16 +106,58 @@ pub(super) async fn gateways(
     .await
 }
 
-/// What a bridge sends to pair.
+/// What a gateway sends to pair: a pghd bridge its public key; a Theengs Gateway (no
+/// key) the Bluetooth addresses of the patient's devices it may forward.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PairRequest {
     /// The code the patient got.
     code: String,
-    /// The gateway's id: 1 to 64 of `A-Z a-z 0-9 . _ -` (it is an MQTT topic segment).
+    /// The gateway's id: 1 to 64 of `A-Z a-z 0-9 . _ -` (it is an MQTT topic segment;
+    /// a Theengs Gateway's is its name in `home/{name}/BTtoMQTT`).
     gateway: String,
-    /// The gateway's Ed25519 public key, 64 hex digits.
-    public_key: String,
+    /// A bridge's Ed25519 public key, 64 hex digits.
+    #[serde(default)]
+    public_key: Option<String>,
+    /// A Theengs Gateway's devices: 1 to 16 Bluetooth addresses (`AA:BB:CC:DD:EE:FF`).
+    #[serde(default)]
+    theengs_devices: Option<Vec<String>>,
+}
+
+/// Most devices one Theengs pairing binds.
+pub const MAX_THEENGS_DEVICES: usize = 16;
+
+impl PairRequest {
+    /// The credential presented, or why it is not one.
+    fn credential(&self) -> Result<GatewayCredential, ApiError> {
+        match (&self.public_key, &self.theengs_devices) {
+            (Some(key), None) => match crate::ingest::decode_hex(key) {
+                Some(bytes) if bytes.len() == 32 => Ok(GatewayCredential::Signed {
+                    public_key_hex: key.to_ascii_lowercase(),
+                }),
+                _ => Err(ApiError::bad_request("`public_key` must be 64 hex digits")),
+            },
+            (None, Some(devices)) if (1..=MAX_THEENGS_DEVICES).contains(&devices.len()) => {
+                let mut normalised = devices
+                    .iter()
+                    .map(|d| device_adapters::theengs::normalise_address(d))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "`theengs_devices` must be Bluetooth addresses (AA:BB:CC:DD:EE:FF)",
+                        )
+                    })?;
+                normalised.sort();
+                normalised.dedup();
+                Ok(GatewayCredential::Theengs {
+                    devices: normalised,
+                })
+            }
+            _ => Err(ApiError::bad_request(
+                "give either `public_key` (a pghd bridge) or `theengs_devices` (1 to 16 addresses, a Theengs Gateway)",
+            )),
+        }
+    }
 }
 
 /// The answer to a pairing.
@@ -142,11 +184,9 @@ pub(super) async fn pair(
             "`gateway` must be 1 to 64 of A-Z a-z 0-9 . _ -",
         ));
     }
-    let key = crate::ingest::decode_hex(&request.public_key).filter(|k| k.len() == 32);
-    if key.is_none() || request.code.len() > 32 {
-        return Err(ApiError::bad_request(
-            "`public_key` must be 64 hex digits and `code` a pairing code",
-        ));
+    let credential = request.credential()?;
+    if request.code.len() > 32 {
+        return Err(ApiError::bad_request("`code` must be a pairing code"));
     }
     let started = std::time::Instant::now();
     let limit_key = format!("pairing:{}", request.gateway);
@@ -158,17 +198,14 @@ pub(super) async fn pair(
     {
         return Err(ApiError::too_many_requests(wait));
     }
-    let (gateway, public_key) = (
-        request.gateway.clone(),
-        request.public_key.to_ascii_lowercase(),
-    );
+    let gateway = request.gateway.clone();
     let digest = code_digest(&request.code);
     let outcome = state
         .pool
         .run(move |store| {
             Ok(store
                 .directory()
-                .redeem_pairing_code(&digest, &gateway, &public_key, Utc::now())?)
+                .redeem_pairing_code(&digest, &gateway, &credential, Utc::now())?)
         })
         .await?;
     state
@@ -180,13 +217,16 @@ pub(super) async fn pair(
         Ok(gateway) => Ok((
             StatusCode::CREATED,
             Json(Paired {
-                topic: firmware_bridge::envelope::readings_topic(&gateway.id),
+                topic: match gateway.kind {
+                    GatewayKind::Signed => firmware_bridge::envelope::readings_topic(&gateway.id),
+                    GatewayKind::Theengs => format!("home/{}/BTtoMQTT/#", gateway.id),
+                },
                 gateway: gateway.id,
             }),
         )),
         Err(PairingRefusal::BadCode) => Err(ApiError::invalid_credentials()),
         Err(PairingRefusal::GatewayTaken) => Err(ApiError::conflict(
-            "this gateway id is paired already, with another patient or key",
+            "this gateway id is paired already, with another patient, key or kind",
         )),
     }
 }

@@ -239,11 +239,19 @@ fn delegation(row: &[SqlValue]) -> Result<Delegation, StoreError> {
     })
 }
 
+/// A gateway from a row of `id, patient_id, public_key_hex, paired_us, kind` (devices
+/// filled in by [`Directory::with_devices`]).
 fn gateway(row: &[SqlValue]) -> Result<Gateway, StoreError> {
     Ok(Gateway {
         id: text(&row[0])?,
         patient: text(&row[1])?,
+        kind: if text(&row[4])? == GatewayKind::Theengs.as_str() {
+            GatewayKind::Theengs
+        } else {
+            GatewayKind::Signed
+        },
         public_key_hex: text(&row[2])?,
+        devices: Vec::new(),
         paired_at: instant(&row[3])?,
     })
 }
@@ -667,9 +675,17 @@ impl<'a> Directory<'a> {
         &mut self,
         digest: &str,
         gateway: &str,
-        public_key_hex: &str,
+        credential: &GatewayCredential,
         now: DateTime<Utc>,
     ) -> Result<Result<Gateway, PairingRefusal>, StoreError> {
+        let (kind, public_key_hex, devices) = match credential {
+            GatewayCredential::Signed { public_key_hex } => {
+                (GatewayKind::Signed, public_key_hex.as_str(), &[][..])
+            }
+            GatewayCredential::Theengs { devices } => {
+                (GatewayKind::Theengs, "", devices.as_slice())
+            }
+        };
         let mut outcome = Err(PairingRefusal::BadCode);
         self.sql.transaction(&mut |sql| {
             outcome = Err(PairingRefusal::BadCode);
@@ -682,24 +698,36 @@ impl<'a> Directory<'a> {
                 return Ok(());
             };
             let existing = sql.query(
-                "SELECT patient_id, public_key_hex FROM gateways WHERE id = ?1",
+                "SELECT patient_id, public_key_hex, kind FROM gateways WHERE id = ?1",
                 &[gateway.into()],
             )?;
             if let Some(row) = existing.first() {
-                if text(&row[0])? != patient || text(&row[1])? != public_key_hex {
+                if text(&row[0])? != patient
+                    || text(&row[1])? != public_key_hex
+                    || text(&row[2])? != kind.as_str()
+                {
                     outcome = Err(PairingRefusal::GatewayTaken);
                     return Ok(());
                 }
             } else {
                 sql.execute(
-                    "INSERT INTO gateways (id, patient_id, public_key_hex, paired_us)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO gateways (id, patient_id, public_key_hex, paired_us, kind)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                     &[
                         gateway.into(),
                         patient.as_str().into(),
                         public_key_hex.into(),
                         micros(now),
+                        kind.as_str().into(),
                     ],
+                )?;
+            }
+            // A Theengs gateway paired again (another code) may add devices.
+            for address in devices {
+                sql.execute(
+                    "INSERT INTO gateway_devices (gateway_id, address) VALUES (?1, ?2)
+                     ON CONFLICT (gateway_id, address) DO NOTHING",
+                    &[gateway.into(), address.as_str().into()],
                 )?;
             }
             sql.execute(
@@ -709,12 +737,32 @@ impl<'a> Directory<'a> {
             outcome = Ok(Gateway {
                 id: gateway.to_owned(),
                 patient,
+                kind,
                 public_key_hex: public_key_hex.to_owned(),
+                devices: Vec::new(),
                 paired_at: now,
             });
             Ok(())
         })?;
-        Ok(outcome)
+        match outcome {
+            Ok(paired) => Ok(Ok(self.with_devices(paired)?)),
+            refused => Ok(refused),
+        }
+    }
+
+    /// `gateway` with the devices bound to it.
+    fn with_devices(&mut self, mut gateway: Gateway) -> Result<Gateway, StoreError> {
+        if gateway.kind == GatewayKind::Theengs {
+            let rows = self.sql.query(
+                "SELECT address FROM gateway_devices WHERE gateway_id = ?1 ORDER BY address",
+                &[gateway.id.as_str().into()],
+            )?;
+            gateway.devices = rows
+                .iter()
+                .map(|row| text(&row[0]))
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(gateway)
     }
 
     /// The gateway with this id.
@@ -723,10 +771,13 @@ impl<'a> Directory<'a> {
     /// Database errors.
     pub fn gateway(&mut self, id: &str) -> Result<Option<Gateway>, StoreError> {
         let rows = self.sql.query(
-            "SELECT id, patient_id, public_key_hex, paired_us FROM gateways WHERE id = ?1",
+            "SELECT id, patient_id, public_key_hex, paired_us, kind FROM gateways WHERE id = ?1",
             &[id.into()],
         )?;
-        rows.first().map(|row| gateway(row)).transpose()
+        match rows.first().map(|row| gateway(row)).transpose()? {
+            Some(found) => Ok(Some(self.with_devices(found)?)),
+            None => Ok(None),
+        }
     }
 
     /// The patient's gateways, by pairing time.
@@ -735,11 +786,15 @@ impl<'a> Directory<'a> {
     /// Database errors.
     pub fn gateways_of(&mut self, patient: &PatientId) -> Result<Vec<Gateway>, StoreError> {
         let rows = self.sql.query(
-            "SELECT id, patient_id, public_key_hex, paired_us FROM gateways
+            "SELECT id, patient_id, public_key_hex, paired_us, kind FROM gateways
              WHERE patient_id = ?1 ORDER BY paired_us, id",
             &[patient.0.as_str().into()],
         )?;
-        rows.iter().map(|row| gateway(row)).collect()
+        let found: Vec<Gateway> = rows
+            .iter()
+            .map(|row| gateway(row))
+            .collect::<Result<_, _>>()?;
+        found.into_iter().map(|g| self.with_devices(g)).collect()
     }
 
     /// Appends an access to the patient's audit log and queues a notification for the
@@ -968,6 +1023,37 @@ pub(crate) const GATEWAYS_SCHEMA: &str = "
     );
     CREATE INDEX gateways_by_patient ON gateways (patient_id);";
 
+/// Theengs gateways and the devices each may forward (migration 9): a Theengs gateway
+/// has no signing key (`public_key_hex` empty) and forwards only the devices bound to
+/// it at pairing.
+pub(crate) const THEENGS_GATEWAYS_SCHEMA: &str = "
+    ALTER TABLE gateways ADD COLUMN kind TEXT NOT NULL DEFAULT 'signed';
+    CREATE TABLE gateway_devices (
+        gateway_id TEXT NOT NULL REFERENCES gateways (id),
+        address TEXT NOT NULL,
+        PRIMARY KEY (gateway_id, address)
+    );";
+
+/// How a gateway's messages are trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayKind {
+    /// A pghd bridge: every message signed with its Ed25519 key (docs/mqtt.md).
+    Signed,
+    /// A Theengs Gateway: unsigned decoded advertisements on `home/{id}/BTtoMQTT/#`,
+    /// trusted through the broker's access control, from its bound devices only.
+    Theengs,
+}
+
+impl GatewayKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Signed => "signed",
+            Self::Theengs => "theengs",
+        }
+    }
+}
+
 /// A gateway paired with a patient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gateway {
@@ -975,10 +1061,30 @@ pub struct Gateway {
     pub id: String,
     /// Whose readings it forwards.
     pub patient: String,
-    /// Its Ed25519 public key, hex.
+    /// How its messages are trusted.
+    pub kind: GatewayKind,
+    /// Its Ed25519 public key, hex (empty for a Theengs gateway).
     pub public_key_hex: String,
+    /// The Bluetooth addresses a Theengs gateway may forward (upper case with colons);
+    /// empty for a signed gateway, whose devices are bound by its signature.
+    pub devices: Vec<String>,
     /// When it was paired (UTC).
     pub paired_at: DateTime<Utc>,
+}
+
+/// What a gateway presents to pair: its signing key, or (Theengs) its devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayCredential {
+    /// A pghd bridge's Ed25519 public key, hex (lower case).
+    Signed {
+        /// The key.
+        public_key_hex: String,
+    },
+    /// A Theengs gateway's devices (normalised addresses).
+    Theengs {
+        /// The addresses.
+        devices: Vec<String>,
+    },
 }
 
 /// Why a pairing was refused.

@@ -446,7 +446,7 @@ impl Migration {
 }
 
 /// The migrations; index + 1 is the version a migration brings the schema to.
-pub(crate) const MIGRATIONS: [Migration; 8] = [
+pub(crate) const MIGRATIONS: [Migration; 9] = [
     Migration {
         both: "CREATE TABLE readings (
                  id AUTO_ID,
@@ -499,6 +499,11 @@ pub(crate) const MIGRATIONS: [Migration; 8] = [
     },
     Migration {
         both: outbox::OUTBOX_RECEIPT_SCHEMA,
+        sqlite_only: "",
+        postgres_only: "",
+    },
+    Migration {
+        both: directory::THEENGS_GATEWAYS_SCHEMA,
         sqlite_only: "",
         postgres_only: "",
     },

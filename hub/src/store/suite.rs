@@ -6,7 +6,7 @@ use device_adapters::reading::{
     DeviceIdentity, DeviceTime, Measurement, Reading, ReadingSource, RecordId,
 };
 
-use super::directory::{NewAccount, PairingRefusal, Role, Scope};
+use super::directory::{GatewayCredential, GatewayKind, NewAccount, PairingRefusal, Role, Scope};
 use super::{PatientId, ReadingQuery, ReadingStore};
 
 pub(crate) fn reading(serial: &str, offset_min: u32, mg_dl: f64, time: DateTime<Utc>) -> Reading {
@@ -348,8 +348,11 @@ fn directory(store: &mut dyn ReadingStore) {
     directory
         .create_pairing_code(&p2, "old", now - hour)
         .unwrap();
+    let key = |hex: &str| GatewayCredential::Signed {
+        public_key_hex: hex.to_owned(),
+    };
     let paired = directory
-        .redeem_pairing_code("code-1", "gw-1", "ab", now)
+        .redeem_pairing_code("code-1", "gw-1", &key("ab"), now)
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -358,25 +361,64 @@ fn directory(store: &mut dyn ReadingStore) {
     );
     assert_eq!(
         directory
-            .redeem_pairing_code("code-1", "gw-2", "ab", now)
+            .redeem_pairing_code("code-1", "gw-2", &key("ab"), now)
             .unwrap(),
         Err(PairingRefusal::BadCode)
     );
     assert_eq!(
         directory
-            .redeem_pairing_code("old", "gw-2", "ab", now)
+            .redeem_pairing_code("old", "gw-2", &key("ab"), now)
             .unwrap(),
         Err(PairingRefusal::BadCode)
     );
     assert_eq!(
         directory
-            .redeem_pairing_code("code-2", "gw-1", "cd", now)
+            .redeem_pairing_code("code-2", "gw-1", &key("cd"), now)
             .unwrap(),
         Err(PairingRefusal::GatewayTaken)
     );
     assert_eq!(directory.gateway("gw-1").unwrap(), Some(paired.clone()));
-    assert_eq!(directory.gateways_of(&p2).unwrap(), [paired]);
+    assert_eq!(paired.kind, GatewayKind::Signed);
     assert!(directory.gateway("gw-2").unwrap().is_none());
+    // A Theengs gateway pairs with its devices; a second code adds one; it cannot
+    // become a signed gateway, nor a signed one a Theengs gateway.
+    directory
+        .create_pairing_code(&p2, "code-3", now + hour)
+        .unwrap();
+    directory
+        .create_pairing_code(&p2, "code-4", now + hour)
+        .unwrap();
+    let devices = |list: &[&str]| GatewayCredential::Theengs {
+        devices: list.iter().map(|d| (*d).to_owned()).collect(),
+    };
+    let theengs = directory
+        .redeem_pairing_code("code-3", "hall", &devices(&["AA:AA:AA:AA:AA:01"]), now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(theengs.kind, GatewayKind::Theengs);
+    assert_eq!(theengs.public_key_hex, "");
+    let theengs = directory
+        .redeem_pairing_code("code-4", "hall", &devices(&["AA:AA:AA:AA:AA:02"]), now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(theengs.devices, ["AA:AA:AA:AA:AA:01", "AA:AA:AA:AA:AA:02"]);
+    directory
+        .create_pairing_code(&p2, "code-5", now + hour)
+        .unwrap();
+    assert_eq!(
+        directory
+            .redeem_pairing_code("code-5", "hall", &key(""), now)
+            .unwrap(),
+        Err(PairingRefusal::GatewayTaken)
+    );
+    assert_eq!(
+        directory
+            .redeem_pairing_code("code-5", "gw-1", &devices(&["AA:AA:AA:AA:AA:03"]), now)
+            .unwrap(),
+        Err(PairingRefusal::GatewayTaken)
+    );
+    assert_eq!(directory.gateway("hall").unwrap(), Some(theengs.clone()));
+    assert_eq!(directory.gateways_of(&p2).unwrap(), [paired, theengs]);
 
     // Two patients cannot share a digest.
     assert!(directory.set_upload_secret(&p2, "digest-2", now).is_err());

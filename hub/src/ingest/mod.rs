@@ -12,7 +12,10 @@ use chrono::{DateTime, Utc};
 use firmware_bridge::envelope::{gateway_of_topic, Envelope, Rejection, Verifier};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
+use crate::store::directory::GatewayKind;
 use crate::store::{PatientId, ReadingStore, StoreError};
+
+pub mod theengs;
 
 /// The subscription that receives every gateway's readings.
 pub const READINGS_FILTER: &str = "pghd/v1/gateways/+/readings";
@@ -27,6 +30,16 @@ pub fn readings_filter(share_group: Option<&str>) -> String {
     match share_group {
         Some(group) => format!("$share/{group}/{READINGS_FILTER}"),
         None => READINGS_FILTER.to_owned(),
+    }
+}
+
+/// The filter of Theengs Gateway messages (`home/+/BTtoMQTT/#`), shared like
+/// [`readings_filter`] when hubs share the load.
+#[must_use]
+pub fn theengs_filter(share_group: Option<&str>) -> String {
+    match share_group {
+        Some(group) => format!("$share/{group}/{}", device_adapters::theengs::TOPIC_FILTER),
+        None => device_adapters::theengs::TOPIC_FILTER.to_owned(),
     }
 }
 
@@ -67,6 +80,9 @@ pub enum IngestOutcome {
     Duplicate,
     /// The message was refused.
     Rejected(Rejection),
+    /// A Theengs message with nothing to keep (a neighbour's thermometer, an object on
+    /// the scale) or refused (unpaired gateway, unbound device), by reason.
+    Skipped(theengs::Skipped),
 }
 
 /// Counters for the hub's report and metrics (no health data).
@@ -78,6 +94,8 @@ pub struct IngestStats {
     pub duplicates: u64,
     /// Messages refused, by reason.
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Theengs messages with nothing to keep, by reason.
+    pub ignored: BTreeMap<&'static str, u64>,
 }
 
 /// Verification state and the store.
@@ -91,6 +109,8 @@ pub struct Ingest<S: ReadingStore> {
     /// Gateways looked up in the store and not found, with when (looked up again after
     /// [`UNPAIRED_RECHECK`]).
     unpaired: HashMap<String, std::time::Instant>,
+    /// Theengs gateways, their devices, and the repeats of their advertisements.
+    theengs: theengs::TheengsIngest,
 }
 
 /// How long a gateway found unpaired in the store is not looked up again.
@@ -106,6 +126,7 @@ impl<S: ReadingStore> Ingest<S> {
             stats: IngestStats::default(),
             analytics: None,
             unpaired: HashMap::new(),
+            theengs: theengs::TheengsIngest::default(),
         }
     }
 
@@ -118,10 +139,13 @@ impl<S: ReadingStore> Ingest<S> {
     fn learn_gateways(&mut self, messages: &[(&str, &[u8])]) -> Result<(), StoreError> {
         let now = std::time::Instant::now();
         for (topic, _) in messages {
-            let Some(gateway) = gateway_of_topic(topic) else {
+            let Some(gateway) =
+                gateway_of_topic(topic).or_else(|| theengs::gateway_of_topic(topic))
+            else {
                 continue;
             };
             if self.verifier.is_paired(gateway)
+                || self.theengs.knows(gateway)
                 || self
                     .unpaired
                     .get(gateway)
@@ -129,10 +153,18 @@ impl<S: ReadingStore> Ingest<S> {
             {
                 continue;
             }
-            let key = self.store.directory().gateway(gateway)?.and_then(|g| {
-                let key = decode_hex(&g.public_key_hex)?;
-                Some((key, PatientId(g.patient)))
+            let found = self.store.directory().gateway(gateway)?;
+            let key = found.as_ref().and_then(|g| match g.kind {
+                GatewayKind::Signed => {
+                    decode_hex(&g.public_key_hex).map(|key| (key, PatientId(g.patient.clone())))
+                }
+                GatewayKind::Theengs => None,
             });
+            if let Some(g) = found.filter(|g| g.kind == GatewayKind::Theengs) {
+                self.unpaired.remove(gateway);
+                self.theengs.pair(gateway, PatientId(g.patient), &g.devices);
+                continue;
+            }
             match key {
                 Some((key, patient)) => {
                     self.unpaired.remove(gateway);
@@ -195,13 +227,44 @@ impl<S: ReadingStore> Ingest<S> {
         messages: &[(&str, &[u8])],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut outcomes = vec![IngestOutcome::Stored; messages.len()];
         // Verified readings by patient, with the index of their outcome.
         let mut by_patient: HashMap<PatientId, Vec<(usize, device_adapters::reading::Reading)>> =
             HashMap::new();
         self.learn_gateways(messages)?;
-        let verified = verify_all(&self.verifier, messages);
-        for (index, verified) in verified.into_iter().enumerate() {
+        // Theengs messages (unsigned, `home/...`) apart from the signed ones.
+        let (theengs_messages, signed): (Vec<_>, Vec<_>) = messages
+            .iter()
+            .copied()
+            .enumerate()
+            .partition(|(_, (topic, _))| theengs::gateway_of_topic(topic).is_some());
+        let mut pending = theengs::Pending::default();
+        for (index, (topic, payload)) in theengs_messages {
+            match self
+                .theengs
+                .readings(topic, payload, now, &mut self.store, &mut pending)?
+            {
+                Ok((patient, readings)) => {
+                    let entry = by_patient.entry(patient).or_default();
+                    entry.extend(readings.into_iter().map(|r| (index, r)));
+                }
+                Err(skipped) => {
+                    match &skipped {
+                        theengs::Skipped::Ignored(reason) => {
+                            *self.stats.ignored.entry(reason).or_default() += 1;
+                        }
+                        theengs::Skipped::Refused(reason) => {
+                            *self.stats.rejected.entry(reason).or_default() += 1;
+                        }
+                        theengs::Skipped::Repeat => self.stats.duplicates += 1,
+                    }
+                    outcomes[index] = IngestOutcome::Skipped(skipped);
+                }
+            }
+        }
+        let signed_messages: Vec<(&str, &[u8])> = signed.iter().map(|(_, m)| *m).collect();
+        let verified = verify_all(&self.verifier, &signed_messages);
+        for ((index, _), verified) in signed.iter().map(|(i, m)| (*i, m)).zip(verified) {
             // Replay admission is stateful and stays in arrival order.
             let opened = verified.and_then(|envelope| self.verifier.admit(envelope));
             match opened {
@@ -211,13 +274,11 @@ impl<S: ReadingStore> Ingest<S> {
                             .entry(patient.clone())
                             .or_default()
                             .push((index, envelope.reading));
-                        outcomes.push(IngestOutcome::Stored);
                     }
                     None => {
                         *self.stats.rejected.entry("unbound_gateway").or_default() += 1;
-                        outcomes.push(IngestOutcome::Rejected(Rejection::UnknownGateway(
-                            envelope.gateway,
-                        )));
+                        outcomes[index] =
+                            IngestOutcome::Rejected(Rejection::UnknownGateway(envelope.gateway));
                     }
                 },
                 Err(rejection) => {
@@ -229,7 +290,7 @@ impl<S: ReadingStore> Ingest<S> {
                         Rejection::TopicMismatch { .. } => "topic_mismatch",
                     };
                     *self.stats.rejected.entry(reason).or_default() += 1;
-                    outcomes.push(IngestOutcome::Rejected(rejection));
+                    outcomes[index] = IngestOutcome::Rejected(rejection);
                 }
             }
         }
@@ -256,6 +317,7 @@ impl<S: ReadingStore> Ingest<S> {
                 outcomes[unique[position].0] = IngestOutcome::Duplicate;
             }
         }
+        self.theengs.commit(pending);
         Ok(outcomes)
     }
 }
@@ -321,7 +383,10 @@ pub async fn run_mqtt<S: ReadingStore>(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StoreError> {
     let mut options = MqttOptions::new(&session.client_id, &session.host, session.port);
-    let filter = readings_filter(session.share_group.as_deref());
+    let filters = [
+        readings_filter(session.share_group.as_deref()),
+        theengs_filter(session.share_group.as_deref()),
+    ];
     options.set_manual_acks(true);
     options.set_clean_session(false);
     options.set_keep_alive(Duration::from_secs(30));
@@ -340,7 +405,9 @@ pub async fn run_mqtt<S: ReadingStore>(
                     }
                 }
                 Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                    let _ = subscriber.subscribe(&filter, QoS::AtLeastOnce).await;
+                    for filter in &filters {
+                        let _ = subscriber.subscribe(filter, QoS::AtLeastOnce).await;
+                    }
                 }
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
