@@ -114,6 +114,23 @@ pub enum Measurement {
 }
 
 impl Measurement {
+    /// The measurement's kind: its serde tag (`cgm_glucose`, `steps`, …), the name the
+    /// store indexes and the API filters by.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CgmGlucose { .. } => "cgm_glucose",
+            Self::MeterGlucose { .. } => "meter_glucose",
+            Self::HeartRate { .. } => "heart_rate",
+            Self::BloodPressure { .. } => "blood_pressure",
+            Self::BodyWeight { .. } => "body_weight",
+            Self::Steps { .. } => "steps",
+            Self::Calories { .. } => "calories",
+            Self::Distance { .. } => "distance",
+            Self::Sleep { .. } => "sleep",
+        }
+    }
+
     /// Glucose in mg/dL without a trend: CGM (interstitial) when `from_cgm`, else meter
     /// (capillary).
     #[must_use]
@@ -335,5 +352,56 @@ impl Reading {
     #[must_use]
     pub fn dedup_key(&self) -> (DeviceIdentity, RecordId) {
         (self.device.clone(), self.record.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_is_the_serde_tag_of_every_measurement() {
+        let q = |v: f64, u: &str| Quantity::new(v, u);
+        let all = [
+            Measurement::glucose(100.0, true),
+            Measurement::glucose(100.0, false),
+            Measurement::HeartRate {
+                rate: q(60.0, "/min"),
+                rr_intervals_s: vec![],
+            },
+            Measurement::BloodPressure {
+                systolic: q(120.0, "mm[Hg]"),
+                diastolic: None,
+                mean_arterial: None,
+                pulse: None,
+            },
+            Measurement::BodyWeight {
+                weight: q(70.0, "kg"),
+                bmi: None,
+            },
+            Measurement::Steps {
+                count: q(1.0, "{steps}"),
+                period_min: 1.0,
+            },
+            Measurement::Calories {
+                energy: q(1.0, "kcal"),
+                period_min: 1.0,
+            },
+            Measurement::Distance {
+                distance: q(1.0, "m"),
+                period_min: 1.0,
+            },
+            Measurement::Sleep {
+                duration: q(1.0, "min"),
+                stage: None,
+            },
+        ];
+        for m in all {
+            let tag = serde_json::to_value(&m).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(m.kind(), tag);
+        }
     }
 }

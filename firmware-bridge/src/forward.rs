@@ -77,6 +77,7 @@ impl<D: SpoolDisk> std::fmt::Debug for Forwarder<D> {
 
 fn client(config: &ForwarderConfig) -> (AsyncClient, EventLoop) {
     let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+    options.set_max_packet_size(crate::envelope::MAX_PACKET, crate::envelope::MAX_PACKET);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_inflight(u16::try_from(config.max_inflight).unwrap_or(u16::MAX));
     AsyncClient::new(options, config.max_inflight.max(1))

@@ -50,7 +50,7 @@ pub struct Gateway {
     pub measurements: Vec<(MeasurementKind, MeasurementSession)>,
     /// Readings sealed and handed to the forwarder so far (the next envelope counter).
     pub counter: u64,
-    /// Readings the spool held from an earlier run.
+    /// Messages (each one or more readings) the spool held from an earlier run.
     pub pending_at_start: u64,
     /// What the device sessions could not use, `(device serial, issue)`, oldest first,
     /// for the host to report ([`Self::poll_issue`]).
@@ -176,29 +176,39 @@ impl Gateway {
         characteristic: u16,
         now: DateTime<Utc>,
     ) -> Result<(), GatewayError> {
-        for reading in readings {
-            // A device with several characteristics (a band) says which one per reading.
-            let characteristic = match reading.source {
-                ReadingSource::Ble { characteristic } => characteristic,
-                _ => characteristic,
-            };
-            let envelope = Envelope {
-                gateway: self.id.clone(),
-                counter: self.counter,
-                received_at: now,
-                characteristic: Some(characteristic),
-                raw_hex: None,
-                reading,
-            };
-            let payload = self.key.seal(&envelope)?;
-            self.counter += 1;
+        if readings.is_empty() {
+            return Ok(());
+        }
+        let envelopes: Vec<Envelope> = readings
+            .into_iter()
+            .enumerate()
+            .map(|(i, reading)| {
+                // A device with several characteristics (a band) says which one per reading.
+                let characteristic = match reading.source {
+                    ReadingSource::Ble { characteristic } => characteristic,
+                    _ => characteristic,
+                };
+                Envelope {
+                    gateway: self.id.clone(),
+                    counter: self.counter + i as u64,
+                    received_at: now,
+                    characteristic: Some(characteristic),
+                    raw_hex: None,
+                    reading,
+                }
+            })
+            .collect();
+        // What arrived together (a backfill, several devices) travels together: one
+        // signature and one message per batch (contract version 2).
+        for payload in self.key.seal_batch(&self.id, &envelopes)? {
             let _ = self.to_forwarder.send(payload);
         }
+        self.counter += envelopes.len() as u64;
         Ok(())
     }
 
     /// Stops taking readings and waits until the forwarder has delivered what it holds;
-    /// returns how many readings the spool still holds.
+    /// returns how many messages (each one or more readings) the spool still holds.
     ///
     /// # Errors
     /// Forwarder failures.

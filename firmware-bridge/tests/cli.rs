@@ -15,7 +15,7 @@ use common::{free_port, start_broker};
 const BRIDGE: &str = env!("CARGO_BIN_EXE_pghd-bridge");
 
 #[test]
-fn keygen_then_simulate_delivers_verifiable_readings_of_three_devices() {
+fn keygen_then_simulate_delivers_verifiable_readings_of_every_simulated_device() {
     let directory = std::env::temp_dir().join(format!("pghd-bridge-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&directory);
     std::fs::create_dir_all(&directory).unwrap();
@@ -52,8 +52,10 @@ fn keygen_then_simulate_delivers_verifiable_readings_of_three_devices() {
     let port = free_port();
     start_broker(port);
     std::thread::sleep(Duration::from_millis(300));
-    let (subscriber, mut connection) =
-        Client::new(MqttOptions::new("hub-test", "127.0.0.1", port), 100);
+    let mut options = MqttOptions::new("hub-test", "127.0.0.1", port);
+    let max = firmware_bridge::envelope::MAX_PACKET;
+    options.set_max_packet_size(max, max);
+    let (subscriber, mut connection) = Client::new(options, 100);
     subscriber
         .subscribe(readings_topic("kitchen"), QoS::AtLeastOnce)
         .unwrap();
@@ -97,7 +99,7 @@ fn keygen_then_simulate_delivers_verifiable_readings_of_three_devices() {
         .find(|l| l.starts_with("done:"))
         .expect(&report);
     let sealed: usize = done.split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert!(done.ends_with("0 left in the spool"), "{done}");
+    assert!(done.ends_with("0 messages left in the spool"), "{done}");
 
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     let mut received = 0;
@@ -106,15 +108,16 @@ fn keygen_then_simulate_delivers_verifiable_readings_of_three_devices() {
             continue;
         };
         let gateway = gateway_of_topic(&publish.topic).unwrap().to_owned();
-        let envelope = verifier
-            .open(&gateway, &publish.payload)
+        let envelopes = verifier
+            .verify(&gateway, &publish.payload)
             .expect("every message verifies with the key keygen printed");
-        let kind = serde_json::to_value(&envelope.reading.measurement).unwrap()["kind"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        *kinds.entry(kind).or_default() += 1;
-        received += 1;
+        for envelope in envelopes {
+            let envelope = verifier.admit(envelope).expect("each reading once");
+            *kinds
+                .entry(envelope.reading.measurement.kind().to_owned())
+                .or_default() += 1;
+            received += 1;
+        }
         if received == sealed {
             break;
         }
@@ -124,5 +127,11 @@ fn keygen_then_simulate_delivers_verifiable_readings_of_three_devices() {
     assert!(kinds["heart_rate"] > 1000, "{kinds:?}");
     assert!((1..=2).contains(&kinds["blood_pressure"]), "{kinds:?}");
     assert_eq!(kinds["body_weight"], 1, "{kinds:?}");
+    assert_eq!(kinds["meter_glucose"], 4, "{kinds:?}");
+    // The band: a step and a distance reading every 15 minutes, a night's sleep.
+    assert!(
+        kinds["steps"] >= 90 && kinds["steps"] == kinds["distance"],
+        "{kinds:?}"
+    );
     std::fs::remove_dir_all(&directory).unwrap();
 }

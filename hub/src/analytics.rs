@@ -71,7 +71,7 @@ impl Pseudonymizer {
 pub fn reading_point(subject: &str, reading: &Reading) -> Option<DataPoint> {
     let measurement = serde_json::to_value(&reading.measurement).ok()?;
     let object = measurement.as_object()?;
-    let kind = object.get("kind")?.as_str()?;
+    let kind = reading.measurement.kind();
     let mut builder = DataPoint::builder(kind).tag("subject", subject);
     let mut fields = 0;
     for (name, value) in object {

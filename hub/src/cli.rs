@@ -642,10 +642,7 @@ fn import_file(
             if reading.glucose_mg_dl().is_some() {
                 glucose.push(reading);
             } else {
-                let kind = serde_json::to_value(&reading.measurement)
-                    .ok()
-                    .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
-                    .unwrap_or_default();
+                let kind = reading.measurement.kind().to_owned();
                 *other_readings.entry(kind).or_default() += 1;
             }
         })

@@ -119,7 +119,7 @@ pub async fn run(config: DemoConfig, out: &mut dyn Write) -> anyhow::Result<()> 
     let mut bridge = Gateway::start(DEMO_GATEWAY, "127.0.0.1", port, key, &spool_path, start)?;
     writeln!(
         out,
-        "bridge spool opened: {} readings pending from before",
+        "bridge spool opened: {} messages pending from before",
         bridge.pending_at_start
     )?;
     let end = start + SimDuration::days(i64::from(config.days));

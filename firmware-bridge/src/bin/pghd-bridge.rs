@@ -188,7 +188,7 @@ async fn simulate(
     let start: DateTime<Utc> = Utc::now();
     let mut bridge = Gateway::start(gateway, host, port, key, spool, start)?;
     eprintln!(
-        "spool {}: {} readings pending from before; simulating {minutes} min at {minutes_per_second} min/s",
+        "spool {}: {} messages pending from before; simulating {minutes} min at {minutes_per_second} min/s",
         spool.display(),
         bridge.pending_at_start
     );
@@ -259,6 +259,6 @@ async fn simulate(
     }
     let counter = bridge.counter;
     let left = bridge.finish().await?;
-    eprintln!("done: {counter} readings sealed; {left} left in the spool");
+    eprintln!("done: {counter} readings sealed; {left} messages left in the spool");
     Ok(())
 }

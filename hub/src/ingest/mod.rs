@@ -264,57 +264,103 @@ impl<S: ReadingStore> Ingest<S> {
         }
         let signed_messages: Vec<(&str, &[u8])> = signed.iter().map(|(_, m)| *m).collect();
         let verified = verify_all(&self.verifier, &signed_messages);
-        for ((index, _), verified) in signed.iter().map(|(i, m)| (*i, m)).zip(verified) {
-            // Replay admission is stateful and stays in arrival order.
-            let opened = verified.and_then(|envelope| self.verifier.admit(envelope));
-            match opened {
-                Ok(envelope) => match self.patients.get(&envelope.gateway) {
-                    Some(patient) => {
-                        by_patient
-                            .entry(patient.clone())
-                            .or_default()
-                            .push((index, envelope.reading));
-                    }
-                    None => {
-                        *self.stats.rejected.entry("unbound_gateway").or_default() += 1;
-                        outcomes[index] =
-                            IngestOutcome::Rejected(Rejection::UnknownGateway(envelope.gateway));
-                    }
-                },
+        for (index, verified) in signed.iter().map(|(i, _)| *i).zip(verified) {
+            let rejected = |stats: &mut IngestStats, rejection: Rejection| {
+                let reason = match rejection {
+                    Rejection::Malformed(_) => "malformed",
+                    Rejection::UnknownGateway(_) => "unknown_gateway",
+                    Rejection::BadSignature(_) => "bad_signature",
+                    Rejection::Replayed { .. } => "replayed",
+                    Rejection::TopicMismatch { .. } => "topic_mismatch",
+                };
+                *stats.rejected.entry(reason).or_default() += 1;
+                IngestOutcome::Rejected(rejection)
+            };
+            let envelopes = match verified {
+                Ok(envelopes) => envelopes,
                 Err(rejection) => {
-                    let reason = match rejection {
-                        Rejection::Malformed(_) => "malformed",
-                        Rejection::UnknownGateway(_) => "unknown_gateway",
-                        Rejection::BadSignature(_) => "bad_signature",
-                        Rejection::Replayed { .. } => "replayed",
-                        Rejection::TopicMismatch { .. } => "topic_mismatch",
-                    };
-                    *self.stats.rejected.entry(reason).or_default() += 1;
-                    outcomes[index] = IngestOutcome::Rejected(rejection);
+                    outcomes[index] = rejected(&mut self.stats, rejection);
+                    continue;
                 }
+            };
+            // Replay admission is stateful and stays in arrival order, reading by reading:
+            // a redelivered batch's readings are refused one by one.
+            let mut first_refusal = None;
+            for envelope in envelopes {
+                match self.verifier.admit(envelope) {
+                    Ok(envelope) => match self.patients.get(&envelope.gateway) {
+                        Some(patient) => {
+                            by_patient
+                                .entry(patient.clone())
+                                .or_default()
+                                .push((index, envelope.reading));
+                        }
+                        None => {
+                            *self.stats.rejected.entry("unbound_gateway").or_default() += 1;
+                            first_refusal.get_or_insert(IngestOutcome::Rejected(
+                                Rejection::UnknownGateway(envelope.gateway),
+                            ));
+                        }
+                    },
+                    Err(rejection) => {
+                        let outcome = rejected(&mut self.stats, rejection);
+                        first_refusal.get_or_insert(outcome);
+                    }
+                }
+            }
+            if let Some(refusal) = first_refusal {
+                outcomes[index] = refusal;
+            }
+        }
+        // A message is stored if any of its readings was, a duplicate if all its
+        // admitted readings were already stored.
+        let mut admitted = vec![0usize; messages.len()];
+        let mut stored = vec![0usize; messages.len()];
+        for readings in by_patient.values() {
+            for (index, _) in readings {
+                admitted[*index] += 1;
             }
         }
         for (patient, readings) in by_patient {
             // Within a batch, a repeat of an earlier reading is a duplicate as well.
-            let mut seen = std::collections::HashSet::new();
-            let mut unique = Vec::with_capacity(readings.len());
-            for (index, reading) in readings {
-                if seen.insert((reading.device.clone(), reading.record.clone())) {
-                    unique.push((index, reading));
+            let mut seen = std::collections::HashSet::with_capacity(readings.len());
+            let mut keep = vec![false; readings.len()];
+            for (position, (_, reading)) in readings.iter().enumerate() {
+                keep[position] = seen.insert((&reading.device, &reading.record));
+            }
+            drop(seen);
+            // The message each reading of the batch came from.
+            let mut from_message = Vec::with_capacity(readings.len());
+            let mut batch = Vec::with_capacity(readings.len());
+            for ((index, reading), keep) in readings.into_iter().zip(keep) {
+                if keep {
+                    from_message.push(index);
+                    batch.push(reading);
                 } else {
                     self.stats.duplicates += 1;
-                    outcomes[index] = IngestOutcome::Duplicate;
                 }
             }
-            let batch: Vec<_> = unique.iter().map(|(_, r)| r.clone()).collect();
             let written = self.store.store_readings(&patient, &batch, now)?;
             if let Some(analytics) = &self.analytics {
                 analytics.send(&patient, written.stored_of(&batch));
             }
             self.stats.stored += written.stored as u64;
             self.stats.duplicates += written.duplicates as u64;
-            for position in written.duplicate_positions {
-                outcomes[unique[position].0] = IngestOutcome::Duplicate;
+            let duplicates: std::collections::HashSet<usize> =
+                written.duplicate_positions.into_iter().collect();
+            for (position, index) in from_message.iter().enumerate() {
+                if !duplicates.contains(&position) {
+                    stored[*index] += 1;
+                }
+            }
+        }
+        for (index, outcome) in outcomes.iter_mut().enumerate() {
+            if admitted[index] > 0 {
+                *outcome = if stored[index] > 0 {
+                    IngestOutcome::Stored
+                } else {
+                    IngestOutcome::Duplicate
+                };
             }
         }
         self.theengs.commit(pending);
@@ -343,7 +389,10 @@ pub const PARALLEL_VERIFY_MIN: usize = 32;
 /// Verifies every message (signature and body, not replay), spreading a large batch over
 /// the available cores: Ed25519 verification is most of the hub's CPU per reading
 /// (docs/benchmarks.md). Results are in message order.
-fn verify_all(verifier: &Verifier, messages: &[(&str, &[u8])]) -> Vec<Result<Envelope, Rejection>> {
+fn verify_all(
+    verifier: &Verifier,
+    messages: &[(&str, &[u8])],
+) -> Vec<Result<Vec<Envelope>, Rejection>> {
     let verify_one = |(topic, payload): &(&str, &[u8])| match gateway_of_topic(topic) {
         None => Err(Rejection::Malformed("not a readings topic".into())),
         Some(gateway) => verifier.verify(gateway, payload),
@@ -383,6 +432,10 @@ pub async fn run_mqtt<S: ReadingStore>(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StoreError> {
     let mut options = MqttOptions::new(&session.client_id, &session.host, session.port);
+    options.set_max_packet_size(
+        firmware_bridge::envelope::MAX_PACKET,
+        firmware_bridge::envelope::MAX_PACKET,
+    );
     let filters = [
         readings_filter(session.share_group.as_deref()),
         theengs_filter(session.share_group.as_deref()),
@@ -559,5 +612,55 @@ mod tests {
         let stats = ingest.stats();
         assert_eq!((stats.stored, stats.duplicates), (2, 2));
         assert_eq!(stats.rejected["replayed"], 1);
+    }
+
+    #[test]
+    fn a_batch_message_stores_its_readings_and_refuses_only_the_replayed_ones() {
+        let key = GatewayKey::from_seed(&[5; 32]).unwrap();
+        let mut ingest = Ingest::new(SqliteStore::in_memory().unwrap());
+        ingest.pair("gw", key.public_key(), PatientId("p".into()));
+        let topic = readings_topic("gw");
+        let now = Utc::now();
+        let envelope = |counter: u64, offset: u32| {
+            let time = DateTime::from_timestamp(1_736_000_000 + i64::from(offset) * 60, 0).unwrap();
+            Envelope {
+                gateway: "gw".into(),
+                counter,
+                received_at: time,
+                characteristic: None,
+                raw_hex: None,
+                reading: crate::store::suite::reading("S", offset, 110.0, time),
+            }
+        };
+        let first: Vec<Envelope> = (0..40).map(|i| envelope(i, i as u32)).collect();
+        let payloads = key.seal_batch("gw", &first).unwrap();
+        assert_eq!(payloads.len(), 1);
+        assert_eq!(
+            ingest.handle(&topic, &payloads[0], now).unwrap(),
+            IngestOutcome::Stored
+        );
+        // Redelivered whole: every counter a replay, the message refused.
+        assert!(matches!(
+            ingest.handle(&topic, &payloads[0], now).unwrap(),
+            IngestOutcome::Rejected(Rejection::Replayed { counter: 0, .. })
+        ));
+        // A new batch overlapping an old counter: the new readings are stored.
+        let mixed: Vec<Envelope> = [envelope(39, 39), envelope(40, 40), envelope(41, 41)].into();
+        let payload = key.seal_batch("gw", &mixed).unwrap().remove(0);
+        assert_eq!(
+            ingest.handle(&topic, &payload, now).unwrap(),
+            IngestOutcome::Stored
+        );
+        // New counters, readings already stored (a gateway restarted without its counter):
+        // a duplicate.
+        let again: Vec<Envelope> = [envelope(100, 1), envelope(101, 2)].into();
+        let payload = key.seal_batch("gw", &again).unwrap().remove(0);
+        assert_eq!(
+            ingest.handle(&topic, &payload, now).unwrap(),
+            IngestOutcome::Duplicate
+        );
+        let stats = ingest.stats();
+        assert_eq!((stats.stored, stats.duplicates), (42, 2));
+        assert_eq!(stats.rejected["replayed"], 41);
     }
 }

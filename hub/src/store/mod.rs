@@ -400,13 +400,8 @@ pub(crate) struct ReadingRow {
 
 impl ReadingRow {
     pub(crate) fn of(reading: &Reading) -> Result<Self, StoreError> {
-        let measurement = serde_json::to_value(&reading.measurement)?;
         Ok(Self {
-            kind: measurement
-                .get("kind")
-                .and_then(|k| k.as_str())
-                .unwrap_or("unknown")
-                .to_owned(),
+            kind: reading.measurement.kind().to_owned(),
             time_us: reading.time.timestamp_micros(),
             device_key: serde_json::to_string(&reading.device)?,
             record_key: serde_json::to_string(&reading.record)?,
