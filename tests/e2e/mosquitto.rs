@@ -133,25 +133,32 @@ async fn every_reading_survives_broker_restart_and_hub_sigkill() {
     });
     let mut session = CgmSession::new(SessionConfig::default(), None, None, start);
     let mut payloads = Vec::new();
+    let mut envelopes = Vec::new();
+    let mut counter = 0;
     let mut now = start;
     while now <= end {
         session.exchange(&mut sensor, now);
+        // Every simulated half hour, what the session gave is one signed batch
+        // (contract version 2, as the bridge sends).
         while let Some(reading) = session.poll_reading() {
-            let counter = payloads.len() as u64;
-            let envelope = Envelope {
+            envelopes.push(Envelope {
                 gateway: "gw-m".into(),
                 counter,
                 received_at: now,
                 characteristic: Some(0x2AA7),
                 raw_hex: None,
                 reading,
-            };
-            payloads.push(key.seal(&envelope).unwrap());
+            });
+            counter += 1;
+        }
+        if (now - start).num_minutes() % 30 == 0 || now == end {
+            payloads.extend(key.seal_batch("gw-m", &envelopes).unwrap());
+            envelopes.clear();
         }
         now += Minutes::minutes(1);
     }
     let measured = sensor.measured(end);
-    assert_eq!(payloads.len(), measured.len());
+    assert_eq!(counter as usize, measured.len());
 
     // The hub, as a process.
     let store = directory.join("hub.sqlite");
@@ -189,9 +196,10 @@ async fn every_reading_survives_broker_restart_and_hub_sigkill() {
         (left, forwarder.reconnects)
     });
     let producer = tokio::spawn(async move {
+        // ~145 batches over ~5 s, while the test breaks things.
         for payload in payloads {
             let _ = to_forwarder.send(payload);
-            tokio::time::sleep(Duration::from_millis(6)).await;
+            tokio::time::sleep(Duration::from_millis(35)).await;
         }
     });
     tokio::time::sleep(Duration::from_millis(1200)).await;
