@@ -260,11 +260,8 @@ fn the_demo_hub_serves_its_accounts_data_and_live_sensor() {
     schemathesis_finds_no_server_error(&hub, &patient, &api_secret);
 }
 
-/// The patient asks for a pairing code; a new gateway presents it with its public key;
-/// a reading it then signs and publishes over MQTT is stored for the patient, while the
-/// same gateway under another key, or a reused code, is refused.
-fn a_bridge_pairs_with_a_code_and_its_readings_arrive(hub: &Hub, patient_token: &str) {
-    use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
+/// A pairing code the demo patient asks for.
+fn pairing_code(hub: &Hub, patient_token: &str) -> String {
     let mut made = agent()
         .post(format!(
             "{}/api/v1/patients/demo-patient/pairing-codes",
@@ -274,10 +271,18 @@ fn a_bridge_pairs_with_a_code_and_its_readings_arrive(hub: &Hub, patient_token: 
         .send_empty()
         .unwrap();
     assert_eq!(made.status().as_u16(), 201);
-    let code = made.body_mut().read_json::<Value>().unwrap()["code"]
+    made.body_mut().read_json::<Value>().unwrap()["code"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// The patient asks for a pairing code; a new gateway presents it with its public key;
+/// a reading it then signs and publishes over MQTT is stored for the patient, while the
+/// same gateway under another key, or a reused code, is refused.
+fn a_bridge_pairs_with_a_code_and_its_readings_arrive(hub: &Hub, patient_token: &str) {
+    use firmware_bridge::envelope::{readings_topic, Envelope, GatewayKey};
+    let code = pairing_code(hub, patient_token);
     // The bridge's own pairing call (what `pghd-bridge pair` runs).
     let key = GatewayKey::from_seed(&[7; 32]).unwrap();
     let paired = firmware_bridge::pairing::pair(&hub.base, &code, "kitchen-hub", &key).unwrap();
@@ -378,18 +383,7 @@ fn publish_qos1(hub: &Hub, client_id: &str, topic: &str, payload: Vec<u8>) {
 /// weight reading for the patient, and a neighbour's scale heard by the same gateway
 /// does not.
 fn a_theengs_gateway_pairs_its_scale_and_a_weighing_arrives(hub: &Hub, patient_token: &str) {
-    let mut made = agent()
-        .post(format!(
-            "{}/api/v1/patients/demo-patient/pairing-codes",
-            hub.base
-        ))
-        .header("Authorization", &format!("Bearer {patient_token}"))
-        .send_empty()
-        .unwrap();
-    let code = made.body_mut().read_json::<Value>().unwrap()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = pairing_code(hub, patient_token);
     let pair = |body: Value| {
         let mut reply = agent()
             .post(format!("{}/api/v1/gateways/pair", hub.base))
