@@ -61,15 +61,85 @@ impl BtleplugLink {
     }
 }
 
-/// Finds, connects and discovers the device.
-async fn connect(address: &str) -> Result<Peripheral, btleplug::Error> {
-    let manager = Manager::new().await?;
-    let adapter = manager
+/// The health services the bridge looks for, by Bluetooth SIG assigned number.
+pub const HEALTH_SERVICES: [(u16, &str); 6] = [
+    (0x1808, "glucose"),
+    (0x181F, "continuous glucose monitoring"),
+    (0x180D, "heart rate"),
+    (0x1810, "blood pressure"),
+    (0x181D, "weight scale"),
+    (0x183E, "physical activity monitor"),
+];
+
+/// A device found by [`discover`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundDevice {
+    /// Bluetooth address, upper case.
+    pub address: String,
+    /// Advertised name, if any.
+    pub name: Option<String>,
+    /// The health services it advertises (16-bit UUIDs, in [`HEALTH_SERVICES`] order).
+    pub services: Vec<u16>,
+}
+
+/// The first Bluetooth adapter.
+async fn adapter() -> Result<btleplug::platform::Adapter, btleplug::Error> {
+    Manager::new()
+        .await?
         .adapters()
         .await?
         .into_iter()
         .next()
-        .ok_or(btleplug::Error::DeviceNotFound)?;
+        .ok_or(btleplug::Error::DeviceNotFound)
+}
+
+/// Scans for `duration` for devices advertising one of the [`HEALTH_SERVICES`] (the scan
+/// asks the adapter for those services; the advertised services are checked again here,
+/// since not every adapter honours the filter) and returns them by address.
+///
+/// # Errors
+/// No adapter, or the radio failed.
+pub async fn discover(duration: Duration) -> Result<Vec<FoundDevice>, btleplug::Error> {
+    let adapter = adapter().await?;
+    let filter = ScanFilter {
+        services: HEALTH_SERVICES
+            .iter()
+            .map(|(short, _)| btleplug::api::bleuuid::uuid_from_u16(*short))
+            .collect(),
+    };
+    adapter.start_scan(filter).await?;
+    tokio::time::sleep(duration).await;
+    let mut found = Vec::new();
+    for peripheral in adapter.peripherals().await? {
+        let Some(properties) = peripheral.properties().await? else {
+            continue;
+        };
+        let services: Vec<u16> = HEALTH_SERVICES
+            .iter()
+            .map(|(short, _)| *short)
+            .filter(|short| {
+                properties
+                    .services
+                    .iter()
+                    .any(|uuid| uuid.to_ble_u16() == Some(*short))
+            })
+            .collect();
+        if !services.is_empty() {
+            found.push(FoundDevice {
+                address: properties.address.to_string().to_ascii_uppercase(),
+                name: properties.local_name,
+                services,
+            });
+        }
+    }
+    let _ = adapter.stop_scan().await;
+    found.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(found)
+}
+
+/// Finds, connects and discovers the device.
+async fn connect(address: &str) -> Result<Peripheral, btleplug::Error> {
+    let adapter = adapter().await?;
     adapter.start_scan(ScanFilter::default()).await?;
     let deadline = tokio::time::Instant::now() + SCAN_TIMEOUT;
     let peripheral = loop {

@@ -70,7 +70,8 @@ for path, interfaces in added.items():
                     dbus.Array([dbus.ObjectPath(path), dbus.Dictionary(interfaces, signature="sa{sv}")],
                                signature="v"))
 mock(dev).UpdateProperties("org.bluez.Device1",
-                           {"Connected": dbus.Boolean(True), "ServicesResolved": dbus.Boolean(True)})
+                           {"Connected": dbus.Boolean(True), "ServicesResolved": dbus.Boolean(True),
+                            "UUIDs": dbus.Array([uuid(0x181F), uuid(0x180A)], signature="s")})
 "#;
 
 /// `VALUE CHARACTERISTIC_NODE HEX`: the device notifies a value (PropertiesChanged on
@@ -229,6 +230,19 @@ fn the_cgm_session_runs_over_btleplug_against_mocked_bluez() {
     std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &bluez.address);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Discovery: the CGM advertises the CGM service (and Device Information, not a
+    // health service); it is found with its name and its health service only.
+    let found = runtime
+        .block_on(firmware_bridge::ble::discover(Duration::from_millis(300)))
+        .unwrap();
+    assert_eq!(
+        found,
+        [firmware_bridge::ble::FoundDevice {
+            address: ADDRESS.into(),
+            name: Some("Simulated CGM".into()),
+            services: vec![0x181F],
+        }]
+    );
     let mut link = BtleplugLink::new(ADDRESS, runtime.handle().clone());
     let mut session = CgmSession::new(SessionConfig::default(), None, None, start);
     let pump =

@@ -50,6 +50,15 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Scan for Bluetooth health devices (glucose meter, CGM, heart rate, blood
+    /// pressure, weight scale, physical activity monitor) and list them with the health
+    /// services they advertise (built with feature `ble`).
+    #[cfg(feature = "ble")]
+    Scan {
+        /// How long to scan, seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Run a simulated CGM, heart-rate strap, blood-pressure cuff, scale, glucose meter and step/sleep band through the
     /// gateway's sessions, spool and signed forwarder to an MQTT broker, in simulated
     /// time starting now.
@@ -140,6 +149,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let key = read_key(&key)?;
             let paired = firmware_bridge::pairing::pair(&hub, &code, &gateway, &key)?;
             println!("paired {}; publishing on {}", paired.gateway, paired.topic);
+            Ok(())
+        }
+        #[cfg(feature = "ble")]
+        Command::Scan { seconds } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            eprintln!("scanning for {seconds} s ...");
+            let found = runtime.block_on(firmware_bridge::ble::discover(
+                std::time::Duration::from_secs(seconds),
+            ))?;
+            for device in &found {
+                let services: Vec<&str> = device
+                    .services
+                    .iter()
+                    .filter_map(|s| {
+                        firmware_bridge::ble::HEALTH_SERVICES
+                            .iter()
+                            .find(|(short, _)| short == s)
+                            .map(|(_, name)| *name)
+                    })
+                    .collect();
+                println!(
+                    "{}  {:<24}  {}",
+                    device.address,
+                    device.name.as_deref().unwrap_or("(no name)"),
+                    services.join(", ")
+                );
+            }
+            eprintln!("{} health device(s) found", found.len());
             Ok(())
         }
         Command::Simulate {
