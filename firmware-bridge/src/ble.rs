@@ -258,6 +258,19 @@ impl GattLink for BtleplugLink {
                     }
                 });
             }
+            GattRequest::WriteIfPresent(uuid, bytes) => {
+                let Some(peripheral) = self.connected() else {
+                    return;
+                };
+                self.runtime.spawn(async move {
+                    if let Ok(characteristic) = characteristic(&peripheral, uuid) {
+                        // Best effort: a refusal leaves the connection as it is.
+                        let _ = peripheral
+                            .write(&characteristic, &bytes, WriteType::WithResponse)
+                            .await;
+                    }
+                });
+            }
         }
     }
 

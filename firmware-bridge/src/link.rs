@@ -15,6 +15,10 @@ pub enum GattRequest {
     Subscribe(u16),
     /// Write a characteristic (with response).
     Write(u16, Vec<u8>),
+    /// Write a characteristic if the device has it and takes the write, best effort: a
+    /// device without it, or refusing it, is not a failure (setting a device's clock
+    /// through Current Time, which many devices do not let a collector do).
+    WriteIfPresent(u16, Vec<u8>),
 }
 
 /// Something that happened on the link.

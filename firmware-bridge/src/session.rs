@@ -475,6 +475,8 @@ pub const BLOOD_PRESSURE_MEASUREMENT: u16 = 0x2A35;
 pub const WEIGHT_MEASUREMENT: u16 = 0x2A9D;
 /// Glucose Measurement (GLS 1.0).
 pub const GLUCOSE_MEASUREMENT: u16 = 0x2A18;
+/// Current Time (CTS 1.1), written to set a device's clock.
+pub const CURRENT_TIME: u16 = 0x2A2B;
 /// Step Counter Activity Summary Data (PAMS 1.0).
 pub const STEP_COUNTER_SUMMARY: u16 = pams::STEP_COUNTER_SUMMARY_UUID;
 /// Sleep Activity Summary Data (PAMS 1.0).
@@ -537,6 +539,18 @@ impl MeasurementKind {
         self.characteristics()[0]
     }
 
+    /// The zone of the device's wall clock, for devices that stamp their measurements
+    /// with one (cuff, scale, meter).
+    #[must_use]
+    pub fn clock_zone(self) -> Option<chrono_tz::Tz> {
+        match self {
+            Self::BloodPressure { zone } | Self::Weight { zone } | Self::GlucoseMeter { zone } => {
+                Some(zone)
+            }
+            Self::HeartRate | Self::ActivityMonitor => None,
+        }
+    }
+
     /// Whether the device keeps numbered records and serves them through the RACP.
     #[must_use]
     pub fn backfills(self) -> bool {
@@ -593,6 +607,26 @@ impl MeasurementKind {
             _ => Ok(None),
         }
     }
+}
+
+/// A Current Time value (CTS 1.1 §3.1) for `now` on a wall clock in `zone`: the date
+/// and time, day of week, fractions of a second, adjust reason "external reference
+/// time update" (bit 1).
+fn current_time(now: DateTime<Utc>, zone: chrono_tz::Tz) -> Vec<u8> {
+    use chrono::{Datelike, Timelike};
+    use device_adapters::gatt::current_time::{self, CurrentTime};
+    let local = now.with_timezone(&zone);
+    let mut bytes = Vec::new();
+    current_time::encode(
+        &CurrentTime {
+            date_time: device_adapters::gatt::DateTime::from_naive(local.naive_local()),
+            day_of_week: local.weekday().number_from_monday() as u8,
+            fractions_256: (local.nanosecond() / 3_906_250).min(255) as u8,
+            adjust_reason: 0b10,
+        },
+        &mut bytes,
+    );
+    bytes
 }
 
 /// The readings of a band's whole summary value of `characteristic`, timed from
@@ -807,6 +841,14 @@ impl GattSession for MeasurementSession {
             }
             GattEvent::Connected => {
                 self.core.connected();
+                if let Some(zone) = self.kind.clock_zone() {
+                    // Set the device's clock where it lets us (CTS): its stamps are what
+                    // its measurements are timed by.
+                    self.core.requests.push_back(GattRequest::WriteIfPresent(
+                        CURRENT_TIME,
+                        current_time(now, zone),
+                    ));
+                }
                 self.core
                     .requests
                     .push_back(GattRequest::Subscribe(self.kind.characteristic()));

@@ -257,7 +257,8 @@ impl GattLink for SimulatedCgm {
                     self.events.push_back(GattEvent::Notification(RACP, out));
                 }
             },
-            GattRequest::Write(..) => {}
+            // A CGM's times are session start + offset: it has no clock to set.
+            GattRequest::Write(..) | GattRequest::WriteIfPresent(..) => {}
         }
     }
 

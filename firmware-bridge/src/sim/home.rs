@@ -29,7 +29,9 @@ use device_adapters::gatt::DateTime as GattDateTime;
 
 use super::Radio;
 use crate::link::{GattEvent, GattLink, GattRequest};
-use crate::session::{BLOOD_PRESSURE_MEASUREMENT, GLUCOSE_MEASUREMENT, RACP, WEIGHT_MEASUREMENT};
+use crate::session::{
+    BLOOD_PRESSURE_MEASUREMENT, CURRENT_TIME, GLUCOSE_MEASUREMENT, RACP, WEIGHT_MEASUREMENT,
+};
 
 /// Records a simulated meter keeps (real meters keep 500 to 1,000).
 pub const METER_MEMORY: usize = 1000;
@@ -49,9 +51,9 @@ impl HomeDeviceKind {
     /// The characteristics it offers, its measurement first.
     fn characteristics(self) -> &'static [u16] {
         match self {
-            Self::BloodPressureCuff => &[BLOOD_PRESSURE_MEASUREMENT],
-            Self::Scale => &[WEIGHT_MEASUREMENT],
-            Self::GlucoseMeter => &[GLUCOSE_MEASUREMENT, RACP],
+            Self::BloodPressureCuff => &[BLOOD_PRESSURE_MEASUREMENT, CURRENT_TIME],
+            Self::Scale => &[WEIGHT_MEASUREMENT, CURRENT_TIME],
+            Self::GlucoseMeter => &[GLUCOSE_MEASUREMENT, RACP, CURRENT_TIME],
         }
     }
 
@@ -73,6 +75,9 @@ pub struct SimulatedHomeDeviceConfig {
     pub seed: u64,
     /// Intervals during which the radio link is down.
     pub radio_outages: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// How far the device's clock is off, minutes (negative: slow), until a collector
+    /// sets it through Current Time (0x2A2B).
+    pub clock_error_min: i64,
 }
 
 impl SimulatedHomeDeviceConfig {
@@ -88,6 +93,7 @@ impl SimulatedHomeDeviceConfig {
             ],
             seed: 1,
             radio_outages: Vec::new(),
+            clock_error_min: 0,
         }
     }
 
@@ -126,6 +132,8 @@ pub struct SimulatedHomeDevice {
     live: VecDeque<Vec<u8>>,
     /// Measurements are taken up to this instant.
     measured_until: Option<DateTime<Utc>>,
+    /// The device clock's error (its wall clock − the true one).
+    clock_error: Duration,
     radio: Radio,
 }
 
@@ -135,11 +143,12 @@ impl SimulatedHomeDevice {
     pub fn new(config: SimulatedHomeDeviceConfig) -> Self {
         Self {
             radio: Radio::new(config.radio_outages.clone()),
-            config,
             kept: VecDeque::new(),
             records: VecDeque::new(),
             live: VecDeque::new(),
             measured_until: None,
+            clock_error: Duration::minutes(config.clock_error_min),
+            config,
         }
     }
 
@@ -194,7 +203,9 @@ impl SimulatedHomeDevice {
                 };
                 let at = local.with_timezone(&Utc);
                 if at > from && at <= now {
-                    let stamp = GattDateTime::from_naive(local.naive_local());
+                    // Stamped by the device's own clock, error included.
+                    let clock = (at + self.clock_error).with_timezone(&zone);
+                    let stamp = GattDateTime::from_naive(clock.naive_local());
                     self.take(at, stamp);
                 }
             }
@@ -289,6 +300,26 @@ impl SimulatedHomeDevice {
         );
     }
 
+    /// A collector set the clock (Current Time, CTS 1.1 §3.1): a wall-clock time in the
+    /// device's zone; from now on the device stamps with it. A value that does not decode
+    /// or names an impossible time is ignored, as a device would refuse it.
+    fn set_clock(&mut self, bytes: &[u8], now: DateTime<Utc>) {
+        let Ok(time) = device_adapters::gatt::current_time::decode(bytes) else {
+            return;
+        };
+        let Some(wall) = time.date_time.to_naive() else {
+            return;
+        };
+        let true_wall = now.with_timezone(&self.config.zone).naive_local();
+        self.clock_error = wall - true_wall;
+    }
+
+    /// The device clock's error now (its wall clock − the true one).
+    #[must_use]
+    pub fn clock_error(&self) -> Duration {
+        self.clock_error
+    }
+
     /// Records a meter holds.
     #[must_use]
     pub fn records(&self) -> usize {
@@ -365,11 +396,13 @@ impl SimulatedHomeDevice {
 impl GattLink for SimulatedHomeDevice {
     fn submit(&mut self, request: GattRequest, now: DateTime<Utc>) {
         self.measure(now);
-        if let Some(GattRequest::Write(RACP, bytes)) =
-            self.radio
-                .submit(request, now, self.config.kind.characteristics())
+        match self
+            .radio
+            .submit(request, now, self.config.kind.characteristics())
         {
-            self.racp(&bytes);
+            Some(GattRequest::Write(RACP, bytes)) => self.racp(&bytes),
+            Some(GattRequest::WriteIfPresent(CURRENT_TIME, bytes)) => self.set_clock(&bytes, now),
+            _ => {}
         }
     }
 
@@ -571,5 +604,86 @@ mod tests {
         }
         assert_eq!(again.len(), 2, "records 11 and 12 only");
         assert_eq!(resumed.cursor(), Some(12));
+    }
+
+    #[test]
+    fn the_collector_sets_a_wrong_device_clock_so_later_stamps_are_right() {
+        let zone = chrono_tz::Europe::Rome;
+        let start = zone
+            .with_ymd_and_hms(2026, 5, 4, 0, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let run = |set_by_collector: bool| {
+            let mut cuff = SimulatedHomeDevice::new(SimulatedHomeDeviceConfig {
+                clock_error_min: -90,
+                ..SimulatedHomeDeviceConfig::cuff()
+            });
+            let mut session = MeasurementSession::new(
+                MeasurementKind::BloodPressure { zone },
+                SessionConfig::default(),
+                start,
+            );
+            let mut times = Vec::new();
+            for minute in 0..(24 * 60) {
+                let now = start + Duration::minutes(minute);
+                if set_by_collector {
+                    session.exchange(&mut cuff, now);
+                } else {
+                    // A collector that never writes Current Time.
+                    crate::session::GattSession::exchange(
+                        &mut NoClock(&mut session),
+                        &mut cuff,
+                        now,
+                    );
+                }
+                while let Some(reading) = session.poll_reading() {
+                    times.push(
+                        reading
+                            .time
+                            .with_timezone(&zone)
+                            .format("%H:%M")
+                            .to_string(),
+                    );
+                }
+            }
+            (times, cuff.clock_error())
+        };
+        let (times, error) = run(true);
+        assert_eq!(times, ["07:30", "20:30"], "stamped by the corrected clock");
+        assert_eq!(error, Duration::zero());
+        let (times, error) = run(false);
+        assert_eq!(
+            times,
+            ["06:00", "19:00"],
+            "a slow clock, left alone, shifts every reading"
+        );
+        assert_eq!(error, Duration::minutes(-90));
+    }
+
+    /// A session whose Current Time writes are dropped (a collector that does not set
+    /// clocks), to show what the write changes.
+    struct NoClock<'a>(&'a mut MeasurementSession);
+
+    impl crate::session::GattSession for NoClock<'_> {
+        fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+            self.0.poll_timeout()
+        }
+        fn handle_timeout(&mut self, now: DateTime<Utc>) {
+            self.0.handle_timeout(now);
+        }
+        fn poll_request(&mut self) -> Option<GattRequest> {
+            loop {
+                match self.0.poll_request()? {
+                    GattRequest::WriteIfPresent(CURRENT_TIME, _) => continue,
+                    other => return Some(other),
+                }
+            }
+        }
+        fn handle(&mut self, event: GattEvent, now: DateTime<Utc>) {
+            self.0.handle(event, now);
+        }
+        fn poll_reading(&mut self) -> Option<device_adapters::reading::Reading> {
+            self.0.poll_reading()
+        }
     }
 }

@@ -71,12 +71,17 @@ impl Radio {
             GattRequest::Subscribe(uuid) if characteristics.contains(&uuid) && self.connected => {
                 self.subscribed.push(uuid);
             }
-            GattRequest::Write(uuid, _) | GattRequest::Read(uuid)
+            GattRequest::Write(uuid, _)
+            | GattRequest::WriteIfPresent(uuid, _)
+            | GattRequest::Read(uuid)
                 if characteristics.contains(&uuid) && self.connected =>
             {
                 return Some(request);
             }
-            GattRequest::Read(_) | GattRequest::Subscribe(_) | GattRequest::Write(..) => {}
+            GattRequest::Read(_)
+            | GattRequest::Subscribe(_)
+            | GattRequest::Write(..)
+            | GattRequest::WriteIfPresent(..) => {}
         }
         None
     }
