@@ -154,15 +154,27 @@ pub struct EventAnalysis {
 /// Labels events in one run of consecutive values (iglu's `event_class`): an event
 /// starts at a run of ≥ `start_points` points inside the condition and lasts until the
 /// point before the next run of ≥ `end_points` points outside it.
-fn label_run(inside: &[bool], start_points: usize, end_points: usize) -> Vec<usize> {
-    let n = inside.len();
+fn label_run(
+    values: &[f64],
+    inside: impl Fn(f64) -> bool,
+    start_points: usize,
+    end_points: usize,
+    labels: &mut Vec<usize>,
+) {
+    let n = values.len();
+    let base = labels.len();
+    labels.resize(base + n, 0);
+    // Runs of points inside and outside, in order: a start is the first point of an
+    // inside run of ≥ `start_points`, an end the first point of an outside run of
+    // ≥ `end_points` (or the end of the values). Both come out ascending, so the end
+    // that closes a start is found by one forward walk.
     let mut starts = Vec::new();
-    let mut ends = vec![0];
+    let mut ends = Vec::new();
     let mut index = 0;
     while index < n {
-        let state = inside[index];
+        let state = inside(values[index]);
         let run_start = index;
-        while index < n && inside[index] == state {
+        while index < n && inside(values[index]) == state {
             index += 1;
         }
         let length = index - run_start;
@@ -173,25 +185,21 @@ fn label_run(inside: &[bool], start_points: usize, end_points: usize) -> Vec<usi
         }
     }
     ends.push(n);
-    let mut labels = vec![0; n];
+    let mut next_end = 0;
     let mut last_end = None;
     let mut label = 0;
     for start in starts {
-        let end = ends
-            .iter()
-            .copied()
-            .filter(|&e| e > start)
-            .min()
-            .unwrap_or(n)
-            - 1;
+        while ends[next_end] <= start {
+            next_end += 1;
+        }
+        let end = ends[next_end] - 1;
         if last_end == Some(end) {
             continue;
         }
         last_end = Some(end);
         label += 1;
-        labels[start..=end].fill(label);
+        labels[base + start..=base + end].fill(label);
     }
-    labels
 }
 
 /// Extended hyperglycaemia in one run: starts at a point > `level2` where at least
@@ -204,17 +212,24 @@ fn label_extended_hyper(
     window_points: usize,
     required_points: usize,
     end_points: usize,
-) -> Vec<usize> {
+    labels: &mut Vec<usize>,
+) {
     let n = values.len();
-    let mut labels = vec![0; n];
+    let base = labels.len();
+    labels.resize(base + n, 0);
+    let labels = &mut labels[base..];
+    // above[k] = points > level2 among the first k: any window's count in O(1).
+    let mut above_before = Vec::with_capacity(n + 1);
+    above_before.push(0usize);
+    for &v in values {
+        let last = *above_before.last().unwrap_or(&0);
+        above_before.push(last + usize::from(v > level2));
+    }
     let mut label = 0;
     let mut index = 0;
     while index < n {
         let window_end = (index + window_points).min(n);
-        let above = values[index..window_end]
-            .iter()
-            .filter(|&&v| v > level2)
-            .count();
+        let above = above_before[window_end] - above_before[index];
         if values[index] > level2 && above >= required_points {
             let mut end = n;
             let mut calm = 0;
@@ -232,13 +247,23 @@ fn label_extended_hyper(
             index += 1;
         }
     }
-    labels
 }
 
 /// Finds and summarises events on `grid` (iglu `episode_calculation` with its
 /// defaults when `config` is [`EventConfig::default`]).
 #[must_use]
 pub fn analyse_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysis {
+    analyse(grid, config, false)
+}
+
+/// The hypoglycaemia classes only (level 1, level 2, level 1 exclusive; the other
+/// classes' labels and summaries are empty), for indices that count nothing else (PGS).
+#[must_use]
+pub fn analyse_hypo_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysis {
+    analyse(grid, config, true)
+}
+
+fn analyse(grid: &DayByDayGrid, config: &EventConfig, only_hypo: bool) -> EventAnalysis {
     let step = f64::from(grid.step_min());
     let points_for = |minutes: f64| (minutes / step).ceil() as usize;
     let start_points = points_for(f64::from(config.start_duration_min));
@@ -266,40 +291,36 @@ pub fn analyse_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysi
             continue;
         }
         let run = &values[run_start..index];
-        let below = |t: f64| run.iter().map(|&v| v < t).collect::<Vec<bool>>();
-        let above = |t: f64| run.iter().map(|&v| v > t).collect::<Vec<bool>>();
-        let hypo1 = label_run(&below(config.hypo_level1_mg_dl), start_points, end_points);
-        let hypo2 = label_run(&below(config.hypo_level2_mg_dl), start_points, end_points);
-        let hypo_ext = label_run(
-            &below(config.hypo_level1_mg_dl),
-            extended_hypo_points,
-            end_points,
-        );
-        let hyper1 = label_run(&above(config.hyper_level1_mg_dl), start_points, end_points);
-        let hyper2 = label_run(&above(config.hyper_level2_mg_dl), start_points, end_points);
-        let hyper_ext = label_extended_hyper(
-            run,
-            config.hyper_level1_mg_dl,
-            config.hyper_level2_mg_dl,
-            (120.0 / step).round() as usize,
-            (90.0 / step).ceil() as usize,
-            end_points,
-        );
-        let hypo1_excl = exclusive(&hypo1, &hypo2);
-        let hyper1_excl = exclusive(&hyper1, &hyper2);
-        let per_class = [
-            hypo1,
-            hypo2,
-            hypo_ext,
-            hyper1,
-            hyper2,
-            hypo1_excl,
-            hyper1_excl,
-            hyper_ext,
-        ];
-        for (target, labels) in points.labels.iter_mut().zip(per_class) {
-            target.extend(labels);
+        let (hypo1, hypo2) = (config.hypo_level1_mg_dl, config.hypo_level2_mg_dl);
+        let (hyper1, hyper2) = (config.hyper_level1_mg_dl, config.hyper_level2_mg_dl);
+        let [l_hypo1, l_hypo2, l_hypo_ext, l_hyper1, l_hyper2, l_hypo1_excl, l_hyper1_excl, l_hyper_ext] =
+            &mut points.labels;
+        label_run(run, |v| v < hypo1, start_points, end_points, l_hypo1);
+        if !only_hypo {
+            label_run(run, |v| v < hypo2, start_points, end_points, l_hypo2);
+            label_run(
+                run,
+                |v| v < hypo1,
+                extended_hypo_points,
+                end_points,
+                l_hypo_ext,
+            );
+            label_run(run, |v| v > hyper1, start_points, end_points, l_hyper1);
+            label_run(run, |v| v > hyper2, start_points, end_points, l_hyper2);
+            label_extended_hyper(
+                run,
+                hyper1,
+                hyper2,
+                (120.0 / step).round() as usize,
+                (90.0 / step).ceil() as usize,
+                end_points,
+                l_hyper_ext,
+            );
+            exclusive(l_hyper1, l_hyper2, run.len(), l_hyper1_excl);
+        } else {
+            label_run(run, |v| v < hypo2, start_points, end_points, l_hypo2);
         }
+        exclusive(l_hypo1, l_hypo2, run.len(), l_hypo1_excl);
         points.grid_index.extend(run_start..index);
         points.values.extend_from_slice(run);
         points
@@ -311,7 +332,11 @@ pub fn analyse_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysi
     let mut summaries = Vec::with_capacity(EVENT_CLASSES.len());
     let mut events = Vec::new();
     for (class_index, &(kind, level)) in EVENT_CLASSES.iter().enumerate() {
-        let class_events = collect_events(grid, &points, class_index, kind, level);
+        let class_events = if points.labels[class_index].is_empty() {
+            Vec::new()
+        } else {
+            collect_events(grid, &points, class_index, kind, level)
+        };
         let durations: Vec<f64> = class_events.iter().map(|e| e.duration_min).collect();
         let means: Vec<f64> = class_events.iter().map(|e| e.mean).collect();
         summaries.push(EventClassSummary {
@@ -339,9 +364,12 @@ pub fn analyse_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAnalysi
     }
 }
 
-/// Level 1 labels with the events that contain any level 2 point set to 0.
-fn exclusive(level1: &[usize], level2: &[usize]) -> Vec<usize> {
-    let mut result = level1.to_vec();
+/// The last `n` level 1 labels with the events that contain any level 2 point set to 0,
+/// appended to `result`.
+fn exclusive(level1: &[usize], level2: &[usize], n: usize, result: &mut Vec<usize>) {
+    let (level1, level2) = (&level1[level1.len() - n..], &level2[level2.len() - n..]);
+    let base = result.len();
+    result.extend_from_slice(level1);
     let mut index = 0;
     while index < level1.len() {
         let label = level1[index];
@@ -350,10 +378,9 @@ fn exclusive(level1: &[usize], level2: &[usize]) -> Vec<usize> {
             index += 1;
         }
         if label != 0 && level2[start..index].iter().any(|&l| l != 0) {
-            result[start..index].fill(0);
+            result[base + start..base + index].fill(0);
         }
     }
-    result
 }
 
 fn collect_events(
@@ -398,6 +425,15 @@ fn collect_events(
 mod tests {
     use super::*;
 
+    /// `label_run` on booleans: inside is a value of 1.
+    fn labels_of(inside: &[bool], start: usize, end: usize) -> Vec<usize> {
+        let values: Vec<f64> = inside.iter().map(|&b| f64::from(u8::from(b))).collect();
+        let mut labels = vec![9]; // labels are appended after what is there
+        label_run(&values, |v| v > 0.5, start, end, &mut labels);
+        assert_eq!(labels.remove(0), 9);
+        labels
+    }
+
     #[test]
     fn an_event_needs_the_minimum_duration_and_ends_after_recovery() {
         // Two points below: too short. Then four below, one above, two below, three above.
@@ -405,24 +441,36 @@ mod tests {
             true, true, false, false, false, true, true, true, true, false, true, true, false,
             false, false,
         ];
-        let labels = label_run(&inside, 3, 3);
+        let labels = labels_of(&inside, 3, 3);
         assert_eq!(labels, vec![0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]);
     }
 
     #[test]
     fn an_event_running_to_the_end_is_kept() {
         assert_eq!(
-            label_run(&[false, true, true, true], 3, 3),
+            labels_of(&[false, true, true, true], 3, 3),
             vec![0, 1, 1, 1]
         );
     }
 
     #[test]
-    fn exclusive_drops_events_reaching_level_2() {
+    fn several_starts_before_one_end_are_one_event() {
+        // Inside runs of 3, a short gap (1 < 3), inside again: one event; then a long
+        // gap ends it and a new one starts.
+        let inside = [
+            true, true, true, false, true, true, true, false, false, false, true, true, true,
+        ];
         assert_eq!(
-            exclusive(&[1, 1, 0, 2, 2], &[0, 1, 0, 0, 0]),
-            vec![0, 0, 0, 2, 2]
+            labels_of(&inside, 3, 3),
+            vec![1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2]
         );
+    }
+
+    #[test]
+    fn exclusive_drops_events_reaching_level_2() {
+        let mut result = vec![7];
+        exclusive(&[5, 1, 1, 0, 2, 2], &[5, 0, 1, 0, 0, 0], 5, &mut result);
+        assert_eq!(result, vec![7, 0, 0, 0, 2, 2]);
     }
 
     #[test]
@@ -431,12 +479,13 @@ mod tests {
         let mut values = vec![260.0; 18];
         values.extend([200.0; 6]);
         values.extend([150.0; 3]);
-        let labels = label_extended_hyper(&values, 180.0, 250.0, 24, 18, 3);
+        let mut labels = Vec::new();
+        label_extended_hyper(&values, 180.0, 250.0, 24, 18, 3, &mut labels);
         assert!(labels[..24].iter().all(|&l| l == 1));
         assert!(labels[24..].iter().all(|&l| l == 0));
         let short = vec![260.0; 17];
-        assert!(label_extended_hyper(&short, 180.0, 250.0, 24, 18, 3)
-            .iter()
-            .all(|&l| l == 0));
+        let mut labels = Vec::new();
+        label_extended_hyper(&short, 180.0, 250.0, 24, 18, 3, &mut labels);
+        assert!(labels.iter().all(|&l| l == 0));
     }
 }

@@ -3,7 +3,7 @@
 //! Hirsch et al. (2017) Diabetes Technol Ther 19:S42 (poster), as implemented by
 //! iglu 4.3.0 `pgs` (events of ≥ 20 min, ended by ≥ 30 min of recovery).
 
-use crate::episodes::{analyse_events, EventConfig};
+use crate::episodes::{analyse_hypo_events, EventConfig};
 use crate::grid::DayByDayGrid;
 use crate::ranges::percent_in_range;
 use crate::stats;
@@ -21,7 +21,7 @@ pub fn pgs(values: &[f64], grid: &DayByDayGrid) -> f64 {
         end_duration_min: 30,
         ..EventConfig::default()
     };
-    let events = analyse_events(grid, &config);
+    let events = analyse_hypo_events(grid, &config);
     // Hypo level 2 and hypo level 1 exclusive, per week.
     let level2_per_week = events.summaries[1].events_per_day * 7.0;
     let level1_per_week = events.summaries[5].events_per_day * 7.0;
