@@ -71,16 +71,20 @@ fn bench_summary(c: &mut Criterion) {
     parts.bench_function("pgs", |b| {
         b.iter(|| glucometrics::pgs::pgs(series.values(), black_box(&grid)))
     });
+    parts.bench_function("distribution", |b| {
+        b.iter(|| glucometrics::stats::ValueDistribution::of(black_box(series.values())))
+    });
+    let distribution = glucometrics::stats::ValueDistribution::of(series.values());
     parts.bench_function("indices", |b| {
         b.iter(|| {
-            let v = black_box(series.values());
+            let d = black_box(&distribution);
             (
-                glucometrics::indices::lbgi(v),
-                glucometrics::indices::hbgi(v),
-                glucometrics::indices::grade(v),
-                glucometrics::indices::m_value(v, 90.0),
-                glucometrics::indices::igc(v),
-                glucometrics::indices::cogi(v, 70.0, 180.0),
+                glucometrics::indices::lbgi(d),
+                glucometrics::indices::hbgi(d),
+                glucometrics::indices::grade(d),
+                glucometrics::indices::m_value(d, 90.0),
+                glucometrics::indices::igc(d),
+                glucometrics::indices::cogi(d, 70.0, 180.0),
                 glucometrics::variability::adrr(&series),
             )
         })

@@ -57,25 +57,28 @@ fn main() {
     time("daily", || agp::daily_profiles(&series));
     time("pgs", || pgs::pgs(series.values(), &grid));
     time("adrr", || variability::adrr(&series));
+    let distribution = time("distribution", || {
+        stats::ValueDistribution::of(series.values())
+    });
     time("risk+grade", || {
         (
-            indices::lbgi(series.values()),
-            indices::hbgi(series.values()),
-            indices::grade_breakdown(series.values()),
+            indices::lbgi(&distribution),
+            indices::hbgi(&distribution),
+            indices::grade_breakdown(&distribution),
         )
     });
     time("m+igc+cogi", || {
         (
-            indices::m_value(series.values(), 90.0),
-            indices::igc(series.values()),
-            indices::cogi(series.values(), 70.0, 180.0),
+            indices::m_value(&distribution, 90.0),
+            indices::igc(&distribution),
+            indices::cogi(&distribution, 70.0, 180.0),
         )
     });
     time("active", || active::active_period(&series, None));
     time("ranges", || {
-        ranges::TimeInRanges::from_values(series.values())
+        ranges::TimeInRanges::from_values(&distribution)
     });
-    time("mad", || stats::mad(series.values()));
+    time("mad", || distribution.mad());
     time("summary", || {
         summarize_series(&series, &SummaryConfig::default())
     });

@@ -248,7 +248,7 @@ pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
             mean: stats::mean(&values),
             min: values.iter().copied().fold(f64::INFINITY, f64::min),
             max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            time_in_range_percent: percent_in_range(&values, 70.0, 180.0),
+            time_in_range_percent: percent_in_range(values.as_slice(), 70.0, 180.0),
             points: std::mem::take(points),
         });
     };

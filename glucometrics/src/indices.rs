@@ -5,77 +5,42 @@
 //! NaN inputs are skipped (R's `na.rm = TRUE`).
 
 use crate::ranges::{percent_above, percent_below, percent_in_range};
-use crate::stats;
-
-/// Memoises a per-reading transform for whole-number readings (CGMs report whole
-/// mg/dL): at most ~400 distinct values in a period, so the logarithms and powers are
-/// computed once per value instead of once per reading. Results are bit-identical to
-/// calling the transform directly.
-struct WholeValueMemo<F: Fn(f64) -> f64> {
-    cache: Vec<Option<f64>>,
-    transform: F,
-}
-
-impl<F: Fn(f64) -> f64> WholeValueMemo<F> {
-    /// Readings up to this value, mg/dL, are memoised.
-    const LIMIT: usize = 1000;
-
-    fn new(transform: F) -> Self {
-        Self {
-            cache: vec![None; Self::LIMIT + 1],
-            transform,
-        }
-    }
-
-    fn get(&mut self, gl: f64) -> f64 {
-        // A whole number in range: the integer round trip is exact (and, unlike
-        // `f64::fract`, not a library call on baseline x86-64).
-        let whole = gl as usize;
-        #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-        let is_whole = whole as f64 == gl;
-        if is_whole && whole <= Self::LIMIT {
-            let slot = &mut self.cache[whole];
-            *slot.get_or_insert_with(|| (self.transform)(gl))
-        } else {
-            (self.transform)(gl)
-        }
-    }
-}
+use crate::stats::ValueDistribution;
 
 /// Glucose Management Indicator, % (NGSP): `3.31 + 0.02392 × mean` (mean in mg/dL).
 /// Bergenstal et al. (2018) Diabetes Care 41:2275, doi:10.2337/dc18-1581; iglu `gmi`.
 #[must_use]
-pub fn gmi_percent(values: &[f64]) -> f64 {
-    3.31 + 0.02392 * stats::mean(values)
+pub fn gmi_percent(values: &ValueDistribution) -> f64 {
+    3.31 + 0.02392 * values.mean()
 }
 
 /// Glucose Management Indicator, mmol/mol (IFCC): `12.71 + 4.70587 × mean` with the
 /// mean in mmol/L. Bergenstal et al. (2018), same paper, second formula. The mean is
 /// converted with [`crate::units::MG_DL_PER_MMOL_L`].
 #[must_use]
-pub fn gmi_mmol_per_mol(values: &[f64]) -> f64 {
-    12.71 + 4.705_87 * (stats::mean(values) / crate::units::MG_DL_PER_MMOL_L)
+pub fn gmi_mmol_per_mol(values: &ValueDistribution) -> f64 {
+    12.71 + 4.705_87 * (values.mean() / crate::units::MG_DL_PER_MMOL_L)
 }
 
 /// Estimated A1c, %: `(46.7 + mean) / 28.7`. Nathan et al. (2008) Diabetes Care 31:1473,
 /// doi:10.2337/dc08-0545; iglu `ea1c`.
 #[must_use]
-pub fn ea1c_percent(values: &[f64]) -> f64 {
-    (46.7 + stats::mean(values)) / 28.7
+pub fn ea1c_percent(values: &ValueDistribution) -> f64 {
+    (46.7 + values.mean()) / 28.7
 }
 
 /// Coefficient of variation, %: `100 × SD / mean` (iglu `cv_glu`; the consensus target is
 /// ≤ 36 %, Danne et al. 2017, Diabetes Care 40:1631).
 #[must_use]
-pub fn cv_percent(values: &[f64]) -> f64 {
-    100.0 * stats::sd(values) / stats::mean(values)
+pub fn cv_percent(values: &ValueDistribution) -> f64 {
+    100.0 * values.sd() / values.mean()
 }
 
 /// J-index, (mg/dL)² / 1000: `0.001 × (mean + SD)²`. Wojcicki (1995) Horm Metab Res
 /// 27:41; iglu `j_index`.
 #[must_use]
-pub fn j_index(values: &[f64]) -> f64 {
-    0.001 * (stats::mean(values) + stats::sd(values)).powi(2)
+pub fn j_index(values: &ValueDistribution) -> f64 {
+    0.001 * (values.mean() + values.sd()).powi(2)
 }
 
 /// The Kovatchev blood-glucose risk transform before scaling:
@@ -91,36 +56,23 @@ const RISK_SCALE: f64 = 22.77;
 /// `f` the risk transform. Kovatchev et al. (2006) Diabetes Care 29:2433,
 /// doi:10.2337/dc06-1085; iglu `lbgi` (which uses 22.77 for 10 × 1.509²).
 #[must_use]
-pub fn lbgi(values: &[f64]) -> f64 {
+pub fn lbgi(values: &ValueDistribution) -> f64 {
     risk_index(values, |f| f.min(0.0))
 }
 
 /// High Blood Glucose Index: `22.77 × Σ max(0, f(gl))² / n`. Kovatchev et al. (2006);
 /// iglu `hbgi`.
 #[must_use]
-pub fn hbgi(values: &[f64]) -> f64 {
+pub fn hbgi(values: &ValueDistribution) -> f64 {
     risk_index(values, |f| f.max(0.0))
 }
 
-fn risk_index(values: &[f64], side: impl Fn(f64) -> f64) -> f64 {
-    RISK_SCALE * mean_of_transform(values, |gl| side(risk_transform(gl)).powi(2))
+fn risk_index(values: &ValueDistribution, side: impl Fn(f64) -> f64) -> f64 {
+    RISK_SCALE * values.mean_of(|gl| side(risk_transform(gl)).powi(2))
 }
 
 /// Mean over the non-NaN readings of `transform(gl)`, memoised for whole-mg/dL values;
 /// NaN without readings.
-fn mean_of_transform(values: &[f64], transform: impl Fn(f64) -> f64) -> f64 {
-    let mut memo = WholeValueMemo::new(transform);
-    let (count, total) = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .fold((0_usize, 0.0), |(n, t), &gl| (n + 1, t + memo.get(gl)));
-    if count == 0 {
-        f64::NAN
-    } else {
-        total / count as f64
-    }
-}
-
 /// Daily risk range of one day's readings: `22.77 × (max(0, max f)² + min(0, min f)²)`.
 /// Kovatchev et al. (2006); averaged over days it is ADRR.
 #[must_use]
@@ -154,18 +106,16 @@ pub fn grade_score(gl: f64) -> f64 {
 
 /// Mean GRADE score (iglu `grade`).
 #[must_use]
-pub fn grade(values: &[f64]) -> f64 {
+pub fn grade(values: &ValueDistribution) -> f64 {
     grade_breakdown(values).mean
 }
 
 /// Share of the total GRADE score contributed by readings that satisfy `predicate`, %
 /// (iglu `grade_hypo` < 80, `grade_eugly` 70–140, `grade_hyper` > 140 mg/dL).
 #[must_use]
-pub fn grade_share(values: &[f64], predicate: impl Fn(f64) -> bool) -> f64 {
-    let mut memo = WholeValueMemo::new(grade_score);
-    let present = values.iter().copied().filter(|v| !v.is_nan());
-    let (total, part) = present.fold((0.0, 0.0), |(t, p), v| {
-        let score = memo.get(v);
+pub fn grade_share(values: &ValueDistribution, predicate: impl Fn(f64) -> bool) -> f64 {
+    let (total, part) = values.iter().fold((0.0, 0.0), |(t, p), (v, count)| {
+        let score = grade_score(v) * f64::from(count);
         (t + score, if predicate(v) { p + score } else { p })
     });
     if total == 0.0 {
@@ -192,12 +142,10 @@ pub struct GradeBreakdown {
 
 /// Computes [`GradeBreakdown`].
 #[must_use]
-pub fn grade_breakdown(values: &[f64]) -> GradeBreakdown {
-    let mut memo = WholeValueMemo::new(grade_score);
-    let (mut count, mut total, mut hypo, mut eugly, mut hyper) = (0_usize, 0.0, 0.0, 0.0, 0.0);
-    for &v in values.iter().filter(|v| !v.is_nan()) {
-        let score = memo.get(v);
-        count += 1;
+pub fn grade_breakdown(values: &ValueDistribution) -> GradeBreakdown {
+    let (mut total, mut hypo, mut eugly, mut hyper) = (0.0, 0.0, 0.0, 0.0);
+    for (v, count) in values.iter() {
+        let score = grade_score(v) * f64::from(count);
         total += score;
         if v < 80.0 {
             hypo += score;
@@ -209,6 +157,7 @@ pub fn grade_breakdown(values: &[f64]) -> GradeBreakdown {
             hyper += score;
         }
     }
+    let count = values.count();
     let share = |part: f64| {
         if total == 0.0 {
             f64::NAN
@@ -231,17 +180,14 @@ pub fn grade_breakdown(values: &[f64]) -> GradeBreakdown {
 /// M-value: `1000 × mean(|log10(gl / r)|³)` with reference `r` mg/dL (iglu default 90).
 /// Schlichtkrull et al. (1965) Acta Med Scand 177:95; iglu `m_value`.
 #[must_use]
-pub fn m_value(values: &[f64], reference_mg_dl: f64) -> f64 {
-    1000.0
-        * mean_of_transform(values, |gl: f64| {
-            (gl / reference_mg_dl).log10().abs().powi(3)
-        })
+pub fn m_value(values: &ValueDistribution, reference_mg_dl: f64) -> f64 {
+    1000.0 * values.mean_of(|gl: f64| (gl / reference_mg_dl).log10().abs().powi(3))
 }
 
 /// Hyperglycaemia index: `Σ (gl − ULTR)^a / (n × c)` over readings > ULTR (iglu defaults
 /// ULTR 140 mg/dL, a 1.1, c 30). Rodbard (2009) Diabetes Technol Ther 11 Suppl 1:S55.
 #[must_use]
-pub fn hyper_index(values: &[f64], upper_limit: f64, exponent: f64, scale: f64) -> f64 {
+pub fn hyper_index(values: &ValueDistribution, upper_limit: f64, exponent: f64, scale: f64) -> f64 {
     excursion_index(
         values,
         |gl| (gl > upper_limit).then_some(gl - upper_limit),
@@ -253,7 +199,7 @@ pub fn hyper_index(values: &[f64], upper_limit: f64, exponent: f64, scale: f64) 
 /// Hypoglycaemia index: `Σ (LLTR − gl)^b / (n × d)` over readings < LLTR (iglu defaults
 /// LLTR 80 mg/dL, b 2, d 30). Rodbard (2009).
 #[must_use]
-pub fn hypo_index(values: &[f64], lower_limit: f64, exponent: f64, scale: f64) -> f64 {
+pub fn hypo_index(values: &ValueDistribution, lower_limit: f64, exponent: f64, scale: f64) -> f64 {
     excursion_index(
         values,
         |gl| (gl < lower_limit).then_some(lower_limit - gl),
@@ -263,20 +209,18 @@ pub fn hypo_index(values: &[f64], lower_limit: f64, exponent: f64, scale: f64) -
 }
 
 fn excursion_index(
-    values: &[f64],
+    values: &ValueDistribution,
     excess: impl Fn(f64) -> Option<f64>,
     exponent: f64,
     scale: f64,
 ) -> f64 {
-    mean_of_transform(values, |gl: f64| {
-        excess(gl).map_or(0.0, |e| e.powf(exponent))
-    }) / scale
+    values.mean_of(|gl: f64| excess(gl).map_or(0.0, |e| e.powf(exponent))) / scale
 }
 
 /// Index of Glycaemic Control: hyper index + hypo index with iglu's defaults
 /// (ULTR 140, a 1.1, c 30; LLTR 80, b 2, d 30). Rodbard (2009); iglu `igc`.
 #[must_use]
-pub fn igc(values: &[f64]) -> f64 {
+pub fn igc(values: &ValueDistribution) -> f64 {
     hyper_index(values, 140.0, 1.1, 30.0) + hypo_index(values, 80.0, 2.0, 30.0)
 }
 
@@ -285,11 +229,11 @@ pub fn igc(values: &[f64]) -> f64 {
 /// 15 % on SD (scaled 18–108 mg/dL, inverted). Leelarathna et al. (2020) Diabetes
 /// Technol Ther 22:?, doi:10.1089/dia.2019.0303 (COGI); iglu `cogi` (targets 70, 180).
 #[must_use]
-pub fn cogi(values: &[f64], low: f64, high: f64) -> f64 {
+pub fn cogi(values: &ValueDistribution, low: f64, high: f64) -> f64 {
     let scaled = |x: f64, lo: f64, hi: f64| (x - lo) / (hi - lo);
     let in_range = scaled(percent_in_range(values, low, high), 0.0, 100.0).clamp(0.0, 1.0);
     let below = (1.0 - scaled(percent_below(values, low), 0.0, 15.0)).clamp(0.0, 1.0);
-    let spread = (1.0 - scaled(stats::sd(values), 18.0, 108.0)).clamp(0.0, 1.0);
+    let spread = (1.0 - scaled(values.sd(), 18.0, 108.0)).clamp(0.0, 1.0);
     (0.5 * in_range + 0.35 * below + 0.15 * spread) * 100.0
 }
 
@@ -310,7 +254,7 @@ pub struct Gri {
 /// Computes the GRI from readings (ranges < 54, 54–69, 181–250, > 250 mg/dL as in
 /// [`crate::ranges`]); matches iglu `gri`.
 #[must_use]
-pub fn gri(values: &[f64]) -> Gri {
+pub fn gri(values: &ValueDistribution) -> Gri {
     let very_low = percent_below(values, 54.0);
     let low = percent_below(values, 70.0) - very_low;
     let very_high = percent_above(values, 250.0);
@@ -337,16 +281,21 @@ pub fn gri(values: &[f64]) -> Gri {
 /// deviation exceeds `sd_multiplier × SD` (iglu `mage(version = "naive")`, kept for
 /// comparison with iglu ≤ 2.0.0; [`crate::mage`] is the recommended algorithm).
 #[must_use]
-pub fn mage_naive(values: &[f64], sd_multiplier: f64) -> f64 {
-    let centre = stats::mean(values);
-    let limit = sd_multiplier * stats::sd(values);
-    let deviations: Vec<f64> = values
+pub fn mage_naive(values: &ValueDistribution, sd_multiplier: f64) -> f64 {
+    let centre = values.mean();
+    let limit = sd_multiplier * values.sd();
+    let (count, total) = values
         .iter()
-        .filter(|v| !v.is_nan())
-        .map(|v| (v - centre).abs())
-        .filter(|&d| d > limit)
-        .collect();
-    stats::mean(&deviations)
+        .map(|(v, count)| ((v - centre).abs(), count))
+        .filter(|&(deviation, _)| deviation > limit)
+        .fold((0_u64, 0.0), |(n, t), (deviation, count)| {
+            (n + u64::from(count), t + deviation * f64::from(count))
+        });
+    if count == 0 {
+        f64::NAN
+    } else {
+        total / count as f64
+    }
 }
 
 #[cfg(test)]
@@ -355,7 +304,7 @@ mod tests {
 
     #[test]
     fn gmi_and_ea1c_follow_the_published_formulas() {
-        let values = [154.0; 10];
+        let values = ValueDistribution::of(&[154.0; 10]);
         // Bergenstal 2018, table: mean 154 mg/dL -> GMI 7.0 %.
         assert!((gmi_percent(&values) - 6.99368).abs() < 1e-9);
         // Nathan 2008: eA1c 7 % <-> 154 mg/dL.
@@ -366,11 +315,11 @@ mod tests {
 
     #[test]
     fn gri_zone_and_cap() {
-        let all_very_low = [40.0; 5];
+        let all_very_low = ValueDistribution::of(&[40.0; 5]);
         let g = gri(&all_very_low);
         assert!((g.gri - 100.0).abs() < f64::EPSILON);
         assert_eq!(g.zone, 'E');
-        let in_range = [120.0; 5];
+        let in_range = ValueDistribution::of(&[120.0; 5]);
         assert_eq!(gri(&in_range).zone, 'A');
     }
 

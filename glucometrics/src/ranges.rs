@@ -8,37 +8,34 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::stats::ValueSet;
+
 /// Percentage of values strictly below `threshold` mg/dL (iglu `below_percent`).
 /// NaN values are skipped; 0 when none remain (as iglu).
 #[must_use]
-pub fn percent_below(values: &[f64], threshold: f64) -> f64 {
+pub fn percent_below(values: &(impl ValueSet + ?Sized), threshold: f64) -> f64 {
     percent_where(values, |v| v < threshold)
 }
 
 /// Percentage of values strictly above `threshold` mg/dL (iglu `above_percent`).
 #[must_use]
-pub fn percent_above(values: &[f64], threshold: f64) -> f64 {
+pub fn percent_above(values: &(impl ValueSet + ?Sized), threshold: f64) -> f64 {
     percent_where(values, |v| v > threshold)
 }
 
 /// Percentage of values in `[low, high]` mg/dL, both ends included
 /// (iglu `in_range_percent`).
 #[must_use]
-pub fn percent_in_range(values: &[f64], low: f64, high: f64) -> f64 {
+pub fn percent_in_range(values: &(impl ValueSet + ?Sized), low: f64, high: f64) -> f64 {
     percent_where(values, |v| v >= low && v <= high)
 }
 
-fn percent_where(values: &[f64], predicate: impl Fn(f64) -> bool) -> f64 {
-    let (total, hits) = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .fold((0_usize, 0_usize), |(t, h), &v| {
-            (t + 1, h + usize::from(predicate(v)))
-        });
+fn percent_where(values: &(impl ValueSet + ?Sized), predicate: impl Fn(f64) -> bool) -> f64 {
+    let total = values.present();
     if total == 0 {
         0.0
     } else {
-        hits as f64 / total as f64 * 100.0
+        values.count_where(predicate) as f64 / total as f64 * 100.0
     }
 }
 
@@ -82,7 +79,7 @@ pub struct TimeInRanges {
 impl TimeInRanges {
     /// Computes the breakdown over `values` (mg/dL; NaN skipped).
     #[must_use]
-    pub fn from_values(values: &[f64]) -> Self {
+    pub fn from_values(values: &(impl ValueSet + ?Sized)) -> Self {
         let below_54 = percent_below(values, 54.0);
         let below_70 = percent_below(values, 70.0);
         let above_180 = percent_above(values, 180.0);
@@ -126,15 +123,21 @@ mod tests {
             250.1,
             f64::NAN,
         ];
-        let tir = TimeInRanges::from_values(&values);
-        let share = 100.0 / 9.0;
-        assert!((tir.very_low_below_54.percent - share).abs() < 1e-9);
-        assert!((tir.low_54_69.percent - 2.0 * share).abs() < 1e-9);
-        assert!((tir.in_range_70_180.percent - 3.0 * share).abs() < 1e-9);
-        assert!((tir.high_181_250.percent - 2.0 * share).abs() < 1e-9);
-        assert!((tir.very_high_above_250.percent - share).abs() < 1e-9);
-        assert!((tir.tight_range_70_140.percent - 2.0 * share).abs() < 1e-9);
-        assert!((tir.disjoint_total_percent() - 100.0).abs() < 1e-9);
-        assert!((tir.in_range_70_180.minutes_per_day - 480.0).abs() < 1e-9);
+        // The same counts from the readings and from their distribution.
+        let distribution = crate::stats::ValueDistribution::of(&values);
+        for tir in [
+            TimeInRanges::from_values(&values[..]),
+            TimeInRanges::from_values(&distribution),
+        ] {
+            let share = 100.0 / 9.0;
+            assert!((tir.very_low_below_54.percent - share).abs() < 1e-9);
+            assert!((tir.low_54_69.percent - 2.0 * share).abs() < 1e-9);
+            assert!((tir.in_range_70_180.percent - 3.0 * share).abs() < 1e-9);
+            assert!((tir.high_181_250.percent - 2.0 * share).abs() < 1e-9);
+            assert!((tir.very_high_above_250.percent - share).abs() < 1e-9);
+            assert!((tir.tight_range_70_140.percent - 2.0 * share).abs() < 1e-9);
+            assert!((tir.disjoint_total_percent() - 100.0).abs() < 1e-9);
+            assert!((tir.in_range_70_180.minutes_per_day - 480.0).abs() < 1e-9);
+        }
     }
 }

@@ -140,6 +140,227 @@ impl CompensatedSum {
     }
 }
 
+/// Values that can be counted: a slice of readings' values (NaN skipped) or their
+/// [`ValueDistribution`]. What figures built on counts (time in ranges) accept.
+pub trait ValueSet {
+    /// Number of (non-NaN) values.
+    fn present(&self) -> usize;
+    /// Number of (non-NaN) values for which `predicate` holds.
+    fn count_where(&self, predicate: impl Fn(f64) -> bool) -> usize;
+}
+
+impl ValueSet for [f64] {
+    fn present(&self) -> usize {
+        count_present(self)
+    }
+
+    fn count_where(&self, predicate: impl Fn(f64) -> bool) -> usize {
+        self.iter()
+            .filter(|v| !v.is_nan() && predicate(**v))
+            .count()
+    }
+}
+
+impl ValueSet for ValueDistribution {
+    fn present(&self) -> usize {
+        self.count()
+    }
+
+    fn count_where(&self, predicate: impl Fn(f64) -> bool) -> usize {
+        self.iter()
+            .filter(|&(value, _)| predicate(value))
+            .map(|(_, count)| count as usize)
+            .sum()
+    }
+}
+
+/// The values of a series as its distinct values, ascending, each with how many readings
+/// have it (NaN left out). Every figure that depends only on which values occurred and
+/// not on when (quantiles, time in ranges, risk indices, GRADE, M-value, …) is computed
+/// over it once per distinct value instead of once per reading: CGM values are whole
+/// mg/dL, so weeks or months of readings hold a few hundred distinct values.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ValueDistribution {
+    /// Distinct values, strictly ascending (in the unit of the input, mg/dL here).
+    values: Vec<f64>,
+    /// Readings having each value; none is zero.
+    counts: Vec<u32>,
+    /// Readings having this value or a lower one: `counts` summed so far.
+    cumulative: Vec<usize>,
+}
+
+impl ValueDistribution {
+    /// Whole values up to this are counted in a table instead of sorted.
+    const TABLE_LIMIT: usize = 1023;
+
+    /// The distribution of `values` (any order; NaN skipped, as R's `na.rm = TRUE`).
+    #[must_use]
+    pub fn of(values: &[f64]) -> Self {
+        let mut table = vec![0_u32; Self::TABLE_LIMIT + 1];
+        let mut whole = true;
+        for &value in values {
+            // The integer round trip is exact for whole values (and, unlike
+            // `f64::fract`, not a library call on baseline x86-64); NaN casts to 0
+            // and fails the comparison.
+            let index = value as usize;
+            #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
+            let is_whole = index as f64 == value && index <= Self::TABLE_LIMIT;
+            if is_whole {
+                table[index] += 1;
+            } else if !value.is_nan() {
+                whole = false;
+                break;
+            }
+        }
+        let mut distribution = Self::default();
+        if whole {
+            for (value, &count) in table.iter().enumerate() {
+                if count > 0 {
+                    distribution.push(value as f64, count);
+                }
+            }
+        } else {
+            let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+            sorted.sort_unstable_by(f64::total_cmp);
+            for value in sorted {
+                #[expect(clippy::float_cmp, reason = "equal values are one distinct value")]
+                match distribution.values.last() {
+                    Some(&last) if last == value => {
+                        *distribution.counts.last_mut().unwrap_or(&mut 0) += 1;
+                        *distribution.cumulative.last_mut().unwrap_or(&mut 0) += 1;
+                    }
+                    _ => distribution.push(value, 1),
+                }
+            }
+        }
+        distribution
+    }
+
+    fn push(&mut self, value: f64, count: u32) {
+        let before = self.cumulative.last().copied().unwrap_or(0);
+        self.values.push(value);
+        self.counts.push(count);
+        self.cumulative.push(before + count as usize);
+    }
+
+    /// Number of (non-NaN) values.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.cumulative.last().copied().unwrap_or(0)
+    }
+
+    /// Whether there is no value.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The distinct values, ascending, with their counts.
+    pub fn iter(&self) -> impl Iterator<Item = (f64, u32)> + '_ {
+        self.values.iter().copied().zip(self.counts.iter().copied())
+    }
+
+    /// Mean of `transform(value)` over all values; NaN when there is none.
+    #[must_use]
+    pub fn mean_of(&self, transform: impl Fn(f64) -> f64) -> f64 {
+        if self.is_empty() {
+            return f64::NAN;
+        }
+        let total: f64 = self
+            .iter()
+            .map(|(value, count)| transform(value) * f64::from(count))
+            .sum();
+        total / self.count() as f64
+    }
+
+    /// Arithmetic mean, corrected in a second pass as R's `mean.default` is.
+    #[must_use]
+    pub fn mean(&self) -> f64 {
+        let first = self.mean_of(|v| v);
+        first + self.mean_of(|v| v - first)
+    }
+
+    /// Sample variance (n − 1); NaN for fewer than two values.
+    #[must_use]
+    pub fn variance(&self) -> f64 {
+        let n = self.count();
+        if n < 2 {
+            return f64::NAN;
+        }
+        let centre = self.mean_of(|v| v);
+        self.mean_of(|v| (v - centre) * (v - centre)) * n as f64 / (n - 1) as f64
+    }
+
+    /// Sample SD (n − 1).
+    #[must_use]
+    pub fn sd(&self) -> f64 {
+        self.variance().sqrt()
+    }
+
+    /// The `rank`-th smallest value (0-based); `rank` < [`Self::count`].
+    fn order_statistic(&self, rank: usize) -> f64 {
+        let index = self.cumulative.partition_point(|&below| below <= rank);
+        self.values[index.min(self.values.len() - 1)]
+    }
+
+    /// Quantile of Hyndman–Fan type 7 (R's default); NaN when empty or `p` is outside
+    /// [0, 1].
+    #[must_use]
+    pub fn quantile(&self, p: f64) -> f64 {
+        if self.is_empty() || !(0.0..=1.0).contains(&p) {
+            return f64::NAN;
+        }
+        let h = (self.count() - 1) as f64 * p;
+        let lower = h.floor();
+        let low_rank = lower as usize;
+        let low = self.order_statistic(low_rank);
+        let fraction = h - lower;
+        if fraction == 0.0 {
+            return low;
+        }
+        low + fraction * (self.order_statistic(low_rank + 1) - low)
+    }
+
+    /// Median (type 7 quantile 0.5).
+    #[must_use]
+    pub fn median(&self) -> f64 {
+        self.quantile(0.5)
+    }
+
+    /// Smallest value (NaN when empty).
+    #[must_use]
+    pub fn min(&self) -> f64 {
+        self.values.first().copied().unwrap_or(f64::NAN)
+    }
+
+    /// Largest value (NaN when empty).
+    #[must_use]
+    pub fn max(&self) -> f64 {
+        self.values.last().copied().unwrap_or(f64::NAN)
+    }
+
+    /// Median absolute deviation from the median, × 1.4826 (R's `mad`).
+    #[must_use]
+    pub fn mad(&self) -> f64 {
+        let centre = self.median();
+        let mut deviations: Vec<(f64, u32)> =
+            self.iter().map(|(v, c)| ((v - centre).abs(), c)).collect();
+        deviations.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        let mut spread = Self::default();
+        for (deviation, count) in deviations {
+            #[expect(clippy::float_cmp, reason = "equal deviations are one distinct value")]
+            match spread.values.last() {
+                Some(&last) if last == deviation => {
+                    *spread.counts.last_mut().unwrap_or(&mut 0) += count;
+                    *spread.cumulative.last_mut().unwrap_or(&mut 0) += count as usize;
+                }
+                _ => spread.push(deviation, count),
+            }
+        }
+        1.4826 * spread.median()
+    }
+}
+
 /// Number of non-NaN values.
 #[must_use]
 pub fn count_present(values: &[f64]) -> usize {
@@ -183,6 +404,25 @@ mod tests {
                 (quantile_unsorted(&mut scratch, p) - quantile_sorted(&sorted, p)).abs() < 1e-12
             );
         }
+    }
+
+    #[test]
+    fn distribution_agrees_with_the_slice_statistics() {
+        let whole: Vec<f64> = (0..1001).map(|i| f64::from((i * 37) % 401 + 40)).collect();
+        let mut fractional = whole.clone();
+        fractional.extend([55.5, 0.25, 1500.0, f64::NAN, 72.125]);
+        for values in [&whole, &fractional] {
+            let distribution = ValueDistribution::of(values);
+            assert_eq!(distribution.count(), count_present(values));
+            for p in [0.0, 0.05, 0.25, 0.333, 0.5, 0.75, 0.95, 1.0] {
+                assert!((distribution.quantile(p) - quantile(values, p)).abs() < 1e-12);
+            }
+            assert!((distribution.mean() - mean(values)).abs() < 1e-9);
+            assert!((distribution.sd() - sd(values)).abs() < 1e-9);
+            assert!((distribution.mad() - mad(values)).abs() < 1e-12);
+        }
+        assert!(ValueDistribution::of(&[f64::NAN]).quantile(0.5).is_nan());
+        assert_eq!(ValueDistribution::of(&[]).count_where(|_| true), 0);
     }
 
     #[test]

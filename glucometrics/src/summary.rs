@@ -14,9 +14,10 @@ use crate::indices::{self, Gri};
 use crate::mage::{mage_on_grid, MageConfig};
 use crate::ranges::TimeInRanges;
 use crate::series::{ExclusionCounts, GlucoseReading, GlucoseSeries, ValidationConfig};
+use crate::stats::ValueDistribution;
 use crate::units::GlucoseUnit;
 use crate::variability::{self, SdMeasures};
-use crate::{stats, MetricsError};
+use crate::MetricsError;
 
 /// Everything configurable about a summary; `Default` is the consensus and iglu's
 /// defaults.
@@ -185,25 +186,24 @@ pub fn summarize(
 #[must_use]
 pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> GlucoseSummary {
     let values = series.values();
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let q = |p: f64| stats::quantile_sorted(&sorted, p);
-    let mean = stats::mean(values);
-    let sd = stats::sd(values);
+    let distribution = ValueDistribution::of(values);
+    let q = |p: f64| distribution.quantile(p);
+    let mean = distribution.mean();
+    let sd = distribution.sd();
     let statistics = GlucoseStatistics {
         mean,
         median: q(0.5),
         sd,
         cv_percent: 100.0 * sd / mean,
-        min: sorted[0],
+        min: distribution.min(),
         p05: q(0.05),
         p25: q(0.25),
         p75: q(0.75),
         p95: q(0.95),
-        max: sorted[sorted.len() - 1],
+        max: distribution.max(),
         iqr: q(0.75) - q(0.25),
-        range: sorted[sorted.len() - 1] - sorted[0],
-        mad: stats::mad(values),
+        range: distribution.max() - distribution.min(),
+        mad: distribution.mad(),
     };
     let wear = active_period(series, None);
     let grid = DayByDayGrid::new(series, &config.grid).ok();
@@ -238,7 +238,7 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
     let (cv_mean_percent, cv_sd_percent) = grid
         .as_ref()
         .map_or((f64::NAN, f64::NAN), variability::cv_measures);
-    let grade = indices::grade_breakdown(values);
+    let grade = indices::grade_breakdown(&distribution);
     let research = ResearchIndices {
         mage: five_minute_grid
             .as_ref()
@@ -246,21 +246,21 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         modd: on_grid(&|g| variability::modd(g, 1)),
         conga_1h: on_grid(&|g| variability::conga(g, 1)),
         conga_24h: on_grid(&|g| variability::conga(g, 24)),
-        lbgi: indices::lbgi(values),
-        hbgi: indices::hbgi(values),
+        lbgi: indices::lbgi(&distribution),
+        hbgi: indices::hbgi(&distribution),
         adrr: variability::adrr(series),
-        j_index: indices::j_index(values),
+        j_index: indices::j_index(&distribution),
         gvp: on_grid(&variability::gvp),
         mag: on_grid(&variability::mag),
-        m_value: indices::m_value(values, 90.0),
-        igc: indices::igc(values),
-        hyper_index: indices::hyper_index(values, 140.0, 1.1, 30.0),
-        hypo_index: indices::hypo_index(values, 80.0, 2.0, 30.0),
+        m_value: indices::m_value(&distribution, 90.0),
+        igc: indices::igc(&distribution),
+        hyper_index: indices::hyper_index(&distribution, 140.0, 1.1, 30.0),
+        hypo_index: indices::hypo_index(&distribution, 80.0, 2.0, 30.0),
         grade: grade.mean,
         grade_hypo_percent: grade.hypo_percent,
         grade_eugly_percent: grade.eugly_percent,
         grade_hyper_percent: grade.hyper_percent,
-        cogi: indices::cogi(values, 70.0, 180.0),
+        cogi: indices::cogi(&distribution, 70.0, 180.0),
         pgs: on_grid(&|g| crate::pgs::pgs(values, g)),
         sd_measures: grid.as_ref().map_or(nan_sd, variability::sd_measures),
         cv_mean_percent,
@@ -282,11 +282,11 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         sufficiency: DataSufficiency::of(&wear),
         wear,
         statistics,
-        gmi_percent: indices::gmi_percent(values),
-        gmi_mmol_per_mol: indices::gmi_mmol_per_mol(values),
-        ea1c_percent: indices::ea1c_percent(values),
-        time_in_ranges: TimeInRanges::from_values(values),
-        gri: indices::gri(values),
+        gmi_percent: indices::gmi_percent(&distribution),
+        gmi_mmol_per_mol: indices::gmi_mmol_per_mol(&distribution),
+        ea1c_percent: indices::ea1c_percent(&distribution),
+        time_in_ranges: TimeInRanges::from_values(&distribution),
+        gri: indices::gri(&distribution),
         event_summaries,
         events,
         agp: agp_profile(series, &config.agp),

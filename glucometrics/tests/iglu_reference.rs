@@ -17,9 +17,8 @@ use glucometrics::episodes::{analyse_events, EventConfig};
 use glucometrics::grid::{DayByDayGrid, GridConfig};
 use glucometrics::mage::{mage, MageConfig};
 use glucometrics::ranges::{percent_above, percent_below, percent_in_range};
-use glucometrics::{
-    indices, pgs, stats, variability, GlucoseReading, GlucoseSeries, ValidationConfig,
-};
+use glucometrics::stats::ValueDistribution;
+use glucometrics::{indices, pgs, variability, GlucoseReading, GlucoseSeries, ValidationConfig};
 use serde_json::Value;
 
 const RELATIVE_TOLERANCE: f64 = 1e-6;
@@ -142,77 +141,79 @@ fn per_subject_columns(
     s: &GlucoseSeries,
 ) -> Option<Vec<(String, f64)>> {
     let v = s.values();
+    // The engine's distribution-only figures, as the summary computes them.
+    let d = ValueDistribution::of(v);
     let default_grid = || grid(s, None, 45.0);
     let one = |name: &str, value: f64| Some(vec![(name.to_owned(), value)]);
     match method {
         "above_percent" => Some(
             kw_list(kwargs, "targets_above", &[140.0, 180.0, 250.0])
                 .into_iter()
-                .map(|t| (format!("above_{t}"), percent_above(v, t)))
+                .map(|t| (format!("above_{t}"), percent_above(&d, t)))
                 .collect(),
         ),
         "below_percent" => Some(
             kw_list(kwargs, "targets_below", &[54.0, 70.0])
                 .into_iter()
-                .map(|t| (format!("below_{t}"), percent_below(v, t)))
+                .map(|t| (format!("below_{t}"), percent_below(&d, t)))
                 .collect(),
         ),
         "in_range_percent" => Some(vec![
-            ("in_range_70_180".into(), percent_in_range(v, 70.0, 180.0)),
-            ("in_range_63_140".into(), percent_in_range(v, 63.0, 140.0)),
+            ("in_range_70_180".into(), percent_in_range(&d, 70.0, 180.0)),
+            ("in_range_63_140".into(), percent_in_range(&d, 63.0, 140.0)),
         ]),
         "adrr" => one("ADRR", variability::adrr(s)),
         "auc" => one("hourly_auc", variability::hourly_auc_iglu(&default_grid())),
         "cogi" => {
             let t = kw_list(kwargs, "targets", &[70.0, 180.0]);
-            one("COGI", indices::cogi(v, t[0], t[1]))
+            one("COGI", indices::cogi(&d, t[0], t[1]))
         }
         "conga" => one(
             "CONGA",
             variability::conga(&default_grid(), kw_f64(kwargs, "n", 24.0) as u32),
         ),
-        "cv_glu" => one("CV", indices::cv_percent(v)),
+        "cv_glu" => one("CV", indices::cv_percent(&d)),
         "cv_measures" => {
             let (mean, sd) = variability::cv_measures(&default_grid());
             Some(vec![("CVmean".into(), mean), ("CVsd".into(), sd)])
         }
-        "ea1c" => one("eA1C", indices::ea1c_percent(v)),
-        "gmi" => one("GMI", indices::gmi_percent(v)),
-        "grade" => one("GRADE", indices::grade(v)),
+        "ea1c" => one("eA1C", indices::ea1c_percent(&d)),
+        "gmi" => one("GMI", indices::gmi_percent(&d)),
+        "grade" => one("GRADE", indices::grade(&d)),
         "grade_eugly" => one(
             "GRADE_eugly",
-            indices::grade_share(v, |g| (70.0..=140.0).contains(&g)),
+            indices::grade_share(&d, |g| (70.0..=140.0).contains(&g)),
         ),
-        "grade_hyper" => one("GRADE_hyper", indices::grade_share(v, |g| g > 140.0)),
-        "grade_hypo" => one("GRADE_hypo", indices::grade_share(v, |g| g < 80.0)),
-        "gri" => one("GRI", indices::gri(v).gri),
+        "grade_hyper" => one("GRADE_hyper", indices::grade_share(&d, |g| g > 140.0)),
+        "grade_hypo" => one("GRADE_hypo", indices::grade_share(&d, |g| g < 80.0)),
+        "gri" => one("GRI", indices::gri(&d).gri),
         "gvp" => one("GVP", variability::gvp(&default_grid())),
-        "hbgi" => one("HBGI", indices::hbgi(v)),
-        "lbgi" => one("LBGI", indices::lbgi(v)),
-        "hyper_index" => one("hyper_index", indices::hyper_index(v, 140.0, 1.1, 30.0)),
-        "hypo_index" => one("hypo_index", indices::hypo_index(v, 80.0, 2.0, 30.0)),
-        "igc" => one("IGC", indices::igc(v)),
-        "iqr_glu" => one("IQR", stats::quantile(v, 0.75) - stats::quantile(v, 0.25)),
-        "j_index" => one("J_index", indices::j_index(v)),
-        "m_value" => one("M_value", indices::m_value(v, 90.0)),
-        "mad_glu" => one("MAD", stats::mad(v)),
+        "hbgi" => one("HBGI", indices::hbgi(&d)),
+        "lbgi" => one("LBGI", indices::lbgi(&d)),
+        "hyper_index" => one("hyper_index", indices::hyper_index(&d, 140.0, 1.1, 30.0)),
+        "hypo_index" => one("hypo_index", indices::hypo_index(&d, 80.0, 2.0, 30.0)),
+        "igc" => one("IGC", indices::igc(&d)),
+        "iqr_glu" => one("IQR", d.quantile(0.75) - d.quantile(0.25)),
+        "j_index" => one("J_index", indices::j_index(&d)),
+        "m_value" => one("M_value", indices::m_value(&d, 90.0)),
+        "mad_glu" => one("MAD", d.mad()),
         "mag" => one("MAG", variability::mag(&default_grid())),
         "mage" if kwargs.get("version").and_then(Value::as_str) == Some("naive") => {
-            one("MAGE", indices::mage_naive(v, 1.0))
+            one("MAGE", indices::mage_naive(&d, 1.0))
         }
         "mage" => one("MAGE", mage(s, &MageConfig::default())),
-        "mean_glu" => one("mean", stats::mean(v)),
-        "median_glu" => one("median", stats::median(v)),
+        "mean_glu" => one("mean", d.mean()),
+        "median_glu" => one("median", d.median()),
         "modd" => one("MODD", variability::modd(&default_grid(), 1)),
         "pgs" => one("PGS", pgs::pgs(v, &default_grid())),
         "quantile_glu" => Some(
             [0.0, 25.0, 50.0, 75.0, 100.0]
                 .into_iter()
-                .map(|p| (format!("{p}"), stats::quantile(v, p / 100.0)))
+                .map(|p| (format!("{p}"), d.quantile(p / 100.0)))
                 .collect(),
         ),
-        "range_glu" => one("range", stats::quantile(v, 1.0) - stats::quantile(v, 0.0)),
-        "sd_glu" => one("SD", stats::sd(v)),
+        "range_glu" => one("range", d.quantile(1.0) - d.quantile(0.0)),
+        "sd_glu" => one("SD", d.sd()),
         "sd_measures" => {
             let m = variability::sd_measures(&default_grid());
             Some(vec![
@@ -229,12 +230,12 @@ fn per_subject_columns(
             variability::sd_rate_of_change(&grid(s, Some(5), 45.0), 15),
         ),
         "summary_glu" => Some(vec![
-            ("Min.".into(), stats::quantile(v, 0.0)),
-            ("1st Qu.".into(), stats::quantile(v, 0.25)),
-            ("Median".into(), stats::median(v)),
-            ("Mean".into(), stats::mean(v)),
-            ("3rd Qu.".into(), stats::quantile(v, 0.75)),
-            ("Max.".into(), stats::quantile(v, 1.0)),
+            ("Min.".into(), d.quantile(0.0)),
+            ("1st Qu.".into(), d.quantile(0.25)),
+            ("Median".into(), d.median()),
+            ("Mean".into(), d.mean()),
+            ("3rd Qu.".into(), d.quantile(0.75)),
+            ("Max.".into(), d.quantile(1.0)),
         ]),
         "active_percent" => {
             if kwargs.get("range_type").and_then(Value::as_str) == Some("manual") {
