@@ -1,30 +1,36 @@
-//! Development aid: times the whole summary in a loop (not committed).
+//! Runs the full summary in a loop on a synthetic trace and prints the mean time per
+//! summary: the program that `valgrind --tool=callgrind` counts instructions of, a
+//! figure that does not depend on what else the machine is doing (docs/benchmarks.md).
+//! `cargo run --release -p glucometrics --example summary_loop -- DAYS INTERVAL_S RUNS`
 use glucometrics::synthetic::SyntheticTrace;
-use glucometrics::*;
+use glucometrics::{summarize, SummaryConfig};
+
 fn main() {
     let args: Vec<u32> = std::env::args()
         .skip(1)
-        .map(|a| a.parse().unwrap())
+        .map(|a| a.parse().expect("DAYS INTERVAL_S RUNS, whole numbers"))
         .collect();
+    let [days, interval_s, runs] = args[..] else {
+        panic!("usage: summary_loop DAYS INTERVAL_S RUNS");
+    };
     let trace = SyntheticTrace {
-        days: args[0],
-        interval_s: args[1],
+        days,
+        interval_s,
         ..SyntheticTrace::default()
     };
     let readings = trace.generate();
     let start = std::time::Instant::now();
-    for _ in 0..args[2] {
-        std::hint::black_box(
-            summarize(
-                &readings,
-                chrono_tz::Europe::Rome,
-                &SummaryConfig::default(),
-            )
-            .unwrap(),
+    for _ in 0..runs {
+        let summary = summarize(
+            &readings,
+            chrono_tz::Europe::Rome,
+            &SummaryConfig::default(),
         );
+        std::hint::black_box(summary.expect("synthetic readings are valid"));
     }
+    let per_run_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(runs.max(1));
     println!(
-        "{:.1} µs",
-        start.elapsed().as_secs_f64() * 1e6 / f64::from(args[2])
+        "{} readings: {per_run_us:.1} µs per summary",
+        readings.len()
     );
 }

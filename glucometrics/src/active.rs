@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::series::GlucoseSeries;
-use crate::stats;
 
 /// Wear over the observed period (iglu `active_percent(range_type = "automatic")`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -27,13 +26,12 @@ pub struct ActivePeriod {
 /// takes the rounded median interval. A single reading is 100 % of a zero-length period.
 #[must_use]
 pub fn active_period(series: &GlucoseSeries, interval_min: Option<f64>) -> ActivePeriod {
-    let intervals = series.intervals_min();
     let times = series.times_s();
     let span_min = (times[times.len() - 1] - times[0]) / 60.0;
     let interval = interval_min
-        .unwrap_or_else(|| stats::median(&intervals).round_ties_even())
+        .unwrap_or_else(|| series.median_interval_min().round_ties_even())
         .max(1.0);
-    if intervals.is_empty() {
+    if times.len() < 2 {
         return ActivePeriod {
             active_percent: 100.0,
             days: interval / 1440.0,
@@ -42,13 +40,12 @@ pub fn active_period(series: &GlucoseSeries, interval_min: Option<f64>) -> Activ
         };
     }
     let expected = (span_min.round_ties_even() / interval).round_ties_even() + 1.0;
-    let gaps: Vec<f64> = intervals
-        .iter()
-        .copied()
+    let (gap_count, gap_minutes) = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]) / 60.0)
         .filter(|gap| gap.round_ties_even() > interval)
-        .collect();
-    let gap_minutes: f64 = gaps.iter().sum();
-    let missing = ((gap_minutes - gaps.len() as f64 * interval) / interval).round_ties_even();
+        .fold((0_usize, 0.0), |(n, total), gap| (n + 1, total + gap));
+    let missing = ((gap_minutes - gap_count as f64 * interval) / interval).round_ties_even();
     ActivePeriod {
         active_percent: (expected - missing) / expected * 100.0,
         days: (span_min + interval) / 1440.0,
@@ -68,7 +65,7 @@ pub fn active_percent_last_days(
 ) -> f64 {
     let times = series.times_s();
     let interval = interval_min
-        .unwrap_or_else(|| stats::median(&series.intervals_min()).round_ties_even())
+        .unwrap_or_else(|| series.median_interval_min().round_ties_even())
         .max(1.0);
     let end = times[times.len() - 1];
     let start = end - f64::from(days) * 86_400.0;

@@ -237,35 +237,24 @@ fn merge_sorted(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
 /// One profile per local calendar day with readings, in date order.
 #[must_use]
 pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
-    let mut profiles: Vec<DailyProfile> = Vec::new();
-    let mut current_day = None;
-    let mut points: Vec<(f64, f64)> = Vec::new();
-    let finish = |day: i64, points: &mut Vec<(f64, f64)>, profiles: &mut Vec<DailyProfile>| {
-        let values: Vec<f64> = points.iter().map(|p| p.1).collect();
-        profiles.push(DailyProfile {
-            date: date_from_local_day(day),
-            readings: values.len(),
-            mean: stats::mean(&values),
-            min: values.iter().copied().fold(f64::INFINITY, f64::min),
-            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            time_in_range_percent: percent_in_range(values.as_slice(), 70.0, 180.0),
-            points: std::mem::take(points),
-        });
-    };
-    for index in 0..series.len() {
-        let day = series.local_day_number(index);
-        if current_day.is_some_and(|d| d != day) {
-            finish(current_day.unwrap_or(day), &mut points, &mut profiles);
-        }
-        current_day = Some(day);
-        points.push((series.local_minute_of_day(index), series.values()[index]));
-    }
-    if let Some(day) = current_day {
-        finish(day, &mut points, &mut profiles);
-    }
-    // Readings are in UTC order; around a DST fall-back a day's readings stay together
-    // because local days only move forward.
-    profiles
+    let all_values = series.values();
+    series
+        .local_days()
+        .map(|(day, readings)| {
+            let values = &all_values[readings.clone()];
+            DailyProfile {
+                date: date_from_local_day(day),
+                readings: values.len(),
+                mean: stats::mean(values),
+                min: values.iter().copied().fold(f64::INFINITY, f64::min),
+                max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                time_in_range_percent: percent_in_range(values, 70.0, 180.0),
+                points: readings
+                    .map(|index| (series.local_minute_of_day(index), all_values[index]))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::series::GlucoseSeries;
-use crate::stats;
 use crate::MetricsError;
 
 /// Minutes in a day.
@@ -70,17 +69,16 @@ impl DayByDayGrid {
     pub fn new(series: &GlucoseSeries, config: &GridConfig) -> Result<Self, MetricsError> {
         let times = series.times_s();
         let values = series.values();
-        let intervals = series.intervals_min();
         let mut step = match config.step_min {
             Some(step) => f64::from(step.max(1)),
             None => {
-                if intervals.is_empty() {
+                if series.len() < 2 {
                     return Err(MetricsError::TooFewReadings {
                         needed: 2,
                         got: series.len(),
                     });
                 }
-                stats::median(&intervals).round_ties_even().max(1.0)
+                series.median_interval_min().round_ties_even().max(1.0)
             }
         };
         if step > config.max_interpolation_gap_min {

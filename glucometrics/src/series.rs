@@ -93,6 +93,9 @@ pub struct GlucoseSeries {
     values: Vec<f64>,
     /// Local civil time of each reading, seconds since 1970-01-01T00:00 local.
     local_s: Vec<f64>,
+    /// Median of the intervals between consecutive readings, minutes (NaN for one
+    /// reading): the sampling interval that the grid and % time active assume.
+    median_interval_min: f64,
     exclusions: ExclusionCounts,
 }
 
@@ -164,11 +167,14 @@ impl GlucoseSeries {
         }
         let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
         let local_s = clock.to_local_all(&times_s);
+        let mut intervals: Vec<f64> = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0).collect();
+        let median_interval_min = crate::stats::quantile_unsorted(&mut intervals, 0.5);
         Ok(Self {
             tz,
             times_s,
             values,
             local_s,
+            median_interval_min,
             exclusions,
         })
     }
@@ -234,13 +240,33 @@ impl GlucoseSeries {
         (seconds - local_day_of(seconds) as f64 * 86_400.0) / 60.0
     }
 
-    /// Differences between consecutive instants, minutes.
+    /// Median of the intervals between consecutive readings, minutes; NaN for a single
+    /// reading.
     #[must_use]
-    pub fn intervals_min(&self) -> Vec<f64> {
-        self.times_s
-            .windows(2)
-            .map(|w| (w[1] - w[0]) / 60.0)
-            .collect()
+    pub fn median_interval_min(&self) -> f64 {
+        self.median_interval_min
+    }
+
+    /// The readings of each local calendar day: (day number as in
+    /// [`Self::local_day_number`], index range), in date order. Local days never move
+    /// backwards along UTC order (clocks fall back within a day, at most to the
+    /// previous midnight), so each day is one contiguous range.
+    pub fn local_days(&self) -> impl Iterator<Item = (i64, std::ops::Range<usize>)> + '_ {
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            if start >= self.local_s.len() {
+                return None;
+            }
+            let day = self.local_day_number(start);
+            let end = start
+                + self.local_s[start..]
+                    .iter()
+                    .position(|&local| local_day_of(local) != day)
+                    .unwrap_or(self.local_s.len() - start);
+            let range = start..end;
+            start = end;
+            Some((day, range))
+        })
     }
 }
 
@@ -374,6 +400,29 @@ mod tests {
         assert_eq!(counts.conflicting_duplicates, 2);
         assert_eq!(counts.conflicting_instants, 1);
         assert_eq!(counts.kept(), series.len());
+    }
+
+    #[test]
+    fn local_days_are_contiguous_through_a_fall_back() {
+        // Europe/Rome: 2024-10-27 01:00Z clocks go back from 03:00 to 02:00 local; readings
+        // every 20 min from 2024-10-26 20:00Z (22:00 local) to 2024-10-28 00:00Z.
+        let start = Utc.with_ymd_and_hms(2024, 10, 26, 20, 0, 0).unwrap();
+        let readings: Vec<GlucoseReading> = (0..=84)
+            .map(|k| GlucoseReading::new(start + chrono::Duration::minutes(20 * k), 100.0))
+            .collect();
+        let series = GlucoseSeries::new(
+            &readings,
+            chrono_tz::Europe::Rome,
+            &ValidationConfig::default(),
+        )
+        .unwrap();
+        let days: Vec<(NaiveDate, usize)> = series
+            .local_days()
+            .map(|(day, range)| (date_from_local_day(day), range.len()))
+            .collect();
+        let date = |d| NaiveDate::from_ymd_opt(2024, 10, d).unwrap();
+        // 26th: 22:00–23:40 local (6); 27th: 25 local hours (75); 28th: 00:00–01:00 (4).
+        assert_eq!(days, vec![(date(26), 6), (date(27), 75), (date(28), 4)]);
     }
 
     #[test]

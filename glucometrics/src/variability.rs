@@ -2,8 +2,6 @@
 //! GVP, the SD and CV subtypes, rate of change, AUC, and ADRR on local days. Each
 //! function cites its definition and reproduces the R package iglu 4.3.0.
 
-use std::collections::BTreeMap;
-
 use crate::grid::DayByDayGrid;
 use crate::indices::daily_risk_range;
 use crate::series::GlucoseSeries;
@@ -291,18 +289,10 @@ pub fn hourly_auc_iglu(grid: &DayByDayGrid) -> f64 {
 /// ([`daily_risk_range`]). Kovatchev et al. (2006) Diabetes Care 29:2433; iglu `adrr`.
 #[must_use]
 pub fn adrr(series: &GlucoseSeries) -> f64 {
-    // Each day's risk range needs only its lowest and highest reading.
-    let mut days: BTreeMap<i64, [f64; 2]> = BTreeMap::new();
-    for (index, &value) in series.values().iter().enumerate() {
-        let extremes = days
-            .entry(series.local_day_number(index))
-            .or_insert([value, value]);
-        extremes[0] = extremes[0].min(value);
-        extremes[1] = extremes[1].max(value);
-    }
-    let ranges: Vec<f64> = days
-        .values()
-        .map(|extremes| daily_risk_range(extremes))
+    let values = series.values();
+    let ranges: Vec<f64> = series
+        .local_days()
+        .map(|(_, readings)| daily_risk_range(&values[readings]))
         .collect();
     stats::mean(&ranges)
 }
