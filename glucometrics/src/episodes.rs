@@ -18,6 +18,8 @@
 //! extended hyperglycaemia; ours follows the consensus wording and is documented in
 //! docs/glucometrics.md.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::grid::DayByDayGrid;
@@ -127,7 +129,8 @@ pub struct EventClassSummary {
 }
 
 /// Per-grid-point labels: which event (1, 2, … within its run) each point belongs to,
-/// 0 for none; the layout of iglu's `episode_calculation(return_data = TRUE)`.
+/// 0 for none; the layout of iglu's `episode_calculation(return_data = TRUE)`, built on
+/// request by [`EventAnalysis::labelled_points`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelledPoints {
     /// Indices into the grid of the points with a value.
@@ -143,89 +146,150 @@ pub struct LabelledPoints {
 /// Everything the event analysis produces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventAnalysis {
-    /// The labelled grid points.
-    pub points: LabelledPoints,
+    /// Each class's events as ranges of grid indices (every point in them has a
+    /// value), in time order; classes in [`EVENT_CLASSES`] order.
+    pub spans: [Vec<Range<usize>>; 8],
     /// Summaries, in [`EVENT_CLASSES`] order.
     pub summaries: Vec<EventClassSummary>,
     /// Every event, in time order within each class, classes in [`EVENT_CLASSES`] order.
     pub events: Vec<GlycemicEvent>,
 }
 
-/// Labels events in one run of consecutive values (iglu's `event_class`): an event
+impl EventAnalysis {
+    /// The events as iglu lays them out: every grid point with a value, its run and
+    /// its label in each class.
+    #[must_use]
+    pub fn labelled_points(&self, grid: &DayByDayGrid) -> LabelledPoints {
+        let values = grid.values();
+        let mut points = LabelledPoints {
+            grid_index: Vec::new(),
+            values: Vec::new(),
+            run: Vec::new(),
+            labels: Default::default(),
+        };
+        // Point index and run number of every grid index that has a value.
+        let mut point_of = vec![usize::MAX; values.len()];
+        for (run_number, (missing, run)) in (1..).zip(runs(values)) {
+            if missing {
+                continue;
+            }
+            for index in run {
+                point_of[index] = points.values.len();
+                points.grid_index.push(index);
+                points.values.push(values[index]);
+                points.run.push(run_number);
+            }
+        }
+        for (labels, spans) in points.labels.iter_mut().zip(&self.spans) {
+            labels.resize(points.values.len(), 0);
+            let (mut run, mut label) = (0, 0);
+            for span in spans {
+                let first = point_of[span.start];
+                // Labels count from 1 again in each run.
+                if points.run[first] != run {
+                    run = points.run[first];
+                    label = 0;
+                }
+                label += 1;
+                labels[first..first + span.len()].fill(label);
+            }
+        }
+        // iglu's exclusive classes keep the level 1 event's number.
+        for (exclusive, level1) in [(5, 0), (6, 3)] {
+            let (before, from_exclusive) = points.labels.split_at_mut(exclusive);
+            let (source, target) = (&before[level1], &mut from_exclusive[0]);
+            for (label, &number) in target.iter_mut().zip(source.iter()) {
+                if *label != 0 {
+                    *label = number;
+                }
+            }
+        }
+        points
+    }
+}
+
+/// The runs of `values` with and without a value, in order: (missing, index range).
+fn runs(values: &[f64]) -> impl Iterator<Item = (bool, Range<usize>)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let missing = values.get(start)?.is_nan();
+        let length = values[start..]
+            .iter()
+            .position(|v| v.is_nan() != missing)
+            .unwrap_or(values.len() - start);
+        let run = start..start + length;
+        start += length;
+        Some((missing, run))
+    })
+}
+
+/// Finds events in one run of consecutive values (iglu's `event_class`): an event
 /// starts at a run of ≥ `start_points` points inside the condition and lasts until the
-/// point before the next run of ≥ `end_points` points outside it.
-fn label_run(
+/// point before the next run of ≥ `end_points` points outside it. Appends each event's
+/// index range, shifted by `offset`, to `spans`.
+fn find_events(
     values: &[f64],
     inside: impl Fn(f64) -> bool,
     start_points: usize,
     end_points: usize,
-    labels: &mut Vec<usize>,
+    offset: usize,
+    spans: &mut Vec<Range<usize>>,
 ) {
     let n = values.len();
-    let base = labels.len();
-    labels.resize(base + n, 0);
     // Runs of points inside and outside, in order: a start is the first point of an
     // inside run of ≥ `start_points`, an end the first point of an outside run of
     // ≥ `end_points` (or the end of the values). Both come out ascending, so the end
-    // that closes a start is found by one forward walk.
-    let mut starts = Vec::new();
-    let mut ends = Vec::new();
+    // that closes a start is the first end after it, and starts before that end belong
+    // to the same event.
+    let mut event_start = None;
     let mut index = 0;
     while index < n {
         let state = inside(values[index]);
         let run_start = index;
+        index += 1;
         while index < n && inside(values[index]) == state {
             index += 1;
         }
         let length = index - run_start;
         if state && length >= start_points {
-            starts.push(run_start);
+            event_start.get_or_insert(run_start);
         } else if !state && length >= end_points {
-            ends.push(run_start);
+            if let Some(start) = event_start.take() {
+                spans.push(offset + start..offset + run_start);
+            }
         }
     }
-    ends.push(n);
-    let mut next_end = 0;
-    let mut last_end = None;
-    let mut label = 0;
-    for start in starts {
-        while ends[next_end] <= start {
-            next_end += 1;
-        }
-        let end = ends[next_end] - 1;
-        if last_end == Some(end) {
-            continue;
-        }
-        last_end = Some(end);
-        label += 1;
-        labels[base + start..=base + end].fill(label);
+    if let Some(start) = event_start {
+        spans.push(offset + start..offset + n);
     }
 }
 
 /// Extended hyperglycaemia in one run: starts at a point > `level2` where at least
 /// `required_points` of the next `window_points` points are > `level2`, ends before
-/// `end_points` consecutive points ≤ `level1`.
-fn label_extended_hyper(
+/// `end_points` consecutive points ≤ `level1`. Appends each event's index range,
+/// shifted by `offset`, to `spans`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one run, two thresholds, three durations"
+)]
+fn find_extended_hyper(
     values: &[f64],
     level1: f64,
     level2: f64,
     window_points: usize,
     required_points: usize,
     end_points: usize,
-    labels: &mut Vec<usize>,
+    offset: usize,
+    spans: &mut Vec<Range<usize>>,
 ) {
     let n = values.len();
-    let base = labels.len();
-    labels.resize(base + n, 0);
-    let labels = &mut labels[base..];
-    // above[k] = points > level2 among the first k: any window's count in O(1).
+    // above_before[k] = points > level2 among the first k: any window's count in O(1).
     let mut above_before = Vec::with_capacity(n + 1);
     above_before.push(0usize);
     for &v in values {
         let last = *above_before.last().unwrap_or(&0);
         above_before.push(last + usize::from(v > level2));
     }
-    let mut label = 0;
     let mut index = 0;
     while index < n {
         let window_end = (index + window_points).min(n);
@@ -240,8 +304,7 @@ fn label_extended_hyper(
                     break;
                 }
             }
-            label += 1;
-            labels[index..end].fill(label);
+            spans.push(offset + index..offset + end);
             index = end.max(index + 1);
         } else {
             index += 1;
@@ -269,168 +332,179 @@ fn analyse(grid: &DayByDayGrid, config: &EventConfig, only_hypo: bool) -> EventA
     let start_points = points_for(f64::from(config.start_duration_min));
     let end_points = points_for(f64::from(config.end_duration_min));
     let extended_hypo_points = (120.0 / step) as usize + 1;
+    let (hypo1, hypo2) = (config.hypo_level1_mg_dl, config.hypo_level2_mg_dl);
+    let (hyper1, hyper2) = (config.hyper_level1_mg_dl, config.hyper_level2_mg_dl);
 
     let values = grid.values();
-    let present = values.iter().filter(|v| !v.is_nan()).count();
-    let mut points = LabelledPoints {
-        grid_index: Vec::with_capacity(present),
-        values: Vec::with_capacity(present),
-        run: Vec::with_capacity(present),
-        labels: std::array::from_fn(|_| Vec::with_capacity(present)),
-    };
-    let mut run_number = 0;
-    let mut index = 0;
-    while index < values.len() {
-        let missing = values[index].is_nan();
-        let run_start = index;
-        while index < values.len() && values[index].is_nan() == missing {
-            index += 1;
-        }
-        run_number += 1;
+    let mut spans: [Vec<Range<usize>>; 8] = Default::default();
+    let mut present = 0;
+    for (missing, run) in runs(values) {
         if missing {
             continue;
         }
-        let run = &values[run_start..index];
-        let (hypo1, hypo2) = (config.hypo_level1_mg_dl, config.hypo_level2_mg_dl);
-        let (hyper1, hyper2) = (config.hyper_level1_mg_dl, config.hyper_level2_mg_dl);
-        let [l_hypo1, l_hypo2, l_hypo_ext, l_hyper1, l_hyper2, l_hypo1_excl, l_hyper1_excl, l_hyper_ext] =
-            &mut points.labels;
-        label_run(run, |v| v < hypo1, start_points, end_points, l_hypo1);
-        if !only_hypo {
-            label_run(run, |v| v < hypo2, start_points, end_points, l_hypo2);
-            label_run(
-                run,
-                |v| v < hypo1,
-                extended_hypo_points,
-                end_points,
-                l_hypo_ext,
-            );
-            label_run(run, |v| v > hyper1, start_points, end_points, l_hyper1);
-            label_run(run, |v| v > hyper2, start_points, end_points, l_hyper2);
-            label_extended_hyper(
-                run,
-                hyper1,
-                hyper2,
-                (120.0 / step).round() as usize,
-                (90.0 / step).ceil() as usize,
-                end_points,
-                l_hyper_ext,
-            );
-            exclusive(l_hyper1, l_hyper2, run.len(), l_hyper1_excl);
-        } else {
-            label_run(run, |v| v < hypo2, start_points, end_points, l_hypo2);
+        present += run.len();
+        let offset = run.start;
+        let run = &values[run];
+        let [s_hypo1, s_hypo2, s_hypo_ext, s_hyper1, s_hyper2, s_hypo1_excl, s_hyper1_excl, s_hyper_ext] =
+            &mut spans;
+        let (hypo1_from, hypo2_from) = (s_hypo1.len(), s_hypo2.len());
+        find_events(
+            run,
+            |v| v < hypo1,
+            start_points,
+            end_points,
+            offset,
+            s_hypo1,
+        );
+        find_events(
+            run,
+            |v| v < hypo2,
+            start_points,
+            end_points,
+            offset,
+            s_hypo2,
+        );
+        exclusive(&s_hypo1[hypo1_from..], &s_hypo2[hypo2_from..], s_hypo1_excl);
+        if only_hypo {
+            continue;
         }
-        exclusive(l_hypo1, l_hypo2, run.len(), l_hypo1_excl);
-        points.grid_index.extend(run_start..index);
-        points.values.extend_from_slice(run);
-        points
-            .run
-            .extend(std::iter::repeat_n(run_number, run.len()));
+        let (hyper1_from, hyper2_from) = (s_hyper1.len(), s_hyper2.len());
+        find_events(
+            run,
+            |v| v < hypo1,
+            extended_hypo_points,
+            end_points,
+            offset,
+            s_hypo_ext,
+        );
+        find_events(
+            run,
+            |v| v > hyper1,
+            start_points,
+            end_points,
+            offset,
+            s_hyper1,
+        );
+        find_events(
+            run,
+            |v| v > hyper2,
+            start_points,
+            end_points,
+            offset,
+            s_hyper2,
+        );
+        find_extended_hyper(
+            run,
+            hyper1,
+            hyper2,
+            (120.0 / step).round() as usize,
+            (90.0 / step).ceil() as usize,
+            end_points,
+            offset,
+            s_hyper_ext,
+        );
+        exclusive(
+            &s_hyper1[hyper1_from..],
+            &s_hyper2[hyper2_from..],
+            s_hyper1_excl,
+        );
     }
 
-    let days_of_data = points.values.len() as f64 * step / 60.0 / 24.0;
+    let days_of_data = present as f64 * step / 60.0 / 24.0;
     let mut summaries = Vec::with_capacity(EVENT_CLASSES.len());
     let mut events = Vec::new();
-    for (class_index, &(kind, level)) in EVENT_CLASSES.iter().enumerate() {
-        let class_events = if points.labels[class_index].is_empty() {
-            Vec::new()
-        } else {
-            collect_events(grid, &points, class_index, kind, level)
-        };
-        let durations: Vec<f64> = class_events.iter().map(|e| e.duration_min).collect();
-        let means: Vec<f64> = class_events.iter().map(|e| e.mean).collect();
+    for (class_spans, &(kind, level)) in spans.iter().zip(&EVENT_CLASSES) {
+        let first = events.len();
+        events.extend(
+            class_spans
+                .iter()
+                .map(|span| event_of(grid, span.clone(), kind, level)),
+        );
+        let class_events = &events[first..];
+        let total = class_events.len();
         summaries.push(EventClassSummary {
             kind,
             level,
-            events_per_day: if class_events.is_empty() {
+            events_per_day: if total == 0 {
                 0.0
             } else {
-                class_events.len() as f64 / days_of_data
+                total as f64 / days_of_data
             },
-            mean_duration_min: if durations.is_empty() {
+            mean_duration_min: if total == 0 {
                 0.0
             } else {
-                stats::mean(&durations)
+                class_events.iter().map(|e| e.duration_min).sum::<f64>() / total as f64
             },
-            mean_glucose: stats::mean(&means),
-            total: class_events.len(),
+            mean_glucose: if total == 0 {
+                f64::NAN
+            } else {
+                class_events.iter().map(|e| e.mean).sum::<f64>() / total as f64
+            },
+            total,
         });
-        events.extend(class_events);
     }
     EventAnalysis {
-        points,
+        spans,
         summaries,
         events,
     }
 }
 
-/// The last `n` level 1 labels with the events that contain any level 2 point set to 0,
-/// appended to `result`.
-fn exclusive(level1: &[usize], level2: &[usize], n: usize, result: &mut Vec<usize>) {
-    let (level1, level2) = (&level1[level1.len() - n..], &level2[level2.len() - n..]);
-    let base = result.len();
-    result.extend_from_slice(level1);
-    let mut index = 0;
-    while index < level1.len() {
-        let label = level1[index];
-        let start = index;
-        while index < level1.len() && level1[index] == label {
-            index += 1;
+/// The level 1 events (of one run) that contain no level 2 point, appended to `result`.
+fn exclusive(level1: &[Range<usize>], level2: &[Range<usize>], result: &mut Vec<Range<usize>>) {
+    // Both lists are ascending and disjoint within themselves: one forward walk.
+    let mut next = 0;
+    for event in level1 {
+        while next < level2.len() && level2[next].end <= event.start {
+            next += 1;
         }
-        if label != 0 && level2[start..index].iter().any(|&l| l != 0) {
-            result[base + start..base + index].fill(0);
+        let reaches_level2 = level2
+            .get(next)
+            .is_some_and(|deeper| deeper.start < event.end);
+        if !reaches_level2 {
+            result.push(event.clone());
         }
     }
 }
 
-fn collect_events(
+/// One event from its grid index range.
+fn event_of(
     grid: &DayByDayGrid,
-    points: &LabelledPoints,
-    class_index: usize,
+    span: Range<usize>,
     kind: EventKind,
     level: EventLevel,
-) -> Vec<GlycemicEvent> {
-    let labels = &points.labels[class_index];
-    let step = f64::from(grid.step_min());
-    let mut events = Vec::new();
-    let mut index = 0;
-    while index < labels.len() {
-        let (label, run) = (labels[index], points.run[index]);
-        let start = index;
-        while index < labels.len() && labels[index] == label && points.run[index] == run {
-            index += 1;
-        }
-        if label == 0 {
-            continue;
-        }
-        let values = &points.values[start..index];
-        let extreme = match kind {
-            EventKind::Hypo => values.iter().copied().fold(f64::INFINITY, f64::min),
-            EventKind::Hyper => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        };
-        events.push(GlycemicEvent {
-            kind,
-            level,
-            start: utc_from_seconds(grid.time_s(points.grid_index[start])),
-            end: utc_from_seconds(grid.time_s(points.grid_index[index - 1])),
-            duration_min: values.len() as f64 * step,
-            extreme,
-            mean: stats::mean(values),
-        });
+) -> GlycemicEvent {
+    let (first, last) = (span.start, span.end - 1);
+    let values = &grid.values()[span];
+    let extreme = match kind {
+        EventKind::Hypo => values.iter().copied().fold(f64::INFINITY, f64::min),
+        EventKind::Hyper => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    };
+    GlycemicEvent {
+        kind,
+        level,
+        start: utc_from_seconds(grid.time_s(first)),
+        end: utc_from_seconds(grid.time_s(last)),
+        duration_min: values.len() as f64 * f64::from(grid.step_min()),
+        extreme,
+        mean: stats::mean(values),
     }
-    events
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `label_run` on booleans: inside is a value of 1.
+    /// Labels (1, 2, … per event, 0 outside) that `find_events` gives booleans (inside
+    /// is a value of 1), as iglu lays them out.
     fn labels_of(inside: &[bool], start: usize, end: usize) -> Vec<usize> {
         let values: Vec<f64> = inside.iter().map(|&b| f64::from(u8::from(b))).collect();
-        let mut labels = vec![9]; // labels are appended after what is there
-        label_run(&values, |v| v > 0.5, start, end, &mut labels);
-        assert_eq!(labels.remove(0), 9);
+        let mut spans: Vec<Range<usize>> = std::iter::once(0..0).collect(); // appended after
+        find_events(&values, |v| v > 0.5, start, end, 100, &mut spans);
+        assert_eq!(spans.remove(0), 0..0);
+        let mut labels = vec![0; inside.len()];
+        for (label, span) in (1..).zip(spans) {
+            labels[span.start - 100..span.end - 100].fill(label);
+        }
         labels
     }
 
@@ -468,9 +542,10 @@ mod tests {
 
     #[test]
     fn exclusive_drops_events_reaching_level_2() {
-        let mut result = vec![7];
-        exclusive(&[5, 1, 1, 0, 2, 2], &[5, 0, 1, 0, 0, 0], 5, &mut result);
-        assert_eq!(result, vec![7, 0, 0, 0, 2, 2]);
+        // Level 1 events at 1–2, 4–5 and 8–9; level 2 at 2 and 9–10.
+        let mut result: Vec<Range<usize>> = std::iter::once(0..1).collect();
+        exclusive(&[1..3, 4..6, 8..10], &[2..3, 9..11], &mut result);
+        assert_eq!(result, vec![0..1, 4..6]);
     }
 
     #[test]
@@ -479,13 +554,12 @@ mod tests {
         let mut values = vec![260.0; 18];
         values.extend([200.0; 6]);
         values.extend([150.0; 3]);
-        let mut labels = Vec::new();
-        label_extended_hyper(&values, 180.0, 250.0, 24, 18, 3, &mut labels);
-        assert!(labels[..24].iter().all(|&l| l == 1));
-        assert!(labels[24..].iter().all(|&l| l == 0));
+        let mut spans = Vec::new();
+        find_extended_hyper(&values, 180.0, 250.0, 24, 18, 3, 0, &mut spans);
+        assert_eq!(spans, vec![0..24]);
         let short = vec![260.0; 17];
-        let mut labels = Vec::new();
-        label_extended_hyper(&short, 180.0, 250.0, 24, 18, 3, &mut labels);
-        assert!(labels.iter().all(|&l| l == 0));
+        let mut spans = Vec::new();
+        find_extended_hyper(&short, 180.0, 250.0, 24, 18, 3, 0, &mut spans);
+        assert!(spans.is_empty());
     }
 }

@@ -400,7 +400,7 @@ fn check_episodes(
             let local = tz.from_local_datetime(&first).unwrap();
             (local.naive_utc() - first).num_seconds()
         };
-        let points = &analysis.points;
+        let points = analysis.labelled_points(&g);
         for p in 0..points.values.len() {
             let ctx = format!("{context} data row {row} ({id})");
             report.check(
