@@ -81,8 +81,9 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
     let bins = (1440 / bin) as usize;
     let reach = (config.smoothing_bins_each_side as usize).min(bins / 2);
     // Counting sort of the readings into their bins, then each bin sorted by value.
-    let bin_of: Vec<usize> = (0..series.len())
-        .map(|i| ((series.local_minute_of_day(i) / f64::from(bin)) as usize).min(bins - 1))
+    let bin_of: Vec<usize> = series
+        .local_minutes_of_day()
+        .map(|minute| ((minute / f64::from(bin)) as usize).min(bins - 1))
         .collect();
     let mut starts = vec![0_usize; bins + 1];
     for &b in &bin_of {
@@ -238,6 +239,7 @@ fn merge_sorted(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
 #[must_use]
 pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
     let all_values = series.values();
+    let minutes: Vec<f64> = series.local_minutes_of_day().collect();
     series
         .local_days()
         .map(|(day, readings)| {
@@ -250,7 +252,7 @@ pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
                 max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 time_in_range_percent: percent_in_range(values, 70.0, 180.0),
                 points: readings
-                    .map(|index| (series.local_minute_of_day(index), all_values[index]))
+                    .map(|index| (minutes[index], all_values[index]))
                     .collect(),
             }
         })

@@ -2,6 +2,8 @@
 //! clean, time-ordered series in the patient's time zone, counting everything it
 //! sets aside so that nothing is dropped silently.
 
+use std::ops::Range;
+
 use chrono::{DateTime, Duration, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -93,6 +95,8 @@ pub struct GlucoseSeries {
     values: Vec<f64>,
     /// Local civil time of each reading, seconds since 1970-01-01T00:00 local.
     local_s: Vec<f64>,
+    /// Each local calendar day with readings: (day number, index range), in order.
+    days: Vec<(i64, Range<usize>)>,
     /// Median of the intervals between consecutive readings, minutes (NaN for one
     /// reading): the sampling interval that the grid and % time active assume.
     median_interval_min: f64,
@@ -169,11 +173,13 @@ impl GlucoseSeries {
         let local_s = clock.to_local_all(&times_s);
         let mut intervals: Vec<f64> = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0).collect();
         let median_interval_min = crate::stats::quantile_unsorted(&mut intervals, 0.5);
+        let days = day_ranges(&local_s);
         Ok(Self {
             tz,
             times_s,
             values,
             local_s,
+            days,
             median_interval_min,
             exclusions,
         })
@@ -251,23 +257,33 @@ impl GlucoseSeries {
     /// [`Self::local_day_number`], index range), in date order. Local days never move
     /// backwards along UTC order (clocks fall back within a day, at most to the
     /// previous midnight), so each day is one contiguous range.
-    pub fn local_days(&self) -> impl Iterator<Item = (i64, std::ops::Range<usize>)> + '_ {
-        let mut start = 0;
-        std::iter::from_fn(move || {
-            if start >= self.local_s.len() {
-                return None;
-            }
-            let day = self.local_day_number(start);
-            let end = start
-                + self.local_s[start..]
-                    .iter()
-                    .position(|&local| local_day_of(local) != day)
-                    .unwrap_or(self.local_s.len() - start);
-            let range = start..end;
-            start = end;
-            Some((day, range))
+    pub fn local_days(&self) -> impl Iterator<Item = (i64, Range<usize>)> + '_ {
+        self.days.iter().cloned()
+    }
+
+    /// Local time of day of every reading, minutes after local midnight (0 ≤ m < 1440),
+    /// in order: [`Self::local_minute_of_day`] for all, without a division each.
+    pub fn local_minutes_of_day(&self) -> impl Iterator<Item = f64> + '_ {
+        self.days.iter().flat_map(move |(day, readings)| {
+            let midnight = *day as f64 * 86_400.0;
+            self.local_s[readings.clone()]
+                .iter()
+                .map(move |&local| (local - midnight) / 60.0)
         })
     }
+}
+
+/// The local days of ascending local times `local_s` as (day number, index range).
+fn day_ranges(local_s: &[f64]) -> Vec<(i64, Range<usize>)> {
+    let mut days: Vec<(i64, Range<usize>)> = Vec::new();
+    for (index, &local) in local_s.iter().enumerate() {
+        let day = local_day_of(local);
+        match days.last_mut() {
+            Some((last, readings)) if *last == day => readings.end = index + 1,
+            _ => days.push((day, index..index + 1)),
+        }
+    }
+    days
 }
 
 /// The day number (days since 1970-01-01) of local seconds `seconds`. Integer division
@@ -423,6 +439,11 @@ mod tests {
         let date = |d| NaiveDate::from_ymd_opt(2024, 10, d).unwrap();
         // 26th: 22:00–23:40 local (6); 27th: 25 local hours (75); 28th: 00:00–01:00 (4).
         assert_eq!(days, vec![(date(26), 6), (date(27), 75), (date(28), 4)]);
+        let minutes: Vec<f64> = series.local_minutes_of_day().collect();
+        assert_eq!(minutes.len(), series.len());
+        for (index, minute) in minutes.into_iter().enumerate() {
+            assert!((minute - series.local_minute_of_day(index)).abs() < 1e-9);
+        }
     }
 
     #[test]
