@@ -9,10 +9,13 @@
 //! first local midnight, so after a DST change rows are an hour off local midnight.
 //! Consensus metrics that need civil days use readings' local dates instead.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::series::GlucoseSeries;
+use crate::stats;
 use crate::MetricsError;
 
 /// Minutes in a day.
@@ -57,6 +60,18 @@ pub struct DayByDayGrid {
     days: usize,
     /// Row-major values, mg/dL; NaN where missing.
     values: Vec<f64>,
+    /// Mean and SD of each row, computed when first asked for.
+    row_statistics: OnceLock<Vec<RowStatistics>>,
+}
+
+/// Mean and sample SD (n − 1) of one day's grid values, mg/dL (NaN values skipped; NaN
+/// when the row has too few values), as R's `mean` and `sd` with `na.rm = TRUE`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowStatistics {
+    /// Mean, mg/dL.
+    pub mean: f64,
+    /// Sample SD, mg/dL.
+    pub sd: f64,
 }
 
 impl DayByDayGrid {
@@ -124,6 +139,7 @@ impl DayByDayGrid {
             origin_s,
             days,
             values: grid,
+            row_statistics: OnceLock::new(),
         })
     }
 
@@ -169,6 +185,19 @@ impl DayByDayGrid {
     /// The rows, first day first.
     pub fn rows(&self) -> impl Iterator<Item = &[f64]> {
         self.values.chunks(self.points_per_day())
+    }
+
+    /// Mean and SD of each row, first day first: shared by the SD and CV subtypes.
+    #[must_use]
+    pub fn row_statistics(&self) -> &[RowStatistics] {
+        self.row_statistics.get_or_init(|| {
+            self.rows()
+                .map(|row| RowStatistics {
+                    mean: stats::mean(row),
+                    sd: stats::sd(row),
+                })
+                .collect()
+        })
     }
 
     /// The UTC instant of grid point `index` (counting across rows), seconds since the

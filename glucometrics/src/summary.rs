@@ -2,6 +2,8 @@
 //! serde-serialisable value. Glucose figures are mg/dL; [`GlucoseSummary::in_unit`]
 //! gives the same summary in mmol/L.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -209,7 +211,7 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
     let grid = DayByDayGrid::new(series, &config.grid).ok();
     // MAGE and the rate of change use a 5-minute grid; most CGMs give it already.
     let five_minute_grid = match &grid {
-        Some(g) if g.step_min() == 5 => Some(g.clone()),
+        Some(g) if g.step_min() == 5 => Some(Cow::Borrowed(g)),
         _ => DayByDayGrid::new(
             series,
             &GridConfig {
@@ -217,7 +219,8 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
                 ..config.grid
             },
         )
-        .ok(),
+        .ok()
+        .map(Cow::Owned),
     };
     let (event_summaries, events) = match &grid {
         Some(grid) => {

@@ -102,8 +102,9 @@ pub struct SdMeasures {
 #[must_use]
 pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let width = grid.points_per_day();
-    let row_means: Vec<f64> = grid.rows().map(stats::mean).collect();
-    let row_sds: Vec<f64> = grid.rows().map(stats::sd).collect();
+    let row_statistics = grid.row_statistics();
+    let row_means: Vec<f64> = row_statistics.iter().map(|row| row.mean).collect();
+    let row_sds: Vec<f64> = row_statistics.iter().map(|row| row.sd).collect();
     // Per time of day: statistics across days, accumulated row by row (two passes as
     // R's `sd`), for the raw values and for the values centred on their day's mean.
     let mut count = vec![0_usize; width];
@@ -227,8 +228,9 @@ fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
 #[must_use]
 pub fn cv_measures(grid: &DayByDayGrid) -> (f64, f64) {
     let daily_cv: Vec<f64> = grid
-        .rows()
-        .map(|row| stats::sd(row) * 100.0 / stats::mean(row))
+        .row_statistics()
+        .iter()
+        .map(|row| row.sd * 100.0 / row.mean)
         .collect();
     (stats::mean(&daily_cv), stats::sd(&daily_cv))
 }
