@@ -81,32 +81,25 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
     let bins = (1440 / bin) as usize;
     let reach = (config.smoothing_bins_each_side as usize).min(bins / 2);
     // Counting sort of the readings into their bins, then each bin sorted by value.
-    let bin_of: Vec<usize> = series
-        .local_minutes_of_day()
-        .map(|minute| ((minute / f64::from(bin)) as usize).min(bins - 1))
-        .collect();
+    let bin_of = |minute: f64| ((minute / f64::from(bin)) as usize).min(bins - 1);
     let mut starts = vec![0_usize; bins + 1];
-    for &b in &bin_of {
-        starts[b + 1] += 1;
+    for minute in series.local_minutes_of_day() {
+        starts[bin_of(minute) + 1] += 1;
     }
     for b in 0..bins {
         starts[b + 1] += starts[b];
     }
-    let mut fill = starts.clone();
-    let mut by_bin = vec![0.0; series.len()];
-    for (&b, &value) in bin_of.iter().zip(series.values()) {
-        by_bin[fill[b]] = value;
-        fill[b] += 1;
-    }
     // Whole numbers in range (an exact integer round trip, cheaper than `f64::fract`).
     #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-    let whole = by_bin
+    let whole = series
+        .values()
         .iter()
         .all(|&v| (0.0..=f64::from(HISTOGRAM_MAX)).contains(&v) && f64::from(v as u16) == v);
     if whole {
-        let whole_values: Vec<u16> = by_bin.iter().map(|&v| v as u16).collect();
-        return sliding_histogram_bins(&whole_values, &starts, bins, reach, bin);
+        let by_bin = group_by_bin(series, &starts, bin_of, |v| v as u16);
+        return sliding_histogram_bins(&by_bin, &starts, bins, reach, bin);
     }
+    let mut by_bin = group_by_bin(series, &starts, bin_of, |v| v);
     for b in 0..bins {
         by_bin[starts[b]..starts[b + 1]].sort_unstable_by(f64::total_cmp);
     }
@@ -128,6 +121,24 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
             }
         })
         .collect()
+}
+
+/// The series' values, `convert`ed, grouped by time-of-day bin (bin `b` at
+/// `starts[b]..starts[b + 1]`), in time order within a bin.
+fn group_by_bin<T: Copy + Default>(
+    series: &GlucoseSeries,
+    starts: &[usize],
+    bin_of: impl Fn(f64) -> usize,
+    convert: impl Fn(f64) -> T,
+) -> Vec<T> {
+    let mut fill = starts.to_vec();
+    let mut by_bin = vec![T::default(); series.len()];
+    for (minute, &value) in series.local_minutes_of_day().zip(series.values()) {
+        let b = bin_of(minute);
+        by_bin[fill[b]] = convert(value);
+        fill[b] += 1;
+    }
+    by_bin
 }
 
 /// Largest whole mg/dL value handled by the histogram path.
@@ -239,7 +250,7 @@ fn merge_sorted(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
 #[must_use]
 pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
     let all_values = series.values();
-    let minutes: Vec<f64> = series.local_minutes_of_day().collect();
+    let mut minutes = series.local_minutes_of_day();
     series
         .local_days()
         .map(|(day, readings)| {
@@ -251,8 +262,11 @@ pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
                 min: values.iter().copied().fold(f64::INFINITY, f64::min),
                 max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 time_in_range_percent: percent_in_range(values, 70.0, 180.0),
-                points: readings
-                    .map(|index| (minutes[index], all_values[index]))
+                // The minutes come day by day in the same order.
+                points: minutes
+                    .by_ref()
+                    .take(readings.len())
+                    .zip(values.iter().copied())
                     .collect(),
             }
         })

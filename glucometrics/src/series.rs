@@ -171,8 +171,9 @@ impl GlucoseSeries {
         }
         let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
         let local_s = clock.to_local_all(&times_s);
-        let mut intervals: Vec<f64> = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0).collect();
-        let median_interval_min = crate::stats::quantile_unsorted(&mut intervals, 0.5);
+        // Intervals are mostly whole minutes: their distribution is a table, no copy.
+        let intervals = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0);
+        let median_interval_min = crate::stats::ValueDistribution::of_iter(intervals).median();
         let days = day_ranges(&local_s);
         Ok(Self {
             tz,

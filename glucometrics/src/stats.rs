@@ -196,9 +196,16 @@ impl ValueDistribution {
     /// The distribution of `values` (any order; NaN skipped, as R's `na.rm = TRUE`).
     #[must_use]
     pub fn of(values: &[f64]) -> Self {
+        Self::of_iter(values.iter().copied())
+    }
+
+    /// [`Self::of`] for values that are computed, not stored (walked twice when they
+    /// are not all whole numbers).
+    #[must_use]
+    pub fn of_iter(values: impl Iterator<Item = f64> + Clone) -> Self {
         let mut table = vec![0_u32; Self::TABLE_LIMIT + 1];
         let mut whole = true;
-        for &value in values {
+        for value in values.clone() {
             // The integer round trip is exact for whole values (and, unlike
             // `f64::fract`, not a library call on baseline x86-64); NaN casts to 0
             // and fails the comparison.
@@ -220,7 +227,7 @@ impl ValueDistribution {
                 }
             }
         } else {
-            let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+            let mut sorted: Vec<f64> = values.filter(|v| !v.is_nan()).collect();
             sorted.sort_unstable_by(f64::total_cmp);
             for value in sorted {
                 #[expect(clippy::float_cmp, reason = "equal values are one distinct value")]
