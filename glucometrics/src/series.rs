@@ -133,7 +133,12 @@ impl GlucoseSeries {
             }
         }
         // Sorting by (instant, value) makes the result independent of input order.
-        kept.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        // Readings mostly come in time order: checking is cheaper than sorting, which
+        // would also take a scratch buffer as large as the input.
+        let order = |a: &(i64, f64), b: &(i64, f64)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1));
+        if !kept.is_sorted_by(|a, b| order(a, b).is_le()) {
+            kept.sort_unstable_by(order);
+        }
         let mut times_s = Vec::with_capacity(kept.len());
         let mut values = Vec::with_capacity(kept.len());
         let mut start = 0;

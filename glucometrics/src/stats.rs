@@ -5,7 +5,13 @@
 /// Arithmetic mean of the non-NaN values; NaN when there are none.
 #[must_use]
 pub fn mean(values: &[f64]) -> f64 {
-    let finite = values.iter().copied().filter(|v| !v.is_nan());
+    mean_of_iter(values.iter().copied())
+}
+
+/// [`mean`] of values that are computed, not stored (walked twice).
+#[must_use]
+pub fn mean_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let finite = values.clone().filter(|v| !v.is_nan());
     let (count, sum) = finite.fold((0_usize, 0.0), |(n, s), v| (n + 1, s + v));
     if count == 0 {
         return f64::NAN;
@@ -13,11 +19,7 @@ pub fn mean(values: &[f64]) -> f64 {
     // Two-pass correction, as R's `mean.default` does, so that long series agree with R
     // to the last bits.
     let first = sum / count as f64;
-    let correction: f64 = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .map(|v| v - first)
-        .sum();
+    let correction: f64 = values.filter(|v| !v.is_nan()).map(|v| v - first).sum();
     first + correction / count as f64
 }
 
@@ -30,11 +32,23 @@ pub fn sd(values: &[f64]) -> f64 {
     variance(values).sqrt()
 }
 
+/// [`sd`] of values that are computed, not stored (walked twice).
+#[must_use]
+pub fn sd_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    variance_of_iter(values).sqrt()
+}
+
 /// Sample variance (n − 1) of the non-NaN values; NaN for fewer than two.
 #[must_use]
 pub fn variance(values: &[f64]) -> f64 {
+    variance_of_iter(values.iter().copied())
+}
+
+/// [`variance`] of values that are computed, not stored (walked twice).
+#[must_use]
+pub fn variance_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
     let (count, sum) = values
-        .iter()
+        .clone()
         .filter(|v| !v.is_nan())
         .fold((0_usize, 0.0), |(n, s), v| (n + 1, s + v));
     if count < 2 {
@@ -42,7 +56,6 @@ pub fn variance(values: &[f64]) -> f64 {
     }
     let centre = sum / count as f64;
     let squares: f64 = values
-        .iter()
         .filter(|v| !v.is_nan())
         .map(|v| (v - centre) * (v - centre))
         .sum();

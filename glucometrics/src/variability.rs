@@ -8,15 +8,13 @@ use crate::series::GlucoseSeries;
 use crate::stats::{self, CompensatedSum};
 
 /// Differences `g[i + lag] − g[i]` over the flattened grid (NaN where either is missing).
-fn lagged_differences(values: &[f64], lag: usize) -> Vec<f64> {
-    if lag == 0 || lag >= values.len() {
-        return Vec::new();
-    }
-    values[lag..]
+fn lagged_differences(values: &[f64], lag: usize) -> impl Iterator<Item = f64> + Clone + '_ {
+    // No difference when the lag reaches past the values.
+    let later = values.get(lag..).filter(|_| lag > 0).unwrap_or_default();
+    later
         .iter()
         .zip(values)
         .map(|(later, earlier)| later - earlier)
-        .collect()
 }
 
 /// CONGA(n), mg/dL: SD of the differences between grid values `hours` hours apart.
@@ -25,11 +23,8 @@ fn lagged_differences(values: &[f64], lag: usize) -> Vec<f64> {
 #[must_use]
 pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
     let per_hour = (60.0 / f64::from(grid.step_min())).round() as usize;
-    let differences = lagged_differences(grid.values(), per_hour * hours as usize);
-    if stats::count_present(&differences) < 2 {
-        return f64::NAN;
-    }
-    stats::sd(&differences)
+    // Fewer than two differences give NaN.
+    stats::sd_of_iter(lagged_differences(grid.values(), per_hour * hours as usize))
 }
 
 /// MODD, mg/dL: mean absolute difference between grid values `lag_days` days apart
@@ -38,11 +33,7 @@ pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
 #[must_use]
 pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
     let lag = lag_days as usize * grid.points_per_day();
-    let absolute: Vec<f64> = lagged_differences(grid.values(), lag)
-        .iter()
-        .map(|d| d.abs())
-        .collect();
-    stats::mean(&absolute)
+    stats::mean_of_iter(lagged_differences(grid.values(), lag).map(f64::abs))
 }
 
 /// MAG, mg/dL per hour: the sum of absolute changes between consecutive grid values
@@ -51,15 +42,14 @@ pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
 /// step; 0 when no change can be computed.
 #[must_use]
 pub fn mag(grid: &DayByDayGrid) -> f64 {
-    let changes: Vec<f64> = lagged_differences(grid.values(), 1)
-        .into_iter()
+    let (count, total) = lagged_differences(grid.values(), 1)
         .filter(|d| !d.is_nan())
-        .collect();
-    let hours = changes.len() as f64 * f64::from(grid.step_min()) / 60.0;
+        .fold((0_usize, 0.0), |(n, t), d| (n + 1, t + d.abs()));
+    let hours = count as f64 * f64::from(grid.step_min()) / 60.0;
     if hours == 0.0 {
         return 0.0;
     }
-    changes.iter().map(|d| d.abs()).sum::<f64>() / hours
+    total / hours
 }
 
 /// Glycemic Variability Percentage, %: how much longer the glucose trace is than a flat
@@ -69,15 +59,15 @@ pub fn mag(grid: &DayByDayGrid) -> f64 {
 #[must_use]
 pub fn gvp(grid: &DayByDayGrid) -> f64 {
     let step = f64::from(grid.step_min());
-    let changes: Vec<f64> = lagged_differences(grid.values(), 1)
-        .into_iter()
+    let (count, length) = lagged_differences(grid.values(), 1)
         .filter(|d| !d.is_nan())
-        .collect();
-    if changes.is_empty() {
+        .fold((0_usize, 0.0), |(n, l), d| {
+            (n + 1, l + (step * step + d * d).sqrt())
+        });
+    if count == 0 {
         return f64::NAN;
     }
-    let length: f64 = changes.iter().map(|d| (step * step + d * d).sqrt()).sum();
-    (length / (changes.len() as f64 * step) - 1.0) * 100.0
+    (length / (count as f64 * step) - 1.0) * 100.0
 }
 
 /// The six SD subtypes of Rodbard (2009) Diabetes Technol Ther 11:551,
