@@ -101,16 +101,26 @@ pub fn normalise_address(text: &str) -> Option<String> {
     )
 }
 
+/// The gateway of a Theengs topic `home/{gateway}/BTtoMQTT/...`; `None` for any other
+/// topic.
+#[must_use]
+pub fn gateway_of_topic(topic: &str) -> Option<&str> {
+    let mut levels = topic.split('/');
+    match (levels.next(), levels.next(), levels.next()) {
+        (Some("home"), Some(gateway), Some("BTtoMQTT")) if !gateway.is_empty() => Some(gateway),
+        _ => None,
+    }
+}
+
 /// Decodes a message received on `topic`.
 ///
 /// # Errors
 /// [`TheengsError`] saying why there is nothing to keep.
 pub fn decode(topic: &str, payload: &[u8]) -> Result<TheengsMessage, TheengsError> {
-    let parts: Vec<&str> = topic.split('/').collect();
-    let (gateway, last) = match parts.as_slice() {
-        ["home", gateway, "BTtoMQTT", .., last] if !gateway.is_empty() => (*gateway, *last),
-        _ => return Err(TheengsError::Topic(topic.to_owned())),
-    };
+    let topic_error = || TheengsError::Topic(topic.to_owned());
+    let gateway = gateway_of_topic(topic).ok_or_else(topic_error)?;
+    // The device's address is the last level, below `BTtoMQTT`.
+    let last = topic.split('/').skip(3).last().ok_or_else(topic_error)?;
     let value: Value =
         serde_json::from_slice(payload).map_err(|e| TheengsError::Json(e.to_string()))?;
     let Value::Object(fields) = value else {
@@ -272,6 +282,27 @@ mod tests {
         assert!(matches!(
             decode("home/hall/BTtoMQTT/AABBCCDDEEFF", b"[1]"),
             Err(TheengsError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn the_gateway_is_read_from_the_topic() {
+        assert_eq!(
+            gateway_of_topic("home/hall/BTtoMQTT/5CCAD3112233"),
+            Some("hall")
+        );
+        assert_eq!(gateway_of_topic("home/hall/BTtoMQTT"), Some("hall"));
+        for other in [
+            "home//BTtoMQTT/5CCAD3112233",
+            "home/hall/MQTTtoBT/x",
+            "pghd/v1/gateways/g/readings",
+            "",
+        ] {
+            assert_eq!(gateway_of_topic(other), None, "{other}");
+        }
+        assert!(matches!(
+            decode("home/hall/BTtoMQTT", SCALE.as_bytes()),
+            Err(TheengsError::Topic(_))
         ));
     }
 

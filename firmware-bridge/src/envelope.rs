@@ -20,7 +20,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use device_adapters::reading::Reading;
+use device_adapters::reading::{Reading, ReadingSource};
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +46,7 @@ pub const MAX_PACKET: usize = MAX_PAYLOAD + 1024;
 pub struct Envelope {
     /// The gateway that received the reading.
     pub gateway: String,
-    /// The gateway's message counter (starts at 0, +1 per message).
+    /// The gateway's reading counter (starts at 0, +1 per reading).
     pub counter: u64,
     /// When the gateway received it (its own clock, UTC).
     pub received_at: DateTime<Utc>,
@@ -56,6 +56,33 @@ pub struct Envelope {
     pub raw_hex: Option<String>,
     /// The decoded reading.
     pub reading: Reading,
+}
+
+impl Envelope {
+    /// `reading` as gateway `gateway` forwards it: numbered `counter`, received at
+    /// `received_at`, from the characteristic its BLE source names (a band has several),
+    /// else from `characteristic`.
+    #[must_use]
+    pub fn of_reading(
+        gateway: &str,
+        counter: u64,
+        received_at: DateTime<Utc>,
+        characteristic: u16,
+        reading: Reading,
+    ) -> Self {
+        let characteristic = match reading.source {
+            ReadingSource::Ble { characteristic } => characteristic,
+            _ => characteristic,
+        };
+        Self {
+            gateway: gateway.to_owned(),
+            counter,
+            received_at,
+            characteristic: Some(characteristic),
+            raw_hex: None,
+            reading,
+        }
+    }
 }
 
 /// What the signature of a `version` payload covers: a version-1 body itself; the

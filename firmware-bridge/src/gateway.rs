@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use device_adapters::reading::{DeviceIdentity, Reading, ReadingSource};
+use device_adapters::reading::{DeviceIdentity, Reading};
 
 use crate::envelope::{readings_topic, Envelope, GatewayKey};
 use crate::forward::{ForwardError, Forwarder, ForwarderConfig};
@@ -179,23 +179,10 @@ impl Gateway {
         if readings.is_empty() {
             return Ok(());
         }
-        let envelopes: Vec<Envelope> = readings
-            .into_iter()
-            .enumerate()
-            .map(|(i, reading)| {
-                // A device with several characteristics (a band) says which one per reading.
-                let characteristic = match reading.source {
-                    ReadingSource::Ble { characteristic } => characteristic,
-                    _ => characteristic,
-                };
-                Envelope {
-                    gateway: self.id.clone(),
-                    counter: self.counter + i as u64,
-                    received_at: now,
-                    characteristic: Some(characteristic),
-                    raw_hex: None,
-                    reading,
-                }
+        let envelopes: Vec<Envelope> = (self.counter..)
+            .zip(readings)
+            .map(|(counter, reading)| {
+                Envelope::of_reading(&self.id, counter, now, characteristic, reading)
             })
             .collect();
         // What arrived together (a backfill, several devices) travels together: one

@@ -132,14 +132,9 @@ fn produce(
         for (cgm, session) in devices.cgms.iter_mut().zip(&mut devices.sessions) {
             session.exchange(cgm, now);
             while let Some(reading) = session.poll_reading() {
-                envelopes.push(Envelope {
-                    gateway: gateway.clone(),
-                    counter,
-                    received_at: now,
-                    characteristic: Some(0x2AA7),
-                    raw_hex: None,
-                    reading,
-                });
+                envelopes.push(Envelope::of_reading(
+                    &gateway, counter, now, 0x2AA7, reading,
+                ));
                 counter += 1;
             }
         }

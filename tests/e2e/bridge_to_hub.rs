@@ -72,14 +72,7 @@ async fn every_measured_record_is_stored_exactly_once() {
         // What one exchange gave (a backfill after an outage: many) is one signed batch.
         let mut envelopes = Vec::new();
         while let Some(reading) = session.poll_reading() {
-            envelopes.push(Envelope {
-                gateway: "gw-1".into(),
-                counter,
-                received_at: now,
-                characteristic: Some(0x2AA7),
-                raw_hex: None,
-                reading,
-            });
+            envelopes.push(Envelope::of_reading("gw-1", counter, now, 0x2AA7, reading));
             counter += 1;
         }
         for payload in key.seal_batch("gw-1", &envelopes).unwrap() {

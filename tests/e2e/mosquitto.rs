@@ -141,14 +141,7 @@ async fn every_reading_survives_broker_restart_and_hub_sigkill() {
         // Every simulated half hour, what the session gave is one signed batch
         // (contract version 2, as the bridge sends).
         while let Some(reading) = session.poll_reading() {
-            envelopes.push(Envelope {
-                gateway: "gw-m".into(),
-                counter,
-                received_at: now,
-                characteristic: Some(0x2AA7),
-                raw_hex: None,
-                reading,
-            });
+            envelopes.push(Envelope::of_reading("gw-m", counter, now, 0x2AA7, reading));
             counter += 1;
         }
         if (now - start).num_minutes() % 30 == 0 || now == end {

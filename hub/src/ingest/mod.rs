@@ -27,19 +27,21 @@ pub const READINGS_FILTER: &str = "pghd/v1/gateways/+/readings";
 /// to MQTT 3.1.1 clients too, which is what the hub's client speaks.
 #[must_use]
 pub fn readings_filter(share_group: Option<&str>) -> String {
-    match share_group {
-        Some(group) => format!("$share/{group}/{READINGS_FILTER}"),
-        None => READINGS_FILTER.to_owned(),
-    }
+    shared(READINGS_FILTER, share_group)
 }
 
 /// The filter of Theengs Gateway messages (`home/+/BTtoMQTT/#`), shared like
 /// [`readings_filter`] when hubs share the load.
 #[must_use]
 pub fn theengs_filter(share_group: Option<&str>) -> String {
+    shared(device_adapters::theengs::TOPIC_FILTER, share_group)
+}
+
+/// `filter`, as the shared subscription of `share_group` when there is one.
+fn shared(filter: &str, share_group: Option<&str>) -> String {
     match share_group {
-        Some(group) => format!("$share/{group}/{}", device_adapters::theengs::TOPIC_FILTER),
-        None => device_adapters::theengs::TOPIC_FILTER.to_owned(),
+        Some(group) => format!("$share/{group}/{filter}"),
+        None => filter.to_owned(),
     }
 }
 
@@ -139,8 +141,8 @@ impl<S: ReadingStore> Ingest<S> {
     fn learn_gateways(&mut self, messages: &[(&str, &[u8])]) -> Result<(), StoreError> {
         let now = std::time::Instant::now();
         for (topic, _) in messages {
-            let Some(gateway) =
-                gateway_of_topic(topic).or_else(|| theengs::gateway_of_topic(topic))
+            let Some(gateway) = gateway_of_topic(topic)
+                .or_else(|| device_adapters::theengs::gateway_of_topic(topic))
             else {
                 continue;
             };
@@ -237,7 +239,9 @@ impl<S: ReadingStore> Ingest<S> {
             .iter()
             .copied()
             .enumerate()
-            .partition(|(_, (topic, _))| theengs::gateway_of_topic(topic).is_some());
+            .partition(|(_, (topic, _))| {
+                device_adapters::theengs::gateway_of_topic(topic).is_some()
+            });
         let mut pending = theengs::Pending::default();
         for (index, (topic, payload)) in theengs_messages {
             match self

@@ -28,14 +28,6 @@ pub const WEIGHING_REPEAT: Duration = Duration::minutes(10);
 /// How far back the last step total of a band is looked for after a restart.
 const STEP_TOTAL_LOOKBACK: Duration = Duration::hours(36);
 
-/// The Theengs gateway of a topic `home/{gateway}/BTtoMQTT/...`.
-#[must_use]
-pub fn gateway_of_topic(topic: &str) -> Option<&str> {
-    let rest = topic.strip_prefix("home/")?;
-    let (gateway, rest) = rest.split_once('/')?;
-    (rest.starts_with("BTtoMQTT") && !gateway.is_empty()).then_some(gateway)
-}
-
 /// Why a Theengs message gave no reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skipped {
