@@ -62,19 +62,8 @@ pub fn variance_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
     squares / (count - 1) as f64
 }
 
-/// Quantile of Hyndman & Fan (1996) type 7, R's default `quantile(type = 7)` and
-/// numpy's default: `x[h]` interpolated linearly at `h = (n − 1)·p`. `p` in \[0, 1\].
-/// NaN values are skipped; NaN when none remain or `p` is outside \[0, 1\].
-///
-/// `statrs` offers type 8 only; iglu, R and the AGP reference reports use type 7.
-#[must_use]
-pub fn quantile(values: &[f64], p: f64) -> f64 {
-    let mut present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    quantile_unsorted(&mut present, p)
-}
-
-/// [`quantile`] of NaN-free values, reordering them in place: two linear-time
-/// selections instead of a sort.
+/// Type 7 quantile ([`ValueDistribution::quantile`]) of NaN-free values, reordering them
+/// in place: two linear-time selections instead of a sort.
 #[must_use]
 pub fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
     if values.is_empty() || !(0.0..=1.0).contains(&p) {
@@ -93,7 +82,8 @@ pub fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
     low + fraction * (high - low)
 }
 
-/// [`quantile`] on values already sorted ascending and free of NaN.
+/// Type 7 quantile ([`ValueDistribution::quantile`]) of values already sorted ascending
+/// and free of NaN.
 #[must_use]
 pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() || !(0.0..=1.0).contains(&p) {
@@ -106,24 +96,6 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     let high_index = (low_index + 1).min(sorted.len() - 1);
     let fraction = h - lower;
     sorted[low_index] + fraction * (sorted[high_index] - sorted[low_index])
-}
-
-/// Median (type 7 quantile at 0.5) of the non-NaN values.
-#[must_use]
-pub fn median(values: &[f64]) -> f64 {
-    quantile(values, 0.5)
-}
-
-/// Median absolute deviation scaled by 1.4826 (R `mad`, the consistency constant for
-/// normal data; Hampel 1974).
-#[must_use]
-pub fn mad(values: &[f64]) -> f64 {
-    let mut scratch: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    let centre = quantile_unsorted(&mut scratch, 0.5);
-    for value in &mut scratch {
-        *value = (*value - centre).abs();
-    }
-    1.4826 * quantile_unsorted(&mut scratch, 0.5)
 }
 
 /// Kahan–Babuška (Neumaier) compensated sum: adding and removing values in a running
@@ -243,21 +215,25 @@ impl ValueDistribution {
             let mut sorted: Vec<f64> = values.filter(|v| !v.is_nan()).collect();
             sorted.sort_unstable_by(f64::total_cmp);
             for value in sorted {
-                #[expect(clippy::float_cmp, reason = "equal values are one distinct value")]
-                match distribution.values.last() {
-                    Some(&last) if last == value => {
-                        *distribution.counts.last_mut().unwrap_or(&mut 0) += 1;
-                        *distribution.cumulative.last_mut().unwrap_or(&mut 0) += 1;
-                    }
-                    _ => distribution.push(value, 1),
-                }
+                distribution.push(value, 1);
             }
         }
         distribution
     }
 
+    /// Adds `count` readings of `value`, which is not below any value so far: a value
+    /// equal to the last one adds to its count.
     fn push(&mut self, value: f64, count: u32) {
         let before = self.cumulative.last().copied().unwrap_or(0);
+        if self.values.last() == Some(&value) {
+            if let (Some(last_count), Some(last_cumulative)) =
+                (self.counts.last_mut(), self.cumulative.last_mut())
+            {
+                *last_count += count;
+                *last_cumulative += count as usize;
+            }
+            return;
+        }
         self.values.push(value);
         self.counts.push(count);
         self.cumulative.push(before + count as usize);
@@ -323,8 +299,10 @@ impl ValueDistribution {
         self.values[index.min(self.values.len() - 1)]
     }
 
-    /// Quantile of Hyndman–Fan type 7 (R's default); NaN when empty or `p` is outside
-    /// [0, 1].
+    /// Quantile of Hyndman & Fan (1996) type 7, R's default `quantile(type = 7)` and
+    /// numpy's default: the order statistic at `h = (n − 1)·p` interpolated linearly.
+    /// NaN when empty or `p` is outside \[0, 1\]. (`statrs` offers type 8 only; iglu, R
+    /// and the AGP reference reports use type 7.)
     #[must_use]
     pub fn quantile(&self, p: f64) -> f64 {
         if self.is_empty() || !(0.0..=1.0).contains(&p) {
@@ -359,7 +337,8 @@ impl ValueDistribution {
         self.values.last().copied().unwrap_or(f64::NAN)
     }
 
-    /// Median absolute deviation from the median, × 1.4826 (R's `mad`).
+    /// Median absolute deviation from the median, × 1.4826 (R's `mad`; the consistency
+    /// constant for normal data, Hampel 1974).
     #[must_use]
     pub fn mad(&self) -> f64 {
         let centre = self.median();
@@ -368,14 +347,7 @@ impl ValueDistribution {
         deviations.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let mut spread = Self::default();
         for (deviation, count) in deviations {
-            #[expect(clippy::float_cmp, reason = "equal deviations are one distinct value")]
-            match spread.values.last() {
-                Some(&last) if last == deviation => {
-                    *spread.counts.last_mut().unwrap_or(&mut 0) += count;
-                    *spread.cumulative.last_mut().unwrap_or(&mut 0) += count as usize;
-                }
-                _ => spread.push(deviation, count),
-            }
+            spread.push(deviation, count);
         }
         1.4826 * spread.median()
     }
@@ -394,13 +366,13 @@ mod tests {
     #[test]
     fn quantile_type_7_matches_r() {
         // R: quantile(c(1, 2, 4, 10), c(0.1, 0.25, 0.5, 0.9)) = 1.3 1.75 3.0 8.2
-        let x = [10.0, 1.0, 4.0, 2.0];
+        let x = ValueDistribution::of(&[10.0, 1.0, 4.0, 2.0]);
         let expected = [(0.1, 1.3), (0.25, 1.75), (0.5, 3.0), (0.9, 8.2)];
         for (p, q) in expected {
-            assert!((quantile(&x, p) - q).abs() < 1e-12, "p={p}");
+            assert!((x.quantile(p) - q).abs() < 1e-12, "p={p}");
         }
-        assert!(quantile(&[], 0.5).is_nan());
-        assert!(quantile(&x, 1.5).is_nan());
+        assert!(ValueDistribution::of(&[]).quantile(0.5).is_nan());
+        assert!(x.quantile(1.5).is_nan());
     }
 
     #[test]
@@ -428,6 +400,21 @@ mod tests {
 
     #[test]
     fn distribution_agrees_with_the_slice_statistics() {
+        // The definitions on the readings themselves: type 7 by sorting, MAD by selection.
+        let present = |values: &[f64]| -> Vec<f64> {
+            values.iter().copied().filter(|v| !v.is_nan()).collect()
+        };
+        let quantile = |values: &[f64], p: f64| {
+            let mut sorted = present(values);
+            sorted.sort_by(f64::total_cmp);
+            quantile_sorted(&sorted, p)
+        };
+        let mad = |values: &[f64]| {
+            let mut scratch = present(values);
+            let centre = quantile_unsorted(&mut scratch, 0.5);
+            let mut deviations: Vec<f64> = scratch.iter().map(|v| (v - centre).abs()).collect();
+            1.4826 * quantile_unsorted(&mut deviations, 0.5)
+        };
         let whole: Vec<f64> = (0..1001).map(|i| f64::from((i * 37) % 401 + 40)).collect();
         let mut fractional = whole.clone();
         fractional.extend([55.5, 0.25, 1500.0, f64::NAN, 72.125]);
@@ -448,6 +435,7 @@ mod tests {
     #[test]
     fn mad_matches_r() {
         // R: mad(c(1, 2, 3, 4, 100)) = 1.4826
-        assert!((mad(&[1.0, 2.0, 3.0, 4.0, 100.0]) - 1.4826).abs() < 1e-12);
+        let values = ValueDistribution::of(&[1.0, 2.0, 3.0, 4.0, 100.0]);
+        assert!((values.mad() - 1.4826).abs() < 1e-12);
     }
 }

@@ -93,14 +93,13 @@ pub struct SdMeasures {
 pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let width = grid.points_per_day();
     let row_statistics = grid.row_statistics();
-    let row_means: Vec<f64> = row_statistics.iter().map(|row| row.mean).collect();
-    let row_sds: Vec<f64> = row_statistics.iter().map(|row| row.sd).collect();
+    let row_means = || row_statistics.iter().map(|row| row.mean);
     // Per time of day: statistics across days, accumulated row by row (two passes as
     // R's `sd`), for the raw values and for the values centred on their day's mean.
     let mut count = vec![0_usize; width];
     let mut sum = vec![0.0; width];
     let mut centred_sum = vec![0.0; width];
-    for (row, row_mean) in grid.rows().zip(&row_means) {
+    for (row, row_mean) in grid.rows().zip(row_means()) {
         for (c, &value) in row.iter().enumerate() {
             if !value.is_nan() {
                 count[c] += 1;
@@ -120,7 +119,7 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let centred_means = mean_of(&centred_sum);
     let mut squares = vec![0.0; width];
     let mut centred_squares = vec![0.0; width];
-    for (row, row_mean) in grid.rows().zip(&row_means) {
+    for (row, row_mean) in grid.rows().zip(row_means()) {
         for (c, &value) in row.iter().enumerate() {
             if !value.is_nan() {
                 squares[c] += (value - column_means[c]).powi(2);
@@ -147,14 +146,14 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let window = (60.0 / f64::from(grid.step_min())).round() as usize;
     let (window_sd_sum, window_sd_count) = sliding_window_sds(grid.values(), window);
     SdMeasures {
-        within_days: stats::mean(&row_sds),
+        within_days: stats::mean_of_iter(row_statistics.iter().map(|row| row.sd)),
         between_time_points: stats::sd(&column_means),
         within_series_1h: if window_sd_count == 0 {
             f64::NAN
         } else {
             window_sd_sum / window_sd_count as f64
         },
-        daily_means: stats::sd(&row_means),
+        daily_means: stats::sd_of_iter(row_means()),
         between_days: stats::mean(&column_sds),
         between_days_corrected: stats::mean(&corrected_sds),
     }
