@@ -5,6 +5,9 @@ set -euo pipefail
 # Only the URL goes to stdout: pg_ctlcluster and friends print notes such as "Removed
 # stale pid file." that would otherwise end up in the captured URL.
 exec 3>&1 1>&2
+# `su postgres` keeps the working directory, which the postgres user may not be allowed
+# into (a clone under a private temporary directory): work from the root.
+cd /
 # (fd 3 is closed for the commands below so that the server it starts does not hold it.)
 version=$(ls /usr/lib/postgresql | sort -n | tail -1)
 if ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
