@@ -19,6 +19,13 @@ use serde_json::Value;
 /// The topic filter of Theengs Gateway's decoded advertisements.
 pub const TOPIC_FILTER: &str = "home/+/BTtoMQTT/#";
 
+/// The filter of one Theengs gateway's messages, `home/{gateway}/BTtoMQTT/#` (what a
+/// paired gateway is told to publish under).
+#[must_use]
+pub fn gateway_topic_filter(gateway: &str) -> String {
+    TOPIC_FILTER.replacen('+', gateway, 1)
+}
+
 /// 1 lb in kg (international avoirdupois pound, exact).
 pub const KG_PER_LB: f64 = 0.453_592_37;
 
@@ -292,6 +299,7 @@ mod tests {
             Some("hall")
         );
         assert_eq!(gateway_of_topic("home/hall/BTtoMQTT"), Some("hall"));
+        assert_eq!(gateway_topic_filter("hall"), "home/hall/BTtoMQTT/#");
         for other in [
             "home//BTtoMQTT/5CCAD3112233",
             "home/hall/MQTTtoBT/x",

@@ -68,7 +68,10 @@ pub const HEALTH_SERVICES: [(u16, &str); 6] = [
     (0x180D, "heart rate"),
     (0x1810, "blood pressure"),
     (0x181D, "weight scale"),
-    (0x183E, "physical activity monitor"),
+    (
+        device_adapters::gatt::pams::SERVICE_UUID,
+        "physical activity monitor",
+    ),
 ];
 
 /// A device found by [`discover`].

@@ -219,7 +219,9 @@ pub(super) async fn pair(
             Json(Paired {
                 topic: match gateway.kind {
                     GatewayKind::Signed => firmware_bridge::envelope::readings_topic(&gateway.id),
-                    GatewayKind::Theengs => format!("home/{}/BTtoMQTT/#", gateway.id),
+                    GatewayKind::Theengs => {
+                        device_adapters::theengs::gateway_topic_filter(&gateway.id)
+                    }
                 },
                 gateway: gateway.id,
             }),
