@@ -14,7 +14,7 @@
 
 use crate::grid::{DayByDayGrid, GridConfig};
 use crate::series::GlucoseSeries;
-use crate::stats::{self, CompensatedSum};
+use crate::stats;
 
 /// Parameters of the moving-average MAGE (iglu defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,45 +113,95 @@ fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usiz
     bounds
 }
 
-/// Trailing moving average over the present values of each window (pandas
-/// `rolling(min_periods = 1)`, zoo `rollapply(na.rm = TRUE)`), with the first `window`
-/// values replaced by the first complete one (or the last one when the series is
-/// shorter than the window), as iglu fills them.
-fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
-    let mut averages = Vec::with_capacity(values.len());
-    // Compensated running sum (as pandas' rolling mean), restarted from exactly zero
-    // whenever the window empties, so windows holding the same values give the same
-    // average to the last bit (the crossing test relies on exact zero differences).
-    let mut sum = CompensatedSum::default();
-    let mut count = 0_usize;
-    for (index, &value) in values.iter().enumerate() {
-        if !value.is_nan() {
-            sum.add(value);
-            count += 1;
-        }
-        if index >= window {
-            let leaving = values[index - window];
-            if !leaving.is_nan() {
-                sum.add(-leaving);
-                count -= 1;
-                if count == 0 {
-                    sum = CompensatedSum::default();
-                }
-            }
-        }
-        averages.push(if count == 0 {
+/// Units of the moving averages' fixed-point running sums per mg/dL (2³²): values are
+/// kept to 2.3 × 10⁻¹⁰ mg/dL, far below any sensor's resolution.
+const FIXED_POINT_PER_MG_DL: f64 = 4_294_967_296.0;
+
+/// The running sum of a trailing window's present values, in fixed point. Integer
+/// additions and removals are exact and need no compensation, so windows holding the
+/// same values have the same sum to the last unit whatever passed through before (the
+/// crossing test relies on exact zero differences), and each step costs an integer
+/// addition rather than a chain of dependent floating-point operations. Sums wrap
+/// instead of overflowing; they stay exact below 2³¹ mg/dL per window.
+#[derive(Debug, Clone, Copy, Default)]
+struct WindowSum {
+    total: i64,
+    present: u32,
+}
+
+impl WindowSum {
+    /// Adds `value` (mg/dL; NaN counts as missing: it converts to 0 and is not counted).
+    fn add(&mut self, value: f64) {
+        self.total = self
+            .total
+            .wrapping_add((value * FIXED_POINT_PER_MG_DL) as i64);
+        self.present += u32::from(!value.is_nan());
+    }
+
+    /// Removes a value added before.
+    fn remove(&mut self, value: f64) {
+        self.total = self
+            .total
+            .wrapping_sub((value * FIXED_POINT_PER_MG_DL) as i64);
+        self.present -= u32::from(!value.is_nan());
+    }
+
+    /// Mean of the present values, mg/dL; NaN when none is.
+    fn mean(&self) -> f64 {
+        if self.present == 0 {
             f64::NAN
         } else {
-            sum.value() / count as f64
+            self.total as f64 / FIXED_POINT_PER_MG_DL / f64::from(self.present)
+        }
+    }
+}
+
+/// Short minus long trailing moving average at each point of `segment`, NaN where either
+/// is missing or they are equal (a zero difference is no crossing). Each average is over
+/// the present values of its window (pandas `rolling(min_periods = 1)`, zoo
+/// `rollapply(na.rm = TRUE)`), with the first `window` averages replaced by the first
+/// complete one (or the last one when the segment is shorter than the window), as iglu
+/// fills them. One pass for both windows, no intermediate vectors.
+fn moving_average_differences(segment: &[f64], short: usize, long: usize) -> Vec<f64> {
+    let n = segment.len();
+    // The leading averages: the mean of the first `window` values (or of all).
+    let leading = |window: usize| {
+        let filled = window.min(n);
+        let mut sum = WindowSum::default();
+        segment[..filled].iter().for_each(|&v| sum.add(v));
+        (filled, sum.mean())
+    };
+    let (short_filled, short_fill) = leading(short);
+    let (long_filled, long_fill) = leading(long);
+    let (mut short_sum, mut long_sum) = (WindowSum::default(), WindowSum::default());
+    let mut differences = Vec::with_capacity(n);
+    for (index, &value) in segment.iter().enumerate() {
+        short_sum.add(value);
+        long_sum.add(value);
+        if index >= short {
+            short_sum.remove(segment[index - short]);
+        }
+        if index >= long {
+            long_sum.remove(segment[index - long]);
+        }
+        let short_average = if index < short_filled {
+            short_fill
+        } else {
+            short_sum.mean()
+        };
+        let long_average = if index < long_filled {
+            long_fill
+        } else {
+            long_sum.mean()
+        };
+        let difference = short_average - long_average;
+        differences.push(if difference == 0.0 {
+            f64::NAN
+        } else {
+            difference
         });
     }
-    if window >= 1 && !values.is_empty() {
-        let source = window.min(values.len()) - 1;
-        let fill = averages[source];
-        let filled = window.min(values.len());
-        averages[..filled].fill(fill);
-    }
-    averages
+    differences
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,8 +219,9 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
     if n < 7 || n < short || segment.iter().all(|v| v.is_nan()) || sd.is_nan() || sd < 1.0 {
         return [None, None];
     }
-    let short_average = moving_average(segment, short);
-    let long_average = moving_average(segment, long);
+    let delta = moving_average_differences(segment, short, long);
+    // The first and last turns follow the sign of the difference (zero or missing: a
+    // minimum).
     let turn_of = |d: f64| {
         if d > 0.0 {
             Turn::Maximum
@@ -178,14 +229,8 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
             Turn::Minimum
         }
     };
-    let first_turn = turn_of(short_average[0] - long_average[0]);
-    let last_turn = turn_of(short_average[n - 1] - long_average[n - 1]);
-    // A zero difference is no crossing: treated as missing.
-    let delta: Vec<f64> = short_average
-        .iter()
-        .zip(&long_average)
-        .map(|(s, l)| if s - l == 0.0 { f64::NAN } else { s - l })
-        .collect();
+    let first_turn = turn_of(delta[0]);
+    let last_turn = turn_of(delta[n - 1]);
 
     let mut crosses: Vec<(usize, Turn)> = vec![(0, first_turn)];
     for i in 1..n {
@@ -320,13 +365,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn moving_average_fills_leading_values() {
-        let averages = moving_average(&[1.0, 2.0, 3.0, f64::NAN, 5.0], 2);
-        assert_eq!(averages[..3], [1.5, 1.5, 2.5]);
-        assert!((averages[3] - 3.0).abs() < 1e-12);
-        assert!((averages[4] - 5.0).abs() < 1e-12);
-        // Window longer than the series: filled with the last average.
-        assert_eq!(moving_average(&[1.0, 3.0], 5), vec![2.0, 2.0]);
+    fn moving_average_differences_fill_leading_values() {
+        // Short window 1 (the value itself) against window 2.
+        let values = [1.0, 2.0, 3.0, f64::NAN, 5.0, 5.0];
+        let d = moving_average_differences(&values, 1, 2);
+        // Window 2 averages: 1.5 (filled), 1.5, 2.5, 3 (NaN skipped), 5, 5.
+        assert_eq!(d[..3], [-0.5, 0.5, 0.5]);
+        assert!(d[3].is_nan(), "missing short value: {}", d[3]);
+        assert!(
+            d[4].is_nan() && d[5].is_nan(),
+            "equal averages: no difference"
+        );
+        // Windows longer than the segment: filled with the average of all of it.
+        let d = moving_average_differences(&[1.0, 3.0, 8.0], 2, 5);
+        assert_eq!(d, vec![-2.0, -2.0, 1.5]);
+    }
+
+    #[test]
+    fn window_sums_are_exact_whatever_passed_through() {
+        // The same two values after very different histories give the same mean.
+        let mut a = WindowSum::default();
+        let mut b = WindowSum::default();
+        for v in [0.1, 1e3, 123.456_789, 0.3] {
+            a.add(v);
+        }
+        for v in [0.1, 1e3, 123.456_789] {
+            a.remove(v);
+        }
+        a.add(0.7);
+        b.add(0.7);
+        b.add(0.3);
+        assert_eq!(a.mean().to_bits(), b.mean().to_bits());
+        assert!((a.mean() - 0.5).abs() < 1e-9);
+        a.remove(0.3);
+        a.remove(0.7);
+        assert!(a.mean().is_nan());
     }
 
     #[test]
