@@ -11,16 +11,44 @@ pub fn mean(values: &[f64]) -> f64 {
 /// [`mean`] of values that are computed, not stored (walked twice).
 #[must_use]
 pub fn mean_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let finite = values.clone().filter(|v| !v.is_nan());
-    let (count, sum) = finite.fold((0_usize, 0.0), |(n, s), v| (n + 1, s + v));
+    let (count, sum) = sum_present(values.clone());
     if count == 0 {
         return f64::NAN;
     }
     // Two-pass correction, as R's `mean.default` does, so that long series agree with R
     // to the last bits.
     let first = sum / count as f64;
-    let correction: f64 = values.filter(|v| !v.is_nan()).map(|v| v - first).sum();
+    let (_, correction) = sum_present(values.map(|v| v - first));
     first + correction / count as f64
+}
+
+/// Number and sum of the non-NaN `values`. Four interleaved partial sums, added at the
+/// end: a single running sum waits for each addition to finish before the next (about
+/// four cycles a value), which made these sums the largest cost of the grid metrics.
+/// The grouping changes the rounding by a few units in the last place, not more.
+#[must_use]
+pub fn sum_present(mut values: impl Iterator<Item = f64>) -> (usize, f64) {
+    let mut sums = [0.0_f64; 4];
+    let mut counts = [0_usize; 4];
+    // Branch-free: a NaN adds nothing and is not counted.
+    let mut add = |lane: usize, v: f64| {
+        let present = !v.is_nan();
+        sums[lane] += if present { v } else { 0.0 };
+        counts[lane] += usize::from(present);
+    };
+    while let Some(a) = values.next() {
+        add(0, a);
+        let Some(b) = values.next() else { break };
+        add(1, b);
+        let Some(c) = values.next() else { break };
+        add(2, c);
+        let Some(d) = values.next() else { break };
+        add(3, d);
+    }
+    (
+        counts.iter().sum(),
+        (sums[0] + sums[1]) + (sums[2] + sums[3]),
+    )
 }
 
 /// Sample standard deviation (denominator n − 1) of the non-NaN values; NaN for fewer
@@ -47,18 +75,12 @@ pub fn variance(values: &[f64]) -> f64 {
 /// [`variance`] of values that are computed, not stored (walked twice).
 #[must_use]
 pub fn variance_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let (count, sum) = values
-        .clone()
-        .filter(|v| !v.is_nan())
-        .fold((0_usize, 0.0), |(n, s), v| (n + 1, s + v));
+    let (count, sum) = sum_present(values.clone());
     if count < 2 {
         return f64::NAN;
     }
     let centre = sum / count as f64;
-    let squares: f64 = values
-        .filter(|v| !v.is_nan())
-        .map(|v| (v - centre) * (v - centre))
-        .sum();
+    let (_, squares) = sum_present(values.map(|v| (v - centre) * (v - centre)));
     squares / (count - 1) as f64
 }
 

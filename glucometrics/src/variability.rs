@@ -42,9 +42,7 @@ pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
 /// step; 0 when no change can be computed.
 #[must_use]
 pub fn mag(grid: &DayByDayGrid) -> f64 {
-    let (count, total) = lagged_differences(grid.values(), 1)
-        .filter(|d| !d.is_nan())
-        .fold((0_usize, 0.0), |(n, t), d| (n + 1, t + d.abs()));
+    let (count, total) = stats::sum_present(lagged_differences(grid.values(), 1).map(f64::abs));
     let hours = count as f64 * f64::from(grid.step_min()) / 60.0;
     if hours == 0.0 {
         return 0.0;
@@ -59,11 +57,10 @@ pub fn mag(grid: &DayByDayGrid) -> f64 {
 #[must_use]
 pub fn gvp(grid: &DayByDayGrid) -> f64 {
     let step = f64::from(grid.step_min());
-    let (count, length) = lagged_differences(grid.values(), 1)
-        .filter(|d| !d.is_nan())
-        .fold((0_usize, 0.0), |(n, l), d| {
-            (n + 1, l + (step * step + d * d).sqrt())
-        });
+    // A missing difference gives a NaN length, which is skipped.
+    let (count, length) = stats::sum_present(
+        lagged_differences(grid.values(), 1).map(|d| (step * step + d * d).sqrt()),
+    );
     if count == 0 {
         return f64::NAN;
     }
