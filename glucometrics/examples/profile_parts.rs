@@ -7,14 +7,17 @@ use glucometrics::synthetic::SyntheticTrace;
 use glucometrics::*;
 
 fn time<T>(label: &str, f: impl Fn() -> T) -> T {
-    let start = Instant::now();
+    // Warm up, then repeat for a fifth of a second: a few runs are too noisy to compare.
     let mut out = f();
-    for _ in 0..4 {
-        out = f();
+    let start = Instant::now();
+    let mut runs = 0_u32;
+    while start.elapsed().as_secs_f64() < 0.2 {
+        out = std::hint::black_box(f());
+        runs += 1;
     }
     println!(
         "{label:<16} {:>10.1} µs",
-        start.elapsed().as_secs_f64() * 1e6 / 5.0
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(runs)
     );
     out
 }

@@ -81,10 +81,10 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
     let bins = (1440 / bin) as usize;
     let reach = (config.smoothing_bins_each_side as usize).min(bins / 2);
     // Counting sort of the readings into their bins, then each bin sorted by value.
-    let bin_of = |minute: f64| ((minute / f64::from(bin)) as usize).min(bins - 1);
+    let bin_of_reading = time_of_day_bins(series, bin, bins);
     let mut starts = vec![0_usize; bins + 1];
-    for minute in series.local_minutes_of_day() {
-        starts[bin_of(minute) + 1] += 1;
+    for &b in &bin_of_reading {
+        starts[usize::from(b) + 1] += 1;
     }
     for b in 0..bins {
         starts[b + 1] += starts[b];
@@ -96,10 +96,10 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
         .iter()
         .all(|&v| (0.0..=f64::from(HISTOGRAM_MAX)).contains(&v) && f64::from(v as u16) == v);
     if whole {
-        let by_bin = group_by_bin(series, &starts, bin_of, |v| v as u16);
+        let by_bin = group_by_bin(series, &bin_of_reading, &starts, |v| v as u16);
         return sliding_histogram_bins(&by_bin, &starts, bins, reach, bin);
     }
-    let mut by_bin = group_by_bin(series, &starts, bin_of, |v| v);
+    let mut by_bin = group_by_bin(series, &bin_of_reading, &starts, |v| v);
     for b in 0..bins {
         by_bin[starts[b]..starts[b + 1]].sort_unstable_by(f64::total_cmp);
     }
@@ -123,18 +123,42 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
         .collect()
 }
 
+/// The time-of-day bin (`bin_min` minutes wide, `bins` of them) of every reading, in
+/// order. Within a day local times ascend, so the bin only moves forward and is found by
+/// comparing with its end, not by a division per reading; a step back (a new day, or
+/// clocks falling back) starts the search again from midnight.
+fn time_of_day_bins(series: &GlucoseSeries, bin_min: u32, bins: usize) -> Vec<u16> {
+    let width = f64::from(bin_min);
+    let last = u16::try_from(bins - 1).unwrap_or(u16::MAX);
+    let (mut bin, mut start, mut end) = (0_u16, 0.0, width);
+    series
+        .local_minutes_of_day()
+        .map(|minute| {
+            if minute < start {
+                (bin, start, end) = (0, 0.0, width);
+            }
+            while minute >= end && bin < last {
+                bin += 1;
+                start = end;
+                end += width;
+            }
+            bin
+        })
+        .collect()
+}
+
 /// The series' values, `convert`ed, grouped by time-of-day bin (bin `b` at
 /// `starts[b]..starts[b + 1]`), in time order within a bin.
 fn group_by_bin<T: Copy + Default>(
     series: &GlucoseSeries,
+    bin_of_reading: &[u16],
     starts: &[usize],
-    bin_of: impl Fn(f64) -> usize,
     convert: impl Fn(f64) -> T,
 ) -> Vec<T> {
     let mut fill = starts.to_vec();
     let mut by_bin = vec![T::default(); series.len()];
-    for (minute, &value) in series.local_minutes_of_day().zip(series.values()) {
-        let b = bin_of(minute);
+    for (&b, &value) in bin_of_reading.iter().zip(series.values()) {
+        let b = usize::from(b);
         by_bin[fill[b]] = convert(value);
         fill[b] += 1;
     }
@@ -146,8 +170,8 @@ const HISTOGRAM_MAX: u16 = 1000;
 
 /// The AGP bins when every reading is a whole mg/dL (as CGMs report): a histogram of the
 /// window's values slides round the clock (each bin's readings enter and leave once),
-/// and the order statistics of each window are read off its cumulative counts. Same
-/// results as sorting, in time linear in readings plus bins × value range.
+/// and the order statistics of each window are read off its counts. Same results as
+/// sorting, in time linear in readings plus bins × (blocks + block width).
 fn sliding_histogram_bins(
     by_bin: &[u16],
     starts: &[usize],
@@ -156,27 +180,38 @@ fn sliding_histogram_bins(
     bin_min: u32,
 ) -> Vec<AgpBin> {
     let width = 2 * reach.min((bins - 1) / 2) + 1;
-    let mut counts = vec![0_u32; usize::from(HISTOGRAM_MAX) + 1];
-    let (mut lowest, mut highest) = (usize::from(HISTOGRAM_MAX), 0_usize);
-    for &v in by_bin {
-        lowest = lowest.min(usize::from(v));
-        highest = highest.max(usize::from(v));
-    }
-    let add = |counts: &mut [u32], n: usize, delta: i32| {
+    let mut histogram = Histogram::default();
+    let slide = |histogram: &mut Histogram, n: usize, delta: i32| {
         for &v in &by_bin[starts[n]..starts[n + 1]] {
-            let slot = &mut counts[usize::from(v)];
-            *slot = slot.wrapping_add_signed(delta);
+            histogram.add(usize::from(v), delta);
         }
     };
     let window_bin = |b: usize, k: usize| (b + bins + k - reach) % bins;
     for k in 0..width {
-        add(&mut counts, window_bin(0, k), 1);
+        slide(&mut histogram, window_bin(0, k), 1);
     }
     let mut out = Vec::with_capacity(bins);
     for b in 0..bins {
         if b > 0 {
-            add(&mut counts, window_bin(b - 1, 0), -1);
-            add(&mut counts, window_bin(b, width - 1), 1);
+            // The readings leaving and those entering, in step: counts of the same
+            // value follow one another in a bin, and interleaving two bins lets two
+            // count updates proceed at once instead of each waiting for the last.
+            let (leaving, entering) = (window_bin(b - 1, 0), window_bin(b, width - 1));
+            let (leaving, entering) = (
+                &by_bin[starts[leaving]..starts[leaving + 1]],
+                &by_bin[starts[entering]..starts[entering + 1]],
+            );
+            for (&out, &into) in leaving.iter().zip(entering) {
+                histogram.add(usize::from(out), -1);
+                histogram.add(usize::from(into), 1);
+            }
+            let both = leaving.len().min(entering.len());
+            leaving[both..]
+                .iter()
+                .for_each(|&v| histogram.add(usize::from(v), -1));
+            entering[both..]
+                .iter()
+                .for_each(|&v| histogram.add(usize::from(v), 1));
         }
         let total: usize = (0..width)
             .map(|k| {
@@ -187,47 +222,92 @@ fn sliding_histogram_bins(
         out.push(AgpBin {
             start_min: b as u32 * bin_min,
             readings: total,
-            percentiles: histogram_percentiles(&counts, lowest, highest, total),
+            percentiles: histogram.percentiles(total),
         });
     }
     out
 }
 
-/// Type-7 percentiles of the values counted in `counts` (indices `lowest..=highest`).
-fn histogram_percentiles(counts: &[u32], lowest: usize, highest: usize, total: usize) -> [f64; 5] {
-    if total == 0 {
-        return [f64::NAN; 5];
+/// Values per block of the [`Histogram`]'s second level.
+const HISTOGRAM_BLOCK: usize = 16;
+
+/// Counts of whole mg/dL values 0..=[`HISTOGRAM_MAX`], with a second level counting
+/// blocks of [`HISTOGRAM_BLOCK`] values, so that finding the value of a rank walks the
+/// blocks and then one block, not every value below it.
+#[derive(Debug)]
+struct Histogram {
+    counts: Vec<u32>,
+    blocks: Vec<u32>,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        let values = usize::from(HISTOGRAM_MAX) + 1;
+        Self {
+            counts: vec![0; values],
+            blocks: vec![0; values.div_ceil(HISTOGRAM_BLOCK)],
+        }
     }
-    // For each percentile, the ranks (0-based) of the two order statistics it needs.
-    let positions = AGP_PERCENTILES.map(|p| {
-        let h = (total - 1) as f64 * p / 100.0;
-        let low = h.floor() as usize;
-        (low, (low + 1).min(total - 1), h - h.floor())
-    });
-    let mut values = [[0.0_f64; 2]; 5];
-    let mut wanted: Vec<(usize, usize, usize)> = Vec::with_capacity(10);
-    for (i, &(low, high, _)) in positions.iter().enumerate() {
-        wanted.push((low, i, 0));
-        wanted.push((high, i, 1));
+}
+
+impl Histogram {
+    /// Adds (`delta` 1) or removes (−1) one reading of `value` mg/dL.
+    fn add(&mut self, value: usize, delta: i32) {
+        self.counts[value] = self.counts[value].wrapping_add_signed(delta);
+        let block = &mut self.blocks[value / HISTOGRAM_BLOCK];
+        *block = block.wrapping_add_signed(delta);
     }
-    wanted.sort_unstable();
-    let mut next = 0;
-    let mut seen = 0_usize;
-    for (value, &count) in counts.iter().enumerate().take(highest + 1).skip(lowest) {
-        seen += count as usize;
-        while next < wanted.len() && wanted[next].0 < seen {
-            let (_, i, j) = wanted[next];
+
+    /// The value of 0-based rank `rank` among the counted values, searching from block
+    /// `from` (with `before` values counted below it); returns it with the block it is in
+    /// and the count below that block, for a search of a higher rank to go on from.
+    fn value_of_rank(&self, rank: usize, from: usize, before: usize) -> (usize, usize, usize) {
+        let (mut block, mut below) = (from, before);
+        while block + 1 < self.blocks.len() && below + self.blocks[block] as usize <= rank {
+            below += self.blocks[block] as usize;
+            block += 1;
+        }
+        let mut seen = below;
+        let first = block * HISTOGRAM_BLOCK;
+        let last = (first + HISTOGRAM_BLOCK).min(self.counts.len()) - 1;
+        for value in first..=last {
+            seen += self.counts[value] as usize;
+            if rank < seen {
+                return (value, block, below);
+            }
+        }
+        (last, block, below)
+    }
+
+    /// Type-7 percentiles [`AGP_PERCENTILES`] of the `total` values counted.
+    fn percentiles(&self, total: usize) -> [f64; 5] {
+        if total == 0 {
+            return [f64::NAN; 5];
+        }
+        // For each percentile, the ranks (0-based) of the two order statistics it needs.
+        let positions = AGP_PERCENTILES.map(|p| {
+            let h = (total - 1) as f64 * p / 100.0;
+            let low = h.floor() as usize;
+            (low, (low + 1).min(total - 1), h - h.floor())
+        });
+        let mut wanted = [(0_usize, 0_usize, 0_usize); 10];
+        for (i, &(low, high, _)) in positions.iter().enumerate() {
+            wanted[2 * i] = (low, i, 0);
+            wanted[2 * i + 1] = (high, i, 1);
+        }
+        wanted.sort_unstable();
+        let mut values = [[0.0_f64; 2]; 5];
+        let (mut block, mut below) = (0, 0);
+        for (rank, i, j) in wanted {
+            let value;
+            (value, block, below) = self.value_of_rank(rank, block, below);
             values[i][j] = value as f64;
-            next += 1;
         }
-        if next == wanted.len() {
-            break;
-        }
+        std::array::from_fn(|i| {
+            let (_, _, fraction) = positions[i];
+            values[i][0] + fraction * (values[i][1] - values[i][0])
+        })
     }
-    std::array::from_fn(|i| {
-        let (_, _, fraction) = positions[i];
-        values[i][0] + fraction * (values[i][1] - values[i][0])
-    })
 }
 
 /// Merges two ascending slices into `out`.
