@@ -215,12 +215,14 @@ impl ValueDistribution {
         for value in values.clone() {
             // The integer round trip is exact for whole values (and, unlike
             // `f64::fract`, not a library call on baseline x86-64); NaN casts to 0
-            // and fails the comparison.
-            let index = value as usize;
+            // and fails the comparison. Through `i32`, whose conversions are single
+            // instructions there (those of `usize` are not).
+            let whole_value = value as i32;
             #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-            let is_whole = index as f64 == value && index <= Self::TABLE_LIMIT;
+            let is_whole = f64::from(whole_value) == value
+                && (0..=Self::TABLE_LIMIT as i32).contains(&whole_value);
             if is_whole {
-                table[index] += 1;
+                table[whole_value as usize] += 1;
             } else if !value.is_nan() {
                 whole = false;
                 break;
