@@ -14,7 +14,7 @@
 
 use crate::grid::{DayByDayGrid, GridConfig};
 use crate::series::GlucoseSeries;
-use crate::stats;
+use crate::stats::{self, WindowSums};
 
 /// Parameters of the moving-average MAGE (iglu defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,49 +113,6 @@ fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usiz
     bounds
 }
 
-/// Units of the moving averages' fixed-point running sums per mg/dL (2³²): values are
-/// kept to 2.3 × 10⁻¹⁰ mg/dL, far below any sensor's resolution.
-const FIXED_POINT_PER_MG_DL: f64 = 4_294_967_296.0;
-
-/// The running sum of a trailing window's present values, in fixed point. Integer
-/// additions and removals are exact and need no compensation, so windows holding the
-/// same values have the same sum to the last unit whatever passed through before (the
-/// crossing test relies on exact zero differences), and each step costs an integer
-/// addition rather than a chain of dependent floating-point operations. Sums wrap
-/// instead of overflowing; they stay exact below 2³¹ mg/dL per window.
-#[derive(Debug, Clone, Copy, Default)]
-struct WindowSum {
-    total: i64,
-    present: u32,
-}
-
-impl WindowSum {
-    /// Adds `value` (mg/dL; NaN counts as missing: it converts to 0 and is not counted).
-    fn add(&mut self, value: f64) {
-        self.total = self
-            .total
-            .wrapping_add((value * FIXED_POINT_PER_MG_DL) as i64);
-        self.present += u32::from(!value.is_nan());
-    }
-
-    /// Removes a value added before.
-    fn remove(&mut self, value: f64) {
-        self.total = self
-            .total
-            .wrapping_sub((value * FIXED_POINT_PER_MG_DL) as i64);
-        self.present -= u32::from(!value.is_nan());
-    }
-
-    /// Mean of the present values, mg/dL; NaN when none is.
-    fn mean(&self) -> f64 {
-        if self.present == 0 {
-            f64::NAN
-        } else {
-            self.total as f64 / FIXED_POINT_PER_MG_DL / f64::from(self.present)
-        }
-    }
-}
-
 /// Short minus long trailing moving average at each point of `segment`, NaN where either
 /// is missing or they are equal (a zero difference is no crossing). Each average is over
 /// the present values of its window (pandas `rolling(min_periods = 1)`, zoo
@@ -167,13 +124,13 @@ fn moving_average_differences(segment: &[f64], short: usize, long: usize) -> Vec
     // The leading averages: the mean of the first `window` values (or of all).
     let leading = |window: usize| {
         let filled = window.min(n);
-        let mut sum = WindowSum::default();
+        let mut sum = WindowSums::default();
         segment[..filled].iter().for_each(|&v| sum.add(v));
         (filled, sum.mean())
     };
     let (short_filled, short_fill) = leading(short);
     let (long_filled, long_fill) = leading(long);
-    let (mut short_sum, mut long_sum) = (WindowSum::default(), WindowSum::default());
+    let (mut short_sum, mut long_sum) = (WindowSums::default(), WindowSums::default());
     let mut differences = Vec::with_capacity(n);
     for (index, &value) in segment.iter().enumerate() {
         short_sum.add(value);
@@ -379,27 +336,6 @@ mod tests {
         // Windows longer than the segment: filled with the average of all of it.
         let d = moving_average_differences(&[1.0, 3.0, 8.0], 2, 5);
         assert_eq!(d, vec![-2.0, -2.0, 1.5]);
-    }
-
-    #[test]
-    fn window_sums_are_exact_whatever_passed_through() {
-        // The same two values after very different histories give the same mean.
-        let mut a = WindowSum::default();
-        let mut b = WindowSum::default();
-        for v in [0.1, 1e3, 123.456_789, 0.3] {
-            a.add(v);
-        }
-        for v in [0.1, 1e3, 123.456_789] {
-            a.remove(v);
-        }
-        a.add(0.7);
-        b.add(0.7);
-        b.add(0.3);
-        assert_eq!(a.mean().to_bits(), b.mean().to_bits());
-        assert!((a.mean() - 0.5).abs() < 1e-9);
-        a.remove(0.3);
-        a.remove(0.7);
-        assert!(a.mean().is_nan());
     }
 
     #[test]

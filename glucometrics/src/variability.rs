@@ -5,7 +5,7 @@
 use crate::grid::DayByDayGrid;
 use crate::indices::daily_risk_range;
 use crate::series::GlucoseSeries;
-use crate::stats::{self, CompensatedSum};
+use crate::stats::{self, WindowSums};
 
 /// Differences `g[i + lag] − g[i]` over the flattened grid (NaN where either is missing).
 fn lagged_differences(values: &[f64], lag: usize) -> impl Iterator<Item = f64> + Clone + '_ {
@@ -158,51 +158,26 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
 
 /// Sum and number of the SDs (n − 1) of the windows of `window` points starting at
 /// every index (the last ones run past the end and hold fewer points, as iglu 4.3.0
-/// pads with missing values); windows with fewer than two values are skipped.
-///
-/// Running sums of values and squares, centred on the first value to limit
-/// cancellation and compensated (Neumaier) against drift, and recomputed exactly every
-/// `RESYNC` windows, make this linear in the series length.
+/// pads with missing values); windows with fewer than two values are skipped. The
+/// window's exact fixed-point sums ([`WindowSums`]) slide along: linear in the series
+/// length.
 fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
-    const RESYNC: usize = 256;
-    let centre = values.iter().copied().find(|v| !v.is_nan()).unwrap_or(0.0);
-    let (mut sum, mut squares, mut count) = (
-        CompensatedSum::default(),
-        CompensatedSum::default(),
-        0_usize,
-    );
+    let window = window.max(1);
+    let mut sums = WindowSums::default();
+    values[..window.min(values.len())]
+        .iter()
+        .for_each(|&v| sums.add(v));
     let (mut total, mut windows) = (0.0, 0_usize);
-    let add = |v: f64, sign: f64, sum: &mut CompensatedSum, squares: &mut CompensatedSum| {
-        let d = v - centre;
-        sum.add(sign * d);
-        squares.add(sign * d * d);
-    };
     for start in 0..values.len() {
-        let end = (start + window).min(values.len());
-        if start % RESYNC == 0 {
-            (sum, squares, count) = (CompensatedSum::default(), CompensatedSum::default(), 0);
-            for &v in values[start..end].iter().filter(|v| !v.is_nan()) {
-                add(v, 1.0, &mut sum, &mut squares);
-                count += 1;
-            }
-        } else {
-            let leaving = values[start - 1];
-            if !leaving.is_nan() {
-                add(leaving, -1.0, &mut sum, &mut squares);
-                count -= 1;
-            }
-            if start + window <= values.len() {
-                let entering = values[end - 1];
-                if !entering.is_nan() {
-                    add(entering, 1.0, &mut sum, &mut squares);
-                    count += 1;
-                }
+        if start > 0 {
+            sums.remove(values[start - 1]);
+            if let Some(&entering) = values.get(start + window - 1) {
+                sums.add(entering);
             }
         }
-        if count >= 2 {
-            let n = count as f64;
-            let variance = ((squares.value() - sum.value() * sum.value() / n) / (n - 1.0)).max(0.0);
-            total += variance.sqrt();
+        let sd = sums.sd();
+        if !sd.is_nan() {
+            total += sd;
             windows += 1;
         }
     }
