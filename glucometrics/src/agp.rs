@@ -10,6 +10,8 @@
 //! order statistic of real readings and no value is invented between them. Bin width
 //! and window are configurable; see docs/glucometrics.md.
 
+use std::ops::Range;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -81,10 +83,10 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
     let bins = (1440 / bin) as usize;
     let reach = (config.smoothing_bins_each_side as usize).min(bins / 2);
     // Counting sort of the readings into their bins, then each bin sorted by value.
-    let bin_of_reading = time_of_day_bins(series, bin, bins);
+    let runs = time_of_day_runs(series, bin, bins);
     let mut starts = vec![0_usize; bins + 1];
-    for &b in &bin_of_reading {
-        starts[usize::from(b) + 1] += 1;
+    for (b, readings) in &runs {
+        starts[b + 1] += readings.len();
     }
     for b in 0..bins {
         starts[b + 1] += starts[b];
@@ -96,10 +98,10 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
         .iter()
         .all(|&v| (0.0..=f64::from(HISTOGRAM_MAX)).contains(&v) && f64::from(v as u16) == v);
     if whole {
-        let by_bin = group_by_bin(series, &bin_of_reading, &starts, |v| v as u16);
+        let by_bin = group_by_bin(series, &runs, &starts, |v| v as u16);
         return sliding_histogram_bins(&by_bin, &starts, bins, reach, bin);
     }
-    let mut by_bin = group_by_bin(series, &bin_of_reading, &starts, |v| v);
+    let mut by_bin = group_by_bin(series, &runs, &starts, |v| v);
     for b in 0..bins {
         by_bin[starts[b]..starts[b + 1]].sort_unstable_by(f64::total_cmp);
     }
@@ -123,44 +125,60 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
         .collect()
 }
 
-/// The time-of-day bin (`bin_min` minutes wide, `bins` of them) of every reading, in
-/// order. Within a day local times ascend, so the bin only moves forward and is found by
-/// comparing with its end, not by a division per reading; a step back (a new day, or
-/// clocks falling back) starts the search again from midnight.
-fn time_of_day_bins(series: &GlucoseSeries, bin_min: u32, bins: usize) -> Vec<u16> {
-    let width = f64::from(bin_min);
-    let last = u16::try_from(bins - 1).unwrap_or(u16::MAX);
-    let (mut bin, mut start, mut end) = (0_u16, 0.0, width);
-    series
-        .local_minutes_of_day()
-        .map(|minute| {
-            if minute < start {
-                (bin, start, end) = (0, 0.0, width);
-            }
-            while minute >= end && bin < last {
+/// The readings as runs in one time-of-day bin (`bin_min` minutes wide, `bins` of
+/// them): (bin, index range), in order, so that the bins are counted and filled a
+/// slice at a time. A multiplication by the bin width's reciprocal, checked against
+/// the bin's bounds, finds each reading's bin without a division.
+fn time_of_day_runs(
+    series: &GlucoseSeries,
+    bin_min: u32,
+    bins: usize,
+) -> Vec<(usize, Range<usize>)> {
+    let width_s = f64::from(bin_min) * 60.0;
+    let per_second = 1.0 / width_s;
+    let local_s = series.local_seconds();
+    let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
+    for (day, readings) in series.local_days() {
+        let midnight = day as f64 * 86_400.0;
+        for index in readings {
+            let into_day = local_s[index] - midnight;
+            // The reciprocal's estimate, corrected to the bin whose start is at or before
+            // the reading and whose end is after it (what a division would floor to).
+            let mut bin = ((into_day * per_second) as usize).min(bins - 1);
+            if bin + 1 < bins && (bin + 1) as f64 * width_s <= into_day {
                 bin += 1;
-                start = end;
-                end += width;
+            } else if bin > 0 && bin as f64 * width_s > into_day {
+                bin -= 1;
             }
-            bin
-        })
-        .collect()
+            match runs.last_mut() {
+                Some((last, run)) if *last == bin => run.end = index + 1,
+                _ => runs.push((bin, index..index + 1)),
+            }
+        }
+    }
+    runs
 }
 
 /// The series' values, `convert`ed, grouped by time-of-day bin (bin `b` at
 /// `starts[b]..starts[b + 1]`), in time order within a bin.
 fn group_by_bin<T: Copy + Default>(
     series: &GlucoseSeries,
-    bin_of_reading: &[u16],
+    runs: &[(usize, Range<usize>)],
     starts: &[usize],
     convert: impl Fn(f64) -> T,
 ) -> Vec<T> {
     let mut fill = starts.to_vec();
     let mut by_bin = vec![T::default(); series.len()];
-    for (&b, &value) in bin_of_reading.iter().zip(series.values()) {
-        let b = usize::from(b);
-        by_bin[fill[b]] = convert(value);
-        fill[b] += 1;
+    let values = series.values();
+    for (b, readings) in runs {
+        let to = fill[*b];
+        fill[*b] += readings.len();
+        for (slot, &value) in by_bin[to..fill[*b]]
+            .iter_mut()
+            .zip(&values[readings.clone()])
+        {
+            *slot = convert(value);
+        }
     }
     by_bin
 }
@@ -193,25 +211,28 @@ fn sliding_histogram_bins(
     let mut out = Vec::with_capacity(bins);
     for b in 0..bins {
         if b > 0 {
-            // The readings leaving and those entering, in step: counts of the same
-            // value follow one another in a bin, and interleaving two bins lets two
-            // count updates proceed at once instead of each waiting for the last.
+            // The readings leaving and those entering, each split in halves (different
+            // days), updated four in step: equal values follow one another within a
+            // bin, and an update of a count must wait for the previous update of the
+            // same count; interleaving keeps four independent updates in flight.
             let (leaving, entering) = (window_bin(b - 1, 0), window_bin(b, width - 1));
-            let (leaving, entering) = (
-                &by_bin[starts[leaving]..starts[leaving + 1]],
-                &by_bin[starts[entering]..starts[entering + 1]],
-            );
-            for (&out, &into) in leaving.iter().zip(entering) {
-                histogram.add(usize::from(out), -1);
-                histogram.add(usize::from(into), 1);
+            let leaving = &by_bin[starts[leaving]..starts[leaving + 1]];
+            let entering = &by_bin[starts[entering]..starts[entering + 1]];
+            let (out_early, out_late) = leaving.split_at(leaving.len() / 2);
+            let (in_early, in_late) = entering.split_at(entering.len() / 2);
+            let both = out_early.len().min(in_early.len());
+            for k in 0..both {
+                histogram.add(usize::from(out_early[k]), -1);
+                histogram.add(usize::from(in_early[k]), 1);
+                histogram.add(usize::from(out_late[k]), -1);
+                histogram.add(usize::from(in_late[k]), 1);
             }
-            let both = leaving.len().min(entering.len());
-            leaving[both..]
-                .iter()
-                .for_each(|&v| histogram.add(usize::from(v), -1));
-            entering[both..]
-                .iter()
-                .for_each(|&v| histogram.add(usize::from(v), 1));
+            for &v in out_early[both..].iter().chain(&out_late[both..]) {
+                histogram.add(usize::from(v), -1);
+            }
+            for &v in in_early[both..].iter().chain(&in_late[both..]) {
+                histogram.add(usize::from(v), 1);
+            }
         }
         let total: usize = (0..width)
             .map(|k| {

@@ -252,6 +252,13 @@ impl GlucoseSeries {
         (seconds - local_day_of(seconds) as f64 * 86_400.0) / 60.0
     }
 
+    /// Local civil time of every reading, seconds since 1970-01-01T00:00 local time
+    /// (day `d` of [`Self::local_days`] starts at `d × 86 400`).
+    #[must_use]
+    pub fn local_seconds(&self) -> &[f64] {
+        &self.local_s
+    }
+
     /// Median of the intervals between consecutive readings, minutes; NaN for a single
     /// reading.
     #[must_use]
