@@ -115,55 +115,17 @@ impl GlucoseSeries {
         tz: Tz,
         config: &ValidationConfig,
     ) -> Result<Self, MetricsError> {
-        let mut exclusions = ExclusionCounts {
-            received: readings.len(),
-            ..Default::default()
-        };
-        let mut kept: Vec<(i64, f64)> = Vec::with_capacity(readings.len());
-        for reading in readings {
-            let value = reading.mg_dl;
-            if !value.is_finite() {
-                exclusions.not_a_number += 1;
-            } else if value < config.min_mg_dl {
-                exclusions.below_plausible += 1;
-            } else if value > config.max_mg_dl {
-                exclusions.above_plausible += 1;
-            } else {
-                kept.push((reading.time.timestamp_micros(), value));
-            }
-        }
         // Sorting by (instant, value) makes the result independent of input order.
-        // Readings mostly come in time order: checking is cheaper than sorting, which
-        // would also take a scratch buffer as large as the input.
-        let order = |a: &(i64, f64), b: &(i64, f64)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1));
-        if !kept.is_sorted_by(|a, b| order(a, b).is_le()) {
-            kept.sort_unstable_by(order);
-        }
-        let mut times_s = Vec::with_capacity(kept.len());
-        let mut values = Vec::with_capacity(kept.len());
-        let mut start = 0;
-        while start < kept.len() {
-            let instant = kept[start].0;
-            let mut end = start + 1;
-            while end < kept.len() && kept[end].0 == instant {
-                end += 1;
-            }
-            let group = &kept[start..end];
-            let all_equal = group
-                .iter()
-                .all(|(_, v)| v.to_bits() == group[0].1.to_bits());
-            let value = if all_equal {
-                exclusions.exact_duplicates += group.len() - 1;
-                group[0].1
-            } else {
-                exclusions.conflicting_duplicates += group.len();
-                exclusions.conflicting_instants += 1;
-                group.iter().map(|(_, v)| v).sum::<f64>() / group.len() as f64
-            };
-            times_s.push(instant as f64 / 1e6);
-            values.push(value);
-            start = end;
-        }
+        // Readings mostly come in that order already: then they are merged as they are
+        // read, in one pass and without a copy of the input; the first one out of
+        // order sends the whole input through the sorting path instead.
+        let (merged, exclusions) = match merge_in_order(readings, config) {
+            Some(in_order) => in_order,
+            None => merge_sorted(readings, config),
+        };
+        let InstantMerger {
+            times_s, values, ..
+        } = merged;
         if values.is_empty() {
             return Err(MetricsError::NoValidReadings { exclusions });
         }
@@ -283,6 +245,136 @@ impl GlucoseSeries {
                 .iter()
                 .map(move |&local| (local - midnight) / 60.0)
         })
+    }
+}
+
+/// The instant (µs since the epoch, UTC) and value of `reading` if its value is
+/// plausible; otherwise it is counted in `exclusions` under its reason.
+fn plausible(
+    reading: &GlucoseReading,
+    config: &ValidationConfig,
+    exclusions: &mut ExclusionCounts,
+) -> Option<(i64, f64)> {
+    let value = reading.mg_dl;
+    if !value.is_finite() {
+        exclusions.not_a_number += 1;
+    } else if value < config.min_mg_dl {
+        exclusions.below_plausible += 1;
+    } else if value > config.max_mg_dl {
+        exclusions.above_plausible += 1;
+    } else {
+        return Some((reading.time.timestamp_micros(), value));
+    }
+    None
+}
+
+/// The order that makes a series independent of its input's order: by instant, then
+/// by value.
+fn instant_then_value(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+}
+
+/// [`merge_sorted`] for readings already in [`instant_then_value`] order, read once;
+/// `None` at the first reading out of that order.
+fn merge_in_order(
+    readings: &[GlucoseReading],
+    config: &ValidationConfig,
+) -> Option<(InstantMerger, ExclusionCounts)> {
+    let mut exclusions = ExclusionCounts {
+        received: readings.len(),
+        ..Default::default()
+    };
+    let mut merger = InstantMerger::with_capacity(readings.len());
+    let mut last: Option<(i64, f64)> = None;
+    for reading in readings {
+        if let Some(kept) = plausible(reading, config, &mut exclusions) {
+            if last.is_some_and(|last| instant_then_value(&last, &kept).is_gt()) {
+                return None;
+            }
+            merger.push(kept, &mut exclusions);
+            last = Some(kept);
+        }
+    }
+    merger.finish(&mut exclusions);
+    Some((merger, exclusions))
+}
+
+/// The plausible readings sorted by [`instant_then_value`] and merged per instant.
+fn merge_sorted(
+    readings: &[GlucoseReading],
+    config: &ValidationConfig,
+) -> (InstantMerger, ExclusionCounts) {
+    let mut exclusions = ExclusionCounts {
+        received: readings.len(),
+        ..Default::default()
+    };
+    let mut kept: Vec<(i64, f64)> = readings
+        .iter()
+        .filter_map(|reading| plausible(reading, config, &mut exclusions))
+        .collect();
+    kept.sort_unstable_by(instant_then_value);
+    let mut merger = InstantMerger::with_capacity(kept.len());
+    for reading in kept {
+        merger.push(reading, &mut exclusions);
+    }
+    merger.finish(&mut exclusions);
+    (merger, exclusions)
+}
+
+/// Builds the series' instants and values from readings in [`instant_then_value`]
+/// order, one value per instant: readings identical to the first at their instant are
+/// exact duplicates; differing values at one instant are replaced by their mean (as
+/// iglu's `check_data_time`), summed in value order.
+#[derive(Debug)]
+struct InstantMerger {
+    /// Instants, seconds since the epoch (UTC).
+    times_s: Vec<f64>,
+    /// Values, mg/dL.
+    values: Vec<f64>,
+    /// The instant being merged (µs), its first value, the sum and number of its
+    /// values, and whether all are bit-identical to the first.
+    group: Option<(i64, f64, f64, usize, bool)>,
+}
+
+impl InstantMerger {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            times_s: Vec::with_capacity(capacity),
+            values: Vec::with_capacity(capacity),
+            group: None,
+        }
+    }
+
+    /// Adds a reading (µs, mg/dL) not before the previous one.
+    fn push(&mut self, (instant, value): (i64, f64), exclusions: &mut ExclusionCounts) {
+        match &mut self.group {
+            Some((at, first, sum, count, all_equal)) if *at == instant => {
+                *sum += value;
+                *count += 1;
+                *all_equal &= value.to_bits() == first.to_bits();
+            }
+            _ => {
+                self.finish(exclusions);
+                self.group = Some((instant, value, value, 1, true));
+            }
+        }
+    }
+
+    /// Closes the instant being merged.
+    fn finish(&mut self, exclusions: &mut ExclusionCounts) {
+        let Some((instant, first, sum, count, all_equal)) = self.group.take() else {
+            return;
+        };
+        let value = if all_equal {
+            exclusions.exact_duplicates += count - 1;
+            first
+        } else {
+            exclusions.conflicting_duplicates += count;
+            exclusions.conflicting_instants += 1;
+            sum / count as f64
+        };
+        self.times_s.push(instant as f64 / 1e6);
+        self.values.push(value);
     }
 }
 
