@@ -283,18 +283,14 @@ fn find_extended_hyper(
     spans: &mut Vec<Range<usize>>,
 ) {
     let n = values.len();
-    // above_before[k] = points > level2 among the first k: any window's count in O(1).
-    let mut above_before = Vec::with_capacity(n + 1);
-    above_before.push(0usize);
-    for &v in values {
-        let last = *above_before.last().unwrap_or(&0);
-        above_before.push(last + usize::from(v > level2));
-    }
+    let above = |v: f64| usize::from(v > level2);
+    // Points > level2 in the window [index, window_end), slid along with `index` and
+    // counted afresh after a jump past an event.
+    let mut window_end = window_points.min(n);
+    let mut above_in_window: usize = values[..window_end].iter().map(|&v| above(v)).sum();
     let mut index = 0;
     while index < n {
-        let window_end = (index + window_points).min(n);
-        let above = above_before[window_end] - above_before[index];
-        if values[index] > level2 && above >= required_points {
+        if values[index] > level2 && above_in_window >= required_points {
             let mut end = n;
             let mut calm = 0;
             for (k, &value) in values.iter().enumerate().skip(index) {
@@ -306,7 +302,17 @@ fn find_extended_hyper(
             }
             spans.push(offset + index..offset + end);
             index = end.max(index + 1);
+            window_end = (index + window_points).min(n);
+            above_in_window = values[index.min(n)..window_end]
+                .iter()
+                .map(|&v| above(v))
+                .sum();
         } else {
+            above_in_window -= above(values[index]);
+            if window_end < n {
+                above_in_window += above(values[window_end]);
+                window_end += 1;
+            }
             index += 1;
         }
     }
