@@ -170,13 +170,17 @@ impl WindowSums {
         }
     }
 
-    /// Sample SD (n − 1) of the present values; NaN for fewer than two. The numerator
-    /// `n Σx² − (Σx)²` is exact in integers, so a window of equal values has SD 0.
+    /// Number of present values.
     #[must_use]
-    pub fn sd(&self) -> f64 {
-        if self.present < 2 {
-            return f64::NAN;
-        }
+    pub fn present(&self) -> u32 {
+        self.present
+    }
+
+    /// `n Σx² − (Σx)²` over the present values (units of the values, squared): `n(n − 1)`
+    /// times their sample variance. Exact in integers, so a window of equal values gives
+    /// exactly 0.
+    #[must_use]
+    pub fn scaled_variance(&self) -> f64 {
         let n = i128::from(self.present);
         let total = i128::from(self.total);
         let numerator = n
@@ -186,9 +190,17 @@ impl WindowSums {
         // i128 → f64 in two exact halves (`as f64` on i128 is a library call).
         let high = (numerator >> 64) as i64 as f64;
         let low = numerator as u64 as f64;
-        let numerator = high * 18_446_744_073_709_551_616.0 + low;
+        (high * 18_446_744_073_709_551_616.0 + low) / (FIXED_POINT_UNITS * FIXED_POINT_UNITS)
+    }
+
+    /// Sample SD (n − 1) of the present values; NaN for fewer than two.
+    #[must_use]
+    pub fn sd(&self) -> f64 {
+        if self.present < 2 {
+            return f64::NAN;
+        }
         let n = f64::from(self.present);
-        (numerator / (FIXED_POINT_UNITS * FIXED_POINT_UNITS) / (n * (n - 1.0))).sqrt()
+        (self.scaled_variance() / (n * (n - 1.0))).sqrt()
     }
 }
 

@@ -93,23 +93,29 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let row_means = || row_statistics.iter().map(|row| row.mean);
     // Per time of day: statistics across days, accumulated row by row (two passes as
     // R's `sd`), for the raw values and for the values centred on their day's mean.
-    let mut count = vec![0_usize; width];
+    // The column loops are branch-free (a missing value adds zero) so that they run
+    // several columns per instruction.
+    let mut count = vec![0.0_f64; width];
     let mut sum = vec![0.0; width];
     let mut centred_sum = vec![0.0; width];
     for (row, row_mean) in grid.rows().zip(row_means()) {
-        for (c, &value) in row.iter().enumerate() {
-            if !value.is_nan() {
-                count[c] += 1;
-                sum[c] += value;
-                centred_sum[c] += value - row_mean;
-            }
+        let columns = row
+            .iter()
+            .zip(&mut count)
+            .zip(&mut sum)
+            .zip(&mut centred_sum);
+        for (((&value, count), sum), centred_sum) in columns {
+            let present = !value.is_nan();
+            *count += if present { 1.0 } else { 0.0 };
+            *sum += if present { value } else { 0.0 };
+            *centred_sum += if present { value - row_mean } else { 0.0 };
         }
     }
     let mean_of = |total: &[f64]| -> Vec<f64> {
         total
             .iter()
             .zip(&count)
-            .map(|(s, &n)| if n == 0 { f64::NAN } else { s / n as f64 })
+            .map(|(s, &n)| if n == 0.0 { f64::NAN } else { s / n })
             .collect()
     };
     let column_means = mean_of(&sum);
@@ -117,11 +123,16 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let mut squares = vec![0.0; width];
     let mut centred_squares = vec![0.0; width];
     for (row, row_mean) in grid.rows().zip(row_means()) {
-        for (c, &value) in row.iter().enumerate() {
-            if !value.is_nan() {
-                squares[c] += (value - column_means[c]).powi(2);
-                centred_squares[c] += (value - row_mean - centred_means[c]).powi(2);
-            }
+        let columns = row
+            .iter()
+            .zip(column_means.iter().zip(&centred_means))
+            .zip(squares.iter_mut().zip(&mut centred_squares));
+        for ((&value, (column_mean, centred_mean)), (square, centred_square)) in columns {
+            let present = !value.is_nan();
+            let deviation = value - column_mean;
+            let centred = value - row_mean - centred_mean;
+            *square += if present { deviation * deviation } else { 0.0 };
+            *centred_square += if present { centred * centred } else { 0.0 };
         }
     }
     let sd_of = |total: &[f64]| -> Vec<f64> {
@@ -129,10 +140,10 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
             .iter()
             .zip(&count)
             .map(|(s, &n)| {
-                if n < 2 {
+                if n < 2.0 {
                     f64::NAN
                 } else {
-                    (s / (n - 1) as f64).sqrt()
+                    (s / (n - 1.0)).sqrt()
                 }
             })
             .collect()
@@ -167,6 +178,11 @@ fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
     values[..window.min(values.len())]
         .iter()
         .for_each(|&v| sums.add(v));
+    // 1 / (n(n − 1)) for every count a window can hold: a multiplication per window
+    // where a division would be the slowest step.
+    let per_pair: Vec<f64> = (0..=window)
+        .map(|n| 1.0 / (n as f64 * (n as f64 - 1.0)))
+        .collect();
     let (mut total, mut windows) = (0.0, 0_usize);
     for start in 0..values.len() {
         if start > 0 {
@@ -175,9 +191,9 @@ fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
                 sums.add(entering);
             }
         }
-        let sd = sums.sd();
-        if !sd.is_nan() {
-            total += sd;
+        let present = sums.present() as usize;
+        if present >= 2 {
+            total += (sums.scaled_variance() * per_pair[present.min(window)]).sqrt();
             windows += 1;
         }
     }
