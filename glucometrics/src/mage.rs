@@ -113,52 +113,53 @@ fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usiz
     bounds
 }
 
-/// Short minus long trailing moving average at each point of `segment`, NaN where either
-/// is missing or they are equal (a zero difference is no crossing). Each average is over
-/// the present values of its window (pandas `rolling(min_periods = 1)`, zoo
-/// `rollapply(na.rm = TRUE)`), with the first `window` averages replaced by the first
-/// complete one (or the last one when the segment is shorter than the window), as iglu
-/// fills them. One pass for both windows, no intermediate vectors.
-fn moving_average_differences(segment: &[f64], short: usize, long: usize) -> Vec<f64> {
+/// The sign of the short minus the long trailing moving average at each point of
+/// `segment`: 1, −1, or 0 where either is missing or they are equal (a zero difference
+/// is no crossing; iglu treats it as missing). Each average is over the present values
+/// of its window (pandas `rolling(min_periods = 1)`, zoo `rollapply(na.rm = TRUE)`),
+/// with the first `window` averages replaced by the first complete one (or the last
+/// one when the segment is shorter than the window), as iglu fills them.
+///
+/// Only the sign enters the algorithm (crossings, and the direction of each), so the
+/// averages are compared, not computed: exactly, by cross-multiplying the windows'
+/// fixed-point sums and counts, without a division. Where values differ the
+/// averages differ by far more than the rounding of a floating-point mean, so the
+/// signs are those that iglu's floating-point differences have.
+fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     let n = segment.len();
-    // The leading averages: the mean of the first `window` values (or of all).
+    // The leading averages: over the first `window` values (or all of them).
     let leading = |window: usize| {
         let filled = window.min(n);
-        let mut sum = WindowSums::default();
-        segment[..filled].iter().for_each(|&v| sum.add(v));
-        (filled, sum.mean())
+        let mut sums = WindowSums::default();
+        segment[..filled].iter().for_each(|&v| sums.add(v));
+        (filled, sums)
     };
     let (short_filled, short_fill) = leading(short);
     let (long_filled, long_fill) = leading(long);
-    let (mut short_sum, mut long_sum) = (WindowSums::default(), WindowSums::default());
-    let mut differences = Vec::with_capacity(n);
+    let (mut short_sums, mut long_sums) = (WindowSums::default(), WindowSums::default());
+    let mut signs = Vec::with_capacity(n);
     for (index, &value) in segment.iter().enumerate() {
-        short_sum.add(value);
-        long_sum.add(value);
+        short_sums.add(value);
+        long_sums.add(value);
         if index >= short {
-            short_sum.remove(segment[index - short]);
+            short_sums.remove(segment[index - short]);
         }
         if index >= long {
-            long_sum.remove(segment[index - long]);
+            long_sums.remove(segment[index - long]);
         }
-        let short_average = if index < short_filled {
-            short_fill
+        let short_window = if index < short_filled {
+            &short_fill
         } else {
-            short_sum.mean()
+            &short_sums
         };
-        let long_average = if index < long_filled {
-            long_fill
+        let long_window = if index < long_filled {
+            &long_fill
         } else {
-            long_sum.mean()
+            &long_sums
         };
-        let difference = short_average - long_average;
-        differences.push(if difference == 0.0 {
-            f64::NAN
-        } else {
-            difference
-        });
+        signs.push(short_window.mean_above(long_window));
     }
-    differences
+    signs
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,45 +177,35 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
     if n < 7 || n < short || segment.iter().all(|v| v.is_nan()) || sd.is_nan() || sd < 1.0 {
         return [None, None];
     }
-    let delta = moving_average_differences(segment, short, long);
+    let sign = moving_average_signs(segment, short, long);
     // The first and last turns follow the sign of the difference (zero or missing: a
     // minimum).
-    let turn_of = |d: f64| {
-        if d > 0.0 {
+    let turn_of = |sign: i8| {
+        if sign > 0 {
             Turn::Maximum
         } else {
             Turn::Minimum
         }
     };
-    let first_turn = turn_of(delta[0]);
-    let last_turn = turn_of(delta[n - 1]);
+    let first_turn = turn_of(sign[0]);
+    let last_turn = turn_of(sign[n - 1]);
 
+    // A crossing is a change of sign; the new sign tells its direction (falling below
+    // the long average: a minimum follows).
     let mut crosses: Vec<(usize, Turn)> = vec![(0, first_turn)];
     for i in 1..n {
-        let usable = !segment[i].is_nan()
-            && !segment[i - 1].is_nan()
-            && !delta[i].is_nan()
-            && !delta[i - 1].is_nan();
-        if usable {
-            if delta[i] * delta[i - 1] < 0.0 {
-                let turn = if delta[i] < delta[i - 1] {
-                    Turn::Minimum
-                } else {
-                    Turn::Maximum
-                };
-                crosses.push((i, turn));
-            }
-        } else if !delta[i].is_nan() {
-            // After missing values, compare with the delta at the last crossing.
-            let previous = delta[crosses[crosses.len() - 1].0];
-            if delta[i] * previous < 0.0 {
-                let turn = if delta[i] < previous {
-                    Turn::Minimum
-                } else {
-                    Turn::Maximum
-                };
-                crosses.push((i, turn));
-            }
+        if sign[i] == 0 {
+            continue;
+        }
+        let usable = !segment[i].is_nan() && !segment[i - 1].is_nan() && sign[i - 1] != 0;
+        // After missing values, compare with the sign at the last crossing.
+        let before = if usable {
+            sign[i - 1]
+        } else {
+            sign[crosses[crosses.len() - 1].0]
+        };
+        if sign[i] * before < 0 {
+            crosses.push((i, turn_of(sign[i])));
         }
     }
     crosses.push((n - 1, last_turn));
@@ -225,29 +216,10 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
     let mut previous_index = crosses[0].0;
     for window in crosses.windows(2) {
         let (from, to) = (previous_index, window[1].0);
-        let pick_max = window[0].1 == Turn::Maximum;
-        let mut best: Option<(usize, f64)> = None;
-        for (offset, &value) in segment[from..=to].iter().enumerate() {
-            if value.is_nan() {
-                continue;
-            }
-            let better = match best {
-                None => true,
-                Some((_, b)) => {
-                    if pick_max {
-                        value > b
-                    } else {
-                        value < b
-                    }
-                }
-            };
-            if better {
-                best = Some((from + offset, value));
-            }
-        }
-        let Some((index, value)) = best else {
+        let Some((offset, value)) = first_extreme(&segment[from..=to], window[0].1) else {
             return [None, None];
         };
+        let index = from + offset;
         extremes.push(value);
         previous_index = index;
     }
@@ -261,6 +233,24 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
         (!rising.is_empty()).then(|| stats::mean(&rising)),
         (!falling.is_empty()).then(|| stats::mean(&falling).abs()),
     ]
+}
+
+/// Index and value of the first largest (for a maximum) or smallest (for a minimum)
+/// present value of `values`; `None` when all are missing. Branch-free: the turning
+/// points' values go up and down unpredictably, and a branch per comparison was the
+/// costliest step of MAGE.
+fn first_extreme(values: &[f64], turn: Turn) -> Option<(usize, f64)> {
+    // A minimum is the maximum of the negated values; negation is exact.
+    let sign = if turn == Turn::Maximum { 1.0 } else { -1.0 };
+    let (mut best_index, mut best) = (usize::MAX, f64::NEG_INFINITY);
+    for (index, &value) in values.iter().enumerate() {
+        let signed = sign * value;
+        // NaN compares false: missing values are never taken; ties keep the first.
+        let take = signed > best;
+        best_index = if take { index } else { best_index };
+        best = if take { signed } else { best };
+    }
+    (best_index != usize::MAX).then_some((best_index, sign * best))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,20 +312,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn moving_average_differences_fill_leading_values() {
+    fn moving_average_signs_fill_leading_values() {
         // Short window 1 (the value itself) against window 2.
-        let values = [1.0, 2.0, 3.0, f64::NAN, 5.0, 5.0];
-        let d = moving_average_differences(&values, 1, 2);
-        // Window 2 averages: 1.5 (filled), 1.5, 2.5, 3 (NaN skipped), 5, 5.
-        assert_eq!(d[..3], [-0.5, 0.5, 0.5]);
-        assert!(d[3].is_nan(), "missing short value: {}", d[3]);
-        assert!(
-            d[4].is_nan() && d[5].is_nan(),
-            "equal averages: no difference"
+        let values = [1.0, 2.0, 3.0, f64::NAN, 5.0, 5.0, 4.0];
+        // Window 2 averages: 1.5 (filled), 1.5, 2.5, 3 (NaN skipped), 5, 5, 4.5.
+        // Missing short value, then equal averages: no sign.
+        assert_eq!(
+            moving_average_signs(&values, 1, 2),
+            vec![-1, 1, 1, 0, 0, 0, -1]
         );
-        // Windows longer than the segment: filled with the average of all of it.
-        let d = moving_average_differences(&[1.0, 3.0, 8.0], 2, 5);
-        assert_eq!(d, vec![-2.0, -2.0, 1.5]);
+        // Windows longer than the segment: filled with the average of all of it (4).
+        assert_eq!(
+            moving_average_signs(&[1.0, 3.0, 8.0], 2, 5),
+            vec![-1, -1, 1]
+        );
     }
 
     #[test]

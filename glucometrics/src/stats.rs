@@ -160,14 +160,16 @@ impl WindowSums {
         self.present = self.present.wrapping_sub(u32::from(!value.is_nan()));
     }
 
-    /// Mean of the present values; NaN when none is.
+    /// The sign of this window's mean minus `other`'s: 1, −1, or 0 when they are equal
+    /// or either window is empty. Exact: the sums are cross-multiplied by the counts.
     #[must_use]
-    pub fn mean(&self) -> f64 {
-        if self.present == 0 {
-            f64::NAN
-        } else {
-            self.total as f64 / FIXED_POINT_UNITS / f64::from(self.present)
+    pub fn mean_above(&self, other: &Self) -> i8 {
+        if self.present == 0 || other.present == 0 {
+            return 0;
         }
+        let this = i128::from(self.total) * i128::from(other.present);
+        let that = i128::from(other.total) * i128::from(self.present);
+        this.cmp(&that) as i8
     }
 
     /// Number of present values.
@@ -485,11 +487,15 @@ mod tests {
         a.add(0.7);
         b.add(0.7);
         b.add(0.3);
-        assert_eq!(a.mean().to_bits(), b.mean().to_bits());
-        assert!((a.mean() - 0.5).abs() < 1e-9);
+        assert_eq!(a.mean_above(&b), 0, "the same values, exactly");
+        assert_eq!(a.sd().to_bits(), b.sd().to_bits());
+        let mut above = b;
+        above.remove(0.3);
+        assert_eq!(above.mean_above(&a), 1);
+        assert_eq!(a.mean_above(&above), -1);
         a.remove(0.3);
         a.remove(0.7);
-        assert!(a.mean().is_nan());
+        assert_eq!(a.mean_above(&b), 0, "an empty window has no mean");
     }
 
     #[test]
@@ -503,7 +509,6 @@ mod tests {
             window.sd(),
             sd(&values)
         );
-        assert!((window.mean() - mean(&values)).abs() < 1e-9);
         let mut flat = WindowSums::default();
         [123.4_f64; 7].iter().for_each(|&v| flat.add(v));
         assert_eq!(flat.sd().to_bits(), 0.0_f64.to_bits(), "exactly zero");
