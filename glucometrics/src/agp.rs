@@ -356,12 +356,13 @@ pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
         .local_days()
         .map(|(day, readings)| {
             let values = &all_values[readings.clone()];
+            let (min, max) = stats::extremes(values);
             DailyProfile {
                 date: date_from_local_day(day),
                 readings: values.len(),
                 mean: stats::mean(values),
-                min: values.iter().copied().fold(f64::INFINITY, f64::min),
-                max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                min,
+                max,
                 time_in_range_percent: percent_in_range(values, 70.0, 180.0),
                 // The minutes come day by day in the same order.
                 points: minutes

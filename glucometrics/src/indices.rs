@@ -71,19 +71,13 @@ fn risk_index(values: &ValueDistribution, side: impl Fn(f64) -> f64) -> f64 {
     RISK_SCALE * values.mean_of(|gl| side(risk_transform(gl)).powi(2))
 }
 
-/// Mean over the non-NaN readings of `transform(gl)`, memoised for whole-mg/dL values;
-/// NaN without readings.
-/// Daily risk range of one day's readings: `22.77 × (max(0, max f)² + min(0, min f)²)`.
-/// Kovatchev et al. (2006); averaged over days it is ADRR.
+/// Daily risk range of a day whose lowest and highest readings are `lowest` and
+/// `highest` (mg/dL): `22.77 × (max(0, f(highest))² + min(0, f(lowest))²)`, `f` the risk
+/// transform, which is increasing, so the day's extremes give the extremes of `f`.
+/// Kovatchev et al. (2006); averaged over days it is ADRR. 0 for a day without readings
+/// (`lowest > highest`).
 #[must_use]
-pub fn daily_risk_range(day_values: &[f64]) -> f64 {
-    // The transform is increasing, so the extremes of the day give the extremes of f.
-    let (lowest, highest) = day_values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+pub fn daily_risk_range(lowest: f64, highest: f64) -> f64 {
     if lowest > highest {
         return 0.0;
     }

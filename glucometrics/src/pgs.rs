@@ -13,9 +13,23 @@ use crate::variability::gvp;
 /// the events (iglu uses the same default grid for both).
 #[must_use]
 pub fn pgs(values: &[f64], grid: &DayByDayGrid) -> f64 {
-    let gvp_value = gvp(grid);
-    let mean = stats::mean(values);
-    let time_in_range = percent_in_range(values, 70.0, 180.0);
+    pgs_of(
+        gvp(grid),
+        stats::mean(values),
+        percent_in_range(values, 70.0, 180.0),
+        grid,
+    )
+}
+
+/// [`pgs`] from figures the caller already has: GVP (%), mean glucose (mg/dL) and time
+/// in range 70–180 mg/dL (%); the hypoglycaemia events are found on `grid`.
+#[must_use]
+pub fn pgs_of(
+    gvp_percent: f64,
+    mean_mg_dl: f64,
+    time_in_range_percent: f64,
+    grid: &DayByDayGrid,
+) -> f64 {
     let config = EventConfig {
         start_duration_min: 20,
         end_duration_min: 30,
@@ -25,12 +39,12 @@ pub fn pgs(values: &[f64], grid: &DayByDayGrid) -> f64 {
     // Hypo level 2 and hypo level 1 exclusive, per week.
     let level2_per_week = events.summaries[1].events_per_day * 7.0;
     let level1_per_week = events.summaries[5].events_per_day * 7.0;
-    let f_gvp = 1.0 + 9.0 / (1.0 + (-0.049 * (gvp_value - 65.47)).exp());
-    let f_tir = 1.0 + 9.0 / (1.0 + (0.0833 * (time_in_range - 55.04)).exp());
+    let f_gvp = 1.0 + 9.0 / (1.0 + (-0.049 * (gvp_percent - 65.47)).exp());
+    let f_tir = 1.0 + 9.0 / (1.0 + (0.0833 * (time_in_range_percent - 55.04)).exp());
     let f_mean = 1.0
         + 9.0
-            * (1.0 / (1.0 + (0.1139 * (mean - 72.08)).exp())
-                + 1.0 / (1.0 + (-0.09195 * (mean - 157.57)).exp()));
+            * (1.0 / (1.0 + (0.1139 * (mean_mg_dl - 72.08)).exp())
+                + 1.0 / (1.0 + (-0.09195 * (mean_mg_dl - 157.57)).exp()));
     let f_hypo54 = 0.5 + 4.5 * (1.0 - (-0.91093 * level2_per_week).exp());
     let f_hypo70 = if level1_per_week <= 7.65 {
         0.5714 * level1_per_week + 0.625

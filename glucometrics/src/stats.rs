@@ -51,6 +51,42 @@ pub fn sum_present(mut values: impl Iterator<Item = f64>) -> (usize, f64) {
     )
 }
 
+/// Lowest and highest of the non-NaN `values`; (+∞, −∞) when there is none. Four
+/// lanes without branches: `f64::min` keeps NaN semantics at a cost, and one running
+/// extreme waits on the previous comparison.
+#[must_use]
+pub fn extremes(values: &[f64]) -> (f64, f64) {
+    let mut lows = [f64::INFINITY; 4];
+    let mut highs = [f64::NEG_INFINITY; 4];
+    // A comparison with NaN is false: a missing value changes nothing.
+    let mut take = |lane: usize, v: f64| {
+        lows[lane] = if v < lows[lane] { v } else { lows[lane] };
+        highs[lane] = if v > highs[lane] { v } else { highs[lane] };
+    };
+    let mut chunks = values.chunks_exact(4);
+    for chunk in &mut chunks {
+        for (lane, &v) in chunk.iter().enumerate() {
+            take(lane, v);
+        }
+    }
+    for &v in chunks.remainder() {
+        take(0, v);
+    }
+    let pick = |a: f64, b: f64, lower: bool| if (a < b) == lower { a } else { b };
+    (
+        pick(
+            pick(lows[0], lows[1], true),
+            pick(lows[2], lows[3], true),
+            true,
+        ),
+        pick(
+            pick(highs[0], highs[1], false),
+            pick(highs[2], highs[3], false),
+            false,
+        ),
+    )
+}
+
 /// Sample standard deviation (denominator n − 1) of the non-NaN values; NaN for fewer
 /// than two. Two passes over the slice (mean, then squared deviations) as R's `var`,
 /// without allocating; `statrs`' one-pass `std_dev` was measured slower here (see
@@ -496,6 +532,15 @@ mod tests {
         a.remove(0.3);
         a.remove(0.7);
         assert_eq!(a.mean_above(&b), 0, "an empty window has no mean");
+    }
+
+    #[test]
+    fn extremes_skip_missing_values_in_every_lane() {
+        let values = [120.0, f64::NAN, 95.0, 240.0, 61.0, f64::NAN, 130.0];
+        assert_eq!(extremes(&values), (61.0, 240.0));
+        assert_eq!(extremes(&values[..3]), (95.0, 120.0));
+        assert_eq!(extremes(&[f64::NAN; 5]), (f64::INFINITY, f64::NEG_INFINITY));
+        assert_eq!(extremes(&[]), (f64::INFINITY, f64::NEG_INFINITY));
     }
 
     #[test]

@@ -242,6 +242,9 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         .as_ref()
         .map_or((f64::NAN, f64::NAN), variability::cv_measures);
     let grade = indices::grade_breakdown(&distribution);
+    let daily = daily_profiles(series);
+    let time_in_ranges = TimeInRanges::from_values(&distribution);
+    let gvp = on_grid(&variability::gvp);
     let research = ResearchIndices {
         mage: five_minute_grid
             .as_ref()
@@ -251,9 +254,9 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         conga_24h: on_grid(&|g| variability::conga(g, 24)),
         lbgi: indices::lbgi(&distribution),
         hbgi: indices::hbgi(&distribution),
-        adrr: variability::adrr(series),
+        adrr: variability::adrr_of_extremes(daily.iter().map(|day| (day.min, day.max))),
         j_index: indices::j_index(&distribution),
-        gvp: on_grid(&variability::gvp),
+        gvp,
         mag: on_grid(&variability::mag),
         m_value: indices::m_value(&distribution, 90.0),
         igc: indices::igc(&distribution),
@@ -264,7 +267,7 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         grade_eugly_percent: grade.eugly_percent,
         grade_hyper_percent: grade.hyper_percent,
         cogi: indices::cogi(&distribution, 70.0, 180.0),
-        pgs: on_grid(&|g| crate::pgs::pgs(values, g)),
+        pgs: on_grid(&|g| crate::pgs::pgs_of(gvp, mean, time_in_ranges.in_range_70_180.percent, g)),
         sd_measures: grid.as_ref().map_or(nan_sd, variability::sd_measures),
         cv_mean_percent,
         cv_sd_percent,
@@ -272,7 +275,6 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
             .as_ref()
             .map_or(f64::NAN, |g| variability::sd_rate_of_change(g, 15)),
     };
-    let daily = daily_profiles(series);
     GlucoseSummary {
         unit: GlucoseUnit::MgDl,
         time_zone: series.tz().name().to_owned(),
@@ -288,7 +290,7 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         gmi_percent: indices::gmi_percent(&distribution),
         gmi_mmol_per_mol: indices::gmi_mmol_per_mol(&distribution),
         ea1c_percent: indices::ea1c_percent(&distribution),
-        time_in_ranges: TimeInRanges::from_values(&distribution),
+        time_in_ranges,
         gri: indices::gri(&distribution),
         event_summaries,
         events,

@@ -269,9 +269,19 @@ pub fn hourly_auc_iglu(grid: &DayByDayGrid) -> f64 {
 #[must_use]
 pub fn adrr(series: &GlucoseSeries) -> f64 {
     let values = series.values();
-    let ranges: Vec<f64> = series
-        .local_days()
-        .map(|(_, readings)| daily_risk_range(&values[readings]))
+    adrr_of_extremes(
+        series
+            .local_days()
+            .map(|(_, readings)| stats::extremes(&values[readings])),
+    )
+}
+
+/// [`adrr`] from each local day's lowest and highest reading (mg/dL), which the daily
+/// profiles already hold.
+#[must_use]
+pub fn adrr_of_extremes(days: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let ranges: Vec<f64> = days
+        .map(|(lowest, highest)| daily_risk_range(lowest, highest))
         .collect();
     stats::mean(&ranges)
 }
