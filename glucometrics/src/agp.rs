@@ -136,25 +136,47 @@ fn time_of_day_runs(
 ) -> Vec<(usize, Range<usize>)> {
     let width_s = f64::from(bin_min) * 60.0;
     let per_second = 1.0 / width_s;
+    // Bin numbers as i32: its conversions to and from f64 are single instructions.
+    let last_bin = i32::try_from(bins - 1).unwrap_or(i32::MAX);
+    let bin_of = |into_day: f64| {
+        let mut bin = ((into_day * per_second) as i32).clamp(0, last_bin);
+        if bin < last_bin && f64::from(bin + 1) * width_s <= into_day {
+            bin += 1;
+        } else if bin > 0 && f64::from(bin) * width_s > into_day {
+            bin -= 1;
+        }
+        bin
+    };
     let local_s = series.local_seconds();
     let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
+    // The current run and its bin's bounds (seconds into the day), kept in registers:
+    // most readings fall in the bin of the one before.
+    let (mut bin, mut run_start) = (-1_i32, 0_usize);
     for (day, readings) in series.local_days() {
         let midnight = day as f64 * 86_400.0;
+        let (mut bin_start, mut bin_end) = (0.0, -1.0);
         for index in readings {
             let into_day = local_s[index] - midnight;
-            // The reciprocal's estimate, corrected to the bin whose start is at or before
-            // the reading and whose end is after it (what a division would floor to).
-            let mut bin = ((into_day * per_second) as usize).min(bins - 1);
-            if bin + 1 < bins && (bin + 1) as f64 * width_s <= into_day {
-                bin += 1;
-            } else if bin > 0 && bin as f64 * width_s > into_day {
-                bin -= 1;
+            if bin_start <= into_day && into_day < bin_end {
+                continue;
             }
-            match runs.last_mut() {
-                Some((last, run)) if *last == bin => run.end = index + 1,
-                _ => runs.push((bin, index..index + 1)),
+            let found = bin_of(into_day);
+            bin_start = f64::from(found) * width_s;
+            bin_end = if found == last_bin {
+                f64::INFINITY
+            } else {
+                bin_start + width_s
+            };
+            if found != bin {
+                if let Ok(previous) = usize::try_from(bin) {
+                    runs.push((previous, run_start..index));
+                }
+                (bin, run_start) = (found, index);
             }
         }
+    }
+    if let Ok(previous) = usize::try_from(bin) {
+        runs.push((previous, run_start..series.len()));
     }
     runs
 }
