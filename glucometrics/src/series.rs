@@ -138,9 +138,10 @@ impl GlucoseSeries {
         }
         let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
         let local_s = clock.to_local_all(&times_s);
-        // Intervals are mostly whole minutes: their distribution is a table, no copy.
+        // Intervals mostly repeat the one before: their distribution is built from runs.
         let intervals = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0);
-        let median_interval_min = crate::stats::ValueDistribution::of_iter(intervals).median();
+        let median_interval_min =
+            crate::stats::ValueDistribution::of_repetitive(intervals).median();
         let days = day_ranges(&local_s);
         Ok(Self {
             tz,
@@ -378,15 +379,30 @@ impl InstantMerger {
     }
 }
 
-/// The local days of ascending local times `local_s` as (day number, index range).
+/// The local days of ascending local times `local_s` as (day number, index range). The
+/// day is worked out again only when a time leaves the current day's bounds, and the
+/// current range is kept aside until it ends rather than lengthened in the vector.
 fn day_ranges(local_s: &[f64]) -> Vec<(i64, Range<usize>)> {
     let mut days: Vec<(i64, Range<usize>)> = Vec::new();
+    let (mut day, mut first) = (None, 0_usize);
+    // Local seconds at which the current day starts and ends.
+    let (mut day_start, mut day_end) = (0.0, -1.0);
     for (index, &local) in local_s.iter().enumerate() {
-        let day = local_day_of(local);
-        match days.last_mut() {
-            Some((last, readings)) if *last == day => readings.end = index + 1,
-            _ => days.push((day, index..index + 1)),
+        if day_start <= local && local < day_end {
+            continue;
         }
+        let found = local_day_of(local);
+        day_start = found as f64 * 86_400.0;
+        day_end = day_start + 86_400.0;
+        if day != Some(found) {
+            if let Some(previous) = day {
+                days.push((previous, first..index));
+            }
+            (day, first) = (Some(found), index);
+        }
+    }
+    if let Some(last) = day {
+        days.push((last, first..local_s.len()));
     }
     days
 }

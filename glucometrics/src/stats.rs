@@ -367,6 +367,34 @@ impl ValueDistribution {
         distribution
     }
 
+    /// [`Self::of`] for values that mostly repeat the one before (the intervals between
+    /// readings of a sensor): runs of equal values are counted as they come, then the
+    /// runs are sorted. A table of counts would make each value wait for the previous
+    /// update of the same count.
+    #[must_use]
+    pub fn of_repetitive(values: impl Iterator<Item = f64>) -> Self {
+        let mut runs: Vec<(f64, u32)> = Vec::new();
+        let mut current: Option<(f64, u32)> = None;
+        for value in values.filter(|v| !v.is_nan()) {
+            current = match current {
+                #[expect(clippy::float_cmp, reason = "a run is of exactly equal values")]
+                Some((run_value, count)) if run_value == value => Some((run_value, count + 1)),
+                Some(run) => {
+                    runs.push(run);
+                    Some((value, 1))
+                }
+                None => Some((value, 1)),
+            };
+        }
+        runs.extend(current);
+        runs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        let mut distribution = Self::default();
+        for (value, count) in runs {
+            distribution.push(value, count);
+        }
+        distribution
+    }
+
     /// Adds `count` readings of `value`, which is not below any value so far: a value
     /// equal to the last one adds to its count.
     fn push(&mut self, value: f64, count: u32) {
@@ -532,6 +560,16 @@ mod tests {
         a.remove(0.3);
         a.remove(0.7);
         assert_eq!(a.mean_above(&b), 0, "an empty window has no mean");
+    }
+
+    #[test]
+    fn repetitive_values_give_the_same_distribution() {
+        let values = [5.0, 5.0, 5.0, 7.5, f64::NAN, 5.0, 5.0, 1.0, 7.5, 7.5, 5.0];
+        let from_runs = ValueDistribution::of_repetitive(values.iter().copied());
+        let direct = ValueDistribution::of(&values);
+        assert_eq!(from_runs, direct);
+        assert!((from_runs.median() - 5.0).abs() < 1e-12);
+        assert!(ValueDistribution::of_repetitive(std::iter::empty()).is_empty());
     }
 
     #[test]
