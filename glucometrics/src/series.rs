@@ -347,6 +347,7 @@ impl InstantMerger {
     }
 
     /// Adds a reading (µs, mg/dL) not before the previous one.
+    #[inline]
     fn push(&mut self, (instant, value): (i64, f64), exclusions: &mut ExclusionCounts) {
         match &mut self.group {
             Some((at, first, sum, count, all_equal)) if *at == instant => {
