@@ -91,17 +91,17 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
     for b in 0..bins {
         starts[b + 1] += starts[b];
     }
-    // Whole numbers in range (an exact integer round trip, cheaper than `f64::fract`).
+    // Whole numbers in range (an exact integer round trip, cheaper than `f64::fract`),
+    // tested while grouping: all whole, the histogram path; else sorting.
     #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-    let whole = series
-        .values()
-        .iter()
-        .all(|&v| (0.0..=f64::from(HISTOGRAM_MAX)).contains(&v) && f64::from(v as u16) == v);
-    if whole {
-        let by_bin = group_by_bin(series, &runs, &starts, |v| v as u16);
+    let as_whole = |v: f64| {
+        let whole = v as u16;
+        (whole, f64::from(whole) == v && whole <= HISTOGRAM_MAX)
+    };
+    if let Some(by_bin) = group_by_bin(series, &runs, &starts, as_whole) {
         return sliding_histogram_bins(&by_bin, &starts, bins, reach, bin);
     }
-    let mut by_bin = group_by_bin(series, &runs, &starts, |v| v);
+    let mut by_bin = group_by_bin(series, &runs, &starts, |v| (v, true)).unwrap_or_default();
     for b in 0..bins {
         by_bin[starts[b]..starts[b + 1]].sort_unstable_by(f64::total_cmp);
     }
@@ -182,16 +182,18 @@ fn time_of_day_runs(
 }
 
 /// The series' values, `convert`ed, grouped by time-of-day bin (bin `b` at
-/// `starts[b]..starts[b + 1]`), in time order within a bin.
+/// `starts[b]..starts[b + 1]`), in time order within a bin; `None` when `convert`
+/// refuses a value (says false beside it).
 fn group_by_bin<T: Copy + Default>(
     series: &GlucoseSeries,
     runs: &[(usize, Range<usize>)],
     starts: &[usize],
-    convert: impl Fn(f64) -> T,
-) -> Vec<T> {
+    convert: impl Fn(f64) -> (T, bool),
+) -> Option<Vec<T>> {
     let mut fill = starts.to_vec();
     let mut by_bin = vec![T::default(); series.len()];
     let values = series.values();
+    let mut accepted = true;
     for (b, readings) in runs {
         let to = fill[*b];
         fill[*b] += readings.len();
@@ -199,10 +201,12 @@ fn group_by_bin<T: Copy + Default>(
             .iter_mut()
             .zip(&values[readings.clone()])
         {
-            *slot = convert(value);
+            let (converted, ok) = convert(value);
+            *slot = converted;
+            accepted &= ok;
         }
     }
-    by_bin
+    accepted.then_some(by_bin)
 }
 
 /// Largest whole mg/dL value handled by the histogram path.
