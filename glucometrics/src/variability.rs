@@ -218,25 +218,28 @@ pub fn cv_measures(grid: &DayByDayGrid) -> (f64, f64) {
 /// doi:10.1089/dia.2008.0138; iglu `roc` (timelag 15 min on a 5-min grid).
 #[must_use]
 pub fn rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> Vec<f64> {
+    rates_of_change(grid, timelag_min).collect()
+}
+
+/// [`rate_of_change`] as the values come, without storing them.
+fn rates_of_change(
+    grid: &DayByDayGrid,
+    timelag_min: u32,
+) -> impl Iterator<Item = f64> + Clone + '_ {
     let step = grid.step_min();
     let timelag = timelag_min.max(step);
     let lag = (timelag / step) as usize;
     let values = grid.values();
-    (0..values.len())
-        .map(|i| {
-            if i < lag {
-                f64::NAN
-            } else {
-                (values[i] - values[i - lag]) / f64::from(timelag)
-            }
-        })
-        .collect()
+    let leading = values.len().min(lag);
+    std::iter::repeat_n(f64::NAN, leading).chain(
+        lagged_differences(values, lag).map(move |difference| difference / f64::from(timelag)),
+    )
 }
 
 /// SD of the rate of change, mg/dL per minute (iglu `sd_roc`).
 #[must_use]
 pub fn sd_rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> f64 {
-    stats::sd(&rate_of_change(grid, timelag_min))
+    stats::sd_of_iter(rates_of_change(grid, timelag_min))
 }
 
 /// Hourly area under the curve, mg/dL (AUC per hour, i.e. mg/dL·h ÷ h), by the
