@@ -57,18 +57,31 @@ const RISK_SCALE: f64 = 22.77;
 /// doi:10.2337/dc06-1085; iglu `lbgi` (which uses 22.77 for 10 × 1.509²).
 #[must_use]
 pub fn lbgi(values: &ValueDistribution) -> f64 {
-    risk_index(values, |f| f.min(0.0))
+    risk_indices(values).0
 }
 
 /// High Blood Glucose Index: `22.77 × Σ max(0, f(gl))² / n`. Kovatchev et al. (2006);
 /// iglu `hbgi`.
 #[must_use]
 pub fn hbgi(values: &ValueDistribution) -> f64 {
-    risk_index(values, |f| f.max(0.0))
+    risk_indices(values).1
 }
 
-fn risk_index(values: &ValueDistribution, side: impl Fn(f64) -> f64) -> f64 {
-    RISK_SCALE * values.mean_of(|gl| side(risk_transform(gl)).powi(2))
+/// [`lbgi`] and [`hbgi`] together, the risk transform (a logarithm and a power)
+/// computed once per distinct value for both; NaN without readings.
+#[must_use]
+pub fn risk_indices(values: &ValueDistribution) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let (mut low, mut high) = (0.0, 0.0);
+    for (gl, count) in values.iter() {
+        let f = risk_transform(gl);
+        low += f.min(0.0).powi(2) * f64::from(count);
+        high += f.max(0.0).powi(2) * f64::from(count);
+    }
+    let n = values.count() as f64;
+    (RISK_SCALE * (low / n), RISK_SCALE * (high / n))
 }
 
 /// Daily risk range of a day whose lowest and highest readings are `lowest` and

@@ -244,6 +244,7 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
     let grade = indices::grade_breakdown(&distribution);
     let daily = daily_profiles(series);
     let time_in_ranges = TimeInRanges::from_values(&distribution);
+    let (lbgi, hbgi) = indices::risk_indices(&distribution);
     let gvp = on_grid(&variability::gvp);
     let research = ResearchIndices {
         mage: five_minute_grid
@@ -252,8 +253,8 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         modd: on_grid(&|g| variability::modd(g, 1)),
         conga_1h: on_grid(&|g| variability::conga(g, 1)),
         conga_24h: on_grid(&|g| variability::conga(g, 24)),
-        lbgi: indices::lbgi(&distribution),
-        hbgi: indices::hbgi(&distribution),
+        lbgi,
+        hbgi,
         adrr: variability::adrr_of_extremes(daily.iter().map(|day| (day.min, day.max))),
         j_index: indices::j_index(&distribution),
         gvp,
