@@ -192,9 +192,9 @@ impl DayByDayGrid {
     pub fn row_statistics(&self) -> &[RowStatistics] {
         self.row_statistics.get_or_init(|| {
             self.rows()
-                .map(|row| RowStatistics {
-                    mean: stats::mean(row),
-                    sd: stats::sd(row),
+                .map(|row| {
+                    let (mean, sd) = stats::mean_and_sd(row);
+                    RowStatistics { mean, sd }
                 })
                 .collect()
         })

@@ -51,6 +51,43 @@ pub fn sum_present(mut values: impl Iterator<Item = f64>) -> (usize, f64) {
     )
 }
 
+/// [`mean`] and [`sd`] of the non-NaN `values` in two passes instead of four: the
+/// second pass sums the deviations from the first-pass mean and their squares, giving
+/// R's corrected mean and, with the same correction, the variance about it
+/// (`(Σd² − (Σd)²/n) / (n − 1)`, exact algebra; the correction is tiny). NaN mean
+/// without values, NaN SD with fewer than two.
+#[must_use]
+pub fn mean_and_sd(values: &[f64]) -> (f64, f64) {
+    let (count, sum) = sum_present(values.iter().copied());
+    if count == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = count as f64;
+    let first = sum / n;
+    // Deviations and their squares in one pass, two lanes each.
+    let (mut deviation_sums, mut square_sums) = ([0.0_f64; 2], [0.0_f64; 2]);
+    let mut chunks = values.chunks_exact(2);
+    let mut add = |lane: usize, v: f64| {
+        let d = if v.is_nan() { 0.0 } else { v - first };
+        deviation_sums[lane] += d;
+        square_sums[lane] += d * d;
+    };
+    for pair in &mut chunks {
+        add(0, pair[0]);
+        add(1, pair[1]);
+    }
+    chunks.remainder().iter().for_each(|&v| add(0, v));
+    let deviations = deviation_sums[0] + deviation_sums[1];
+    let squares = square_sums[0] + square_sums[1];
+    let mean = first + deviations / n;
+    let sd = if count < 2 {
+        f64::NAN
+    } else {
+        ((squares - deviations * deviations / n) / (n - 1.0)).sqrt()
+    };
+    (mean, sd)
+}
+
 /// Lowest and highest of the non-NaN `values`; (+∞, −∞) when there is none. Four
 /// lanes without branches: `f64::min` keeps NaN semantics at a cost, and one running
 /// extreme waits on the previous comparison.
@@ -570,6 +607,16 @@ mod tests {
         assert_eq!(from_runs, direct);
         assert!((from_runs.median() - 5.0).abs() < 1e-12);
         assert!(ValueDistribution::of_repetitive(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn mean_and_sd_together_match_apart() {
+        let values = [102.5, f64::NAN, 99.0, 180.25, 64.0, 140.0, 121.0];
+        let (m, d) = mean_and_sd(&values);
+        assert!((m - mean(&values)).abs() < 1e-12 && (d - sd(&values)).abs() < 1e-12);
+        assert!(mean_and_sd(&[f64::NAN]).0.is_nan());
+        let (m, d) = mean_and_sd(&[7.0]);
+        assert!((m - 7.0).abs() < 1e-15 && d.is_nan());
     }
 
     #[test]
