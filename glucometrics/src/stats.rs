@@ -51,6 +51,30 @@ pub fn sum_present(mut values: impl Iterator<Item = f64>) -> (usize, f64) {
     )
 }
 
+/// Number, sum and sum of squares of the non-NaN `values`, in one pass with two
+/// interleaved partial sums of each (see [`sum_present`]).
+#[must_use]
+pub fn moments_present(mut values: impl Iterator<Item = f64>) -> (usize, f64, f64) {
+    let (mut sums, mut squares, mut counts) = ([0.0_f64; 2], [0.0_f64; 2], [0_usize; 2]);
+    let mut add = |lane: usize, v: f64| {
+        let present = !v.is_nan();
+        let v = if present { v } else { 0.0 };
+        sums[lane] += v;
+        squares[lane] += v * v;
+        counts[lane] += usize::from(present);
+    };
+    while let Some(a) = values.next() {
+        add(0, a);
+        let Some(b) = values.next() else { break };
+        add(1, b);
+    }
+    (
+        counts[0] + counts[1],
+        sums[0] + sums[1],
+        squares[0] + squares[1],
+    )
+}
+
 /// [`mean`] and [`sd`] of the non-NaN `values` in two passes instead of four: the
 /// second pass sums the deviations from the first-pass mean and their squares, giving
 /// R's corrected mean and, with the same correction, the variance about it
@@ -617,6 +641,11 @@ mod tests {
         assert!(mean_and_sd(&[f64::NAN]).0.is_nan());
         let (m, d) = mean_and_sd(&[7.0]);
         assert!((m - 7.0).abs() < 1e-15 && d.is_nan());
+        let (n, total, squares) = moments_present(values.iter().copied());
+        assert_eq!(n, 6);
+        assert!((total - 706.75).abs() < 1e-12);
+        let variance_from_moments = (squares - total * total / 6.0) / 5.0;
+        assert!((variance_from_moments - variance(&values)).abs() < 1e-9);
     }
 
     #[test]

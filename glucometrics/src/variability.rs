@@ -23,8 +23,15 @@ fn lagged_differences(values: &[f64], lag: usize) -> impl Iterator<Item = f64> +
 #[must_use]
 pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
     let per_hour = (60.0 / f64::from(grid.step_min())).round() as usize;
-    // Fewer than two differences give NaN.
-    stats::sd_of_iter(lagged_differences(grid.values(), per_hour * hours as usize))
+    let differences = lagged_differences(grid.values(), per_hour * hours as usize);
+    // One pass: (Σd² − (Σd)²/n)/(n − 1). Differences centre near zero, so the one-pass
+    // form loses nothing to cancellation that the two-pass one would keep.
+    let (count, sum, squares) = stats::moments_present(differences);
+    if count < 2 {
+        return f64::NAN;
+    }
+    let n = count as f64;
+    ((squares - sum * sum / n) / (n - 1.0)).max(0.0).sqrt()
 }
 
 /// MODD, mg/dL: mean absolute difference between grid values `lag_days` days apart
@@ -33,7 +40,11 @@ pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
 #[must_use]
 pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
     let lag = lag_days as usize * grid.points_per_day();
-    stats::mean_of_iter(lagged_differences(grid.values(), lag).map(f64::abs))
+    let (count, total) = stats::sum_present(lagged_differences(grid.values(), lag).map(f64::abs));
+    if count == 0 {
+        return f64::NAN;
+    }
+    total / count as f64
 }
 
 /// MAG, mg/dL per hour: the sum of absolute changes between consecutive grid values
