@@ -23,9 +23,14 @@ fn lagged_differences(values: &[f64], lag: usize) -> impl Iterator<Item = f64> +
 #[must_use]
 pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
     let per_hour = (60.0 / f64::from(grid.step_min())).round() as usize;
-    let differences = lagged_differences(grid.values(), per_hour * hours as usize);
-    // One pass: (Σd² − (Σd)²/n)/(n − 1). Differences centre near zero, so the one-pass
-    // form loses nothing to cancellation that the two-pass one would keep.
+    sd_of_differences(lagged_differences(grid.values(), per_hour * hours as usize))
+}
+
+/// Sample SD of the present `differences` (changes of glucose over a lag), in one
+/// pass: `(Σd² − (Σd)²/n) / (n − 1)`. Differences centre near zero, so the one-pass
+/// form loses nothing to cancellation that R's two-pass one would keep. NaN for fewer
+/// than two.
+fn sd_of_differences(differences: impl Iterator<Item = f64>) -> f64 {
     let (count, sum, squares) = stats::moments_present(differences);
     if count < 2 {
         return f64::NAN;
@@ -250,7 +255,7 @@ fn rates_of_change(
 /// SD of the rate of change, mg/dL per minute (iglu `sd_roc`).
 #[must_use]
 pub fn sd_rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> f64 {
-    stats::sd_of_iter(rates_of_change(grid, timelag_min))
+    sd_of_differences(rates_of_change(grid, timelag_min))
 }
 
 /// Hourly area under the curve, mg/dL (AUC per hour, i.e. mg/dL·h ÷ h), by the
