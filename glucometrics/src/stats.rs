@@ -303,33 +303,6 @@ impl WindowSums {
     }
 }
 
-/// Kahan–Babuška (Neumaier) compensated sum: adding and removing values in a running
-/// window without the drift of a plain sum (moving averages, sliding SDs).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CompensatedSum {
-    sum: f64,
-    compensation: f64,
-}
-
-impl CompensatedSum {
-    /// Adds `value` (a negative value removes).
-    pub fn add(&mut self, value: f64) {
-        let total = self.sum + value;
-        self.compensation += if self.sum.abs() >= value.abs() {
-            (self.sum - total) + value
-        } else {
-            (value - total) + self.sum
-        };
-        self.sum = total;
-    }
-
-    /// The compensated total.
-    #[must_use]
-    pub fn value(self) -> f64 {
-        self.sum + self.compensation
-    }
-}
-
 /// Values that can be counted: a slice of readings' values (NaN skipped) or their
 /// [`ValueDistribution`]. What figures built on counts (time in ranges) accept.
 pub trait ValueSet {
