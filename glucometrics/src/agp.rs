@@ -377,7 +377,6 @@ fn merge_sorted(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
 #[must_use]
 pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
     let all_values = series.values();
-    let mut minutes = series.local_minutes_of_day();
     series
         .local_days()
         .map(|(day, readings)| {
@@ -390,10 +389,8 @@ pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
                 min,
                 max,
                 time_in_range_percent: percent_in_range(values, 70.0, 180.0),
-                // The minutes come day by day in the same order.
-                points: minutes
-                    .by_ref()
-                    .take(readings.len())
+                points: series
+                    .day_minutes(day, readings)
                     .zip(values.iter().copied())
                     .collect(),
             }

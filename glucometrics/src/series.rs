@@ -240,12 +240,22 @@ impl GlucoseSeries {
     /// Local time of day of every reading, minutes after local midnight (0 ≤ m < 1440),
     /// in order: [`Self::local_minute_of_day`] for all, without a division each.
     pub fn local_minutes_of_day(&self) -> impl Iterator<Item = f64> + '_ {
-        self.days.iter().flat_map(move |(day, readings)| {
-            let midnight = *day as f64 * 86_400.0;
-            self.local_s[readings.clone()]
-                .iter()
-                .map(move |&local| (local - midnight) / 60.0)
-        })
+        self.days
+            .iter()
+            .flat_map(move |(day, readings)| self.day_minutes(*day, readings.clone()))
+    }
+
+    /// [`Self::local_minutes_of_day`] of the readings `readings` of local day `day`, as
+    /// [`Self::local_days`] gives them.
+    pub fn day_minutes(
+        &self,
+        day: i64,
+        readings: Range<usize>,
+    ) -> impl ExactSizeIterator<Item = f64> + '_ {
+        let midnight = day as f64 * 86_400.0;
+        self.local_s[readings]
+            .iter()
+            .map(move |&local| (local - midnight) / 60.0)
     }
 }
 
