@@ -239,22 +239,28 @@ pub struct WindowSums {
 impl WindowSums {
     /// Adds `value` (NaN counts as missing: it converts to 0 and is not counted).
     pub fn add(&mut self, value: f64) {
-        let units = (value * FIXED_POINT_UNITS) as i64;
+        let (units, square, present) = Self::terms(value);
         self.total = self.total.wrapping_add(units);
-        self.squares = self
-            .squares
-            .wrapping_add(i128::from(units).wrapping_mul(i128::from(units)));
-        self.present = self.present.wrapping_add(u32::from(!value.is_nan()));
+        self.squares = self.squares.wrapping_add(square);
+        self.present = self.present.wrapping_add(present);
     }
 
     /// Removes a value added before.
     pub fn remove(&mut self, value: f64) {
-        let units = (value * FIXED_POINT_UNITS) as i64;
+        let (units, square, present) = Self::terms(value);
         self.total = self.total.wrapping_sub(units);
-        self.squares = self
-            .squares
-            .wrapping_sub(i128::from(units).wrapping_mul(i128::from(units)));
-        self.present = self.present.wrapping_sub(u32::from(!value.is_nan()));
+        self.squares = self.squares.wrapping_sub(square);
+        self.present = self.present.wrapping_sub(present);
+    }
+
+    /// What `value` contributes: its fixed-point units, their square, and 1 if present.
+    fn terms(value: f64) -> (i64, i128, u32) {
+        let units = (value * FIXED_POINT_UNITS) as i64;
+        (
+            units,
+            i128::from(units).wrapping_mul(i128::from(units)),
+            u32::from(!value.is_nan()),
+        )
     }
 
     /// The sign of this window's mean minus `other`'s: 1, −1, or 0 when they are equal
