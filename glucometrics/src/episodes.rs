@@ -213,7 +213,7 @@ fn runs(values: &[f64]) -> impl Iterator<Item = (bool, Range<usize>)> + '_ {
     let mut start = 0;
     std::iter::from_fn(move || {
         let missing = values.get(start)?.is_nan();
-        let end = next_change(values, start + 1, missing, &|v: f64| v.is_nan());
+        let end = stats::next_change(values, start + 1, missing, &|v: f64| v.is_nan());
         let run = start..end;
         start = end;
         Some((missing, run))
@@ -243,7 +243,7 @@ fn find_events(
     while index < n {
         let state = inside(values[index]);
         let run_start = index;
-        index = next_change(values, index + 1, state, &inside);
+        index = stats::next_change(values, index + 1, state, &inside);
         let length = index - run_start;
         if state && length >= start_points {
             event_start.get_or_insert(run_start);
@@ -256,28 +256,6 @@ fn find_events(
     if let Some(start) = event_start {
         spans.push(offset + start..offset + n);
     }
-}
-
-/// The first index at or after `from` whose value is not `state` inside the condition,
-/// or the length of `values`. Values cross thresholds rarely: eight are tested at a
-/// time without a branch between them (the tests compile to packed comparisons), and
-/// only the chunk where the state changes is walked value by value.
-fn next_change(values: &[f64], from: usize, state: bool, inside: &impl Fn(f64) -> bool) -> usize {
-    const CHUNK: usize = 8;
-    let mut index = from;
-    while let Some(chunk) = values.get(index..index + CHUNK) {
-        let unchanged = chunk
-            .iter()
-            .fold(true, |same, &value| same & (inside(value) == state));
-        if !unchanged {
-            break;
-        }
-        index += CHUNK;
-    }
-    while index < values.len() && inside(values[index]) == state {
-        index += 1;
-    }
-    index
 }
 
 /// Extended hyperglycaemia in one run: starts at a point > `level2` where at least

@@ -112,6 +112,33 @@ pub fn mean_and_sd(values: &[f64]) -> (f64, f64) {
     (mean, sd)
 }
 
+/// The first index at or after `from` whose value is not `state` inside the condition,
+/// or the length of `values`. Values cross thresholds rarely: eight are tested at a
+/// time without a branch between them (the tests compile to packed comparisons), and
+/// only the chunk where the state changes is walked value by value.
+pub(crate) fn next_change(
+    values: &[f64],
+    from: usize,
+    state: bool,
+    inside: &impl Fn(f64) -> bool,
+) -> usize {
+    const CHUNK: usize = 8;
+    let mut index = from;
+    while let Some(chunk) = values.get(index..index + CHUNK) {
+        let unchanged = chunk
+            .iter()
+            .fold(true, |same, &value| same & (inside(value) == state));
+        if !unchanged {
+            break;
+        }
+        index += CHUNK;
+    }
+    while index < values.len() && inside(values[index]) == state {
+        index += 1;
+    }
+    index
+}
+
 /// Lowest and highest of the non-NaN `values`; (+∞, −∞) when there is none. Four
 /// lanes without branches: `f64::min` keeps NaN semantics at a cost, and one running
 /// extreme waits on the previous comparison.
