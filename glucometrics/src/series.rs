@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use chrono::{DateTime, Duration, NaiveDate, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -265,6 +265,7 @@ fn plausible(
     reading: &GlucoseReading,
     config: &ValidationConfig,
     exclusions: &mut ExclusionCounts,
+    clock: &mut MicrosSinceEpoch,
 ) -> Option<(i64, f64)> {
     let value = reading.mg_dl;
     if !value.is_finite() {
@@ -274,9 +275,40 @@ fn plausible(
     } else if value > config.max_mg_dl {
         exclusions.above_plausible += 1;
     } else {
-        return Some((reading.time.timestamp_micros(), value));
+        return Some((clock.of(reading.time), value));
     }
     None
+}
+
+/// [`DateTime::timestamp_micros`] for many instants, remembering the last date's
+/// midnight: readings come days at a time, and turning a date into a day count was
+/// the largest part of validating a reading.
+#[derive(Debug, Default)]
+struct MicrosSinceEpoch {
+    /// The last date converted and its midnight, µs since the epoch (UTC).
+    midnight: Option<(NaiveDate, i64)>,
+}
+
+impl MicrosSinceEpoch {
+    /// Microseconds since the Unix epoch of `time`, as `time.timestamp_micros()`.
+    fn of(&mut self, time: DateTime<Utc>) -> i64 {
+        // The UTC fields as stored: no offset arithmetic.
+        let naive = time.naive_utc();
+        let date = naive.date();
+        let midnight = match self.midnight {
+            Some((known, micros)) if known == date => micros,
+            _ => {
+                let micros = date.and_time(NaiveTime::MIN).and_utc().timestamp_micros();
+                self.midnight = Some((date, micros));
+                micros
+            }
+        };
+        let clock = naive.time();
+        // A leap second's nanoseconds run past 10⁹, as chrono counts them.
+        midnight
+            + i64::from(clock.num_seconds_from_midnight()) * 1_000_000
+            + i64::from(clock.nanosecond() / 1_000)
+    }
 }
 
 /// The order that makes a series independent of its input's order: by instant, then
@@ -296,9 +328,10 @@ fn merge_in_order(
         ..Default::default()
     };
     let mut merger = InstantMerger::with_capacity(readings.len());
+    let mut clock = MicrosSinceEpoch::default();
     let mut last: Option<(i64, f64)> = None;
     for reading in readings {
-        if let Some(kept) = plausible(reading, config, &mut exclusions) {
+        if let Some(kept) = plausible(reading, config, &mut exclusions, &mut clock) {
             if last.is_some_and(|last| instant_then_value(&last, &kept).is_gt()) {
                 return None;
             }
@@ -319,9 +352,10 @@ fn merge_sorted(
         received: readings.len(),
         ..Default::default()
     };
+    let mut clock = MicrosSinceEpoch::default();
     let mut kept: Vec<(i64, f64)> = readings
         .iter()
-        .filter_map(|reading| plausible(reading, config, &mut exclusions))
+        .filter_map(|reading| plausible(reading, config, &mut exclusions, &mut clock))
         .collect();
     kept.sort_unstable_by(instant_then_value);
     let mut merger = InstantMerger::with_capacity(kept.len());
@@ -603,6 +637,29 @@ mod tests {
             series.local_date(0),
             NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()
         );
+    }
+
+    #[test]
+    fn micros_since_epoch_match_chrono() {
+        let mut clock = MicrosSinceEpoch::default();
+        let instants = [
+            Utc.with_ymd_and_hms(2024, 3, 31, 0, 30, 0).unwrap(),
+            Utc.with_ymd_and_hms(2024, 3, 31, 23, 59, 59).unwrap()
+                + chrono::Duration::microseconds(999_999),
+            Utc.with_ymd_and_hms(1969, 12, 31, 23, 0, 0).unwrap()
+                + chrono::Duration::microseconds(1),
+            Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2100, 1, 1, 12, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2024, 3, 31, 0, 30, 0).unwrap(),
+            // A leap second, as chrono represents it (nanoseconds past 10⁹).
+            NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+                .unwrap()
+                .and_utc(),
+        ];
+        for instant in instants {
+            assert_eq!(clock.of(instant), instant.timestamp_micros(), "{instant}");
+        }
     }
 
     #[test]
