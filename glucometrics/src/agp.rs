@@ -333,9 +333,8 @@ impl Histogram {
         }
         // For each percentile, the ranks (0-based) of the two order statistics it needs.
         let positions = AGP_PERCENTILES.map(|p| {
-            let h = (total - 1) as f64 * p / 100.0;
-            let low = h.floor() as usize;
-            (low, (low + 1).min(total - 1), h - h.floor())
+            let (low, fraction) = stats::type7_position(total, p / 100.0);
+            (low, (low + 1).min(total - 1), fraction)
         });
         let mut wanted = [(0_usize, 0_usize, 0_usize); 10];
         for (i, &(low, high, _)) in positions.iter().enumerate() {

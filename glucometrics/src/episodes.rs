@@ -278,10 +278,12 @@ fn find_extended_hyper(
 ) {
     let n = values.len();
     let above = |v: f64| usize::from(v > level2);
+    let above_in =
+        |window: Range<usize>| -> usize { values[window].iter().map(|&v| above(v)).sum() };
     // Points > level2 in the window [index, window_end), slid along with `index` and
     // counted afresh after a jump past an event.
     let mut window_end = window_points.min(n);
-    let mut above_in_window: usize = values[..window_end].iter().map(|&v| above(v)).sum();
+    let mut above_in_window = above_in(0..window_end);
     let mut index = 0;
     while index < n {
         if values[index] > level2 && above_in_window >= required_points {
@@ -297,10 +299,7 @@ fn find_extended_hyper(
             spans.push(offset + index..offset + end);
             index = end.max(index + 1);
             window_end = (index + window_points).min(n);
-            above_in_window = values[index.min(n)..window_end]
-                .iter()
-                .map(|&v| above(v))
-                .sum();
+            above_in_window = above_in(index.min(n)..window_end);
         } else {
             above_in_window -= above(values[index]);
             if window_end < n {

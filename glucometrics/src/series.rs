@@ -237,16 +237,9 @@ impl GlucoseSeries {
         self.days.iter().cloned()
     }
 
-    /// Local time of day of every reading, minutes after local midnight (0 ≤ m < 1440),
-    /// in order: [`Self::local_minute_of_day`] for all, without a division each.
-    pub fn local_minutes_of_day(&self) -> impl Iterator<Item = f64> + '_ {
-        self.days
-            .iter()
-            .flat_map(move |(day, readings)| self.day_minutes(*day, readings.clone()))
-    }
-
-    /// [`Self::local_minutes_of_day`] of the readings `readings` of local day `day`, as
-    /// [`Self::local_days`] gives them.
+    /// Local time of day of the readings `readings` of local day `day` (as
+    /// [`Self::local_days`] gives them), minutes after local midnight (0 ≤ m < 1440), in
+    /// order: [`Self::local_minute_of_day`] for each, without a division each.
     pub fn day_minutes(
         &self,
         day: i64,
@@ -376,9 +369,23 @@ struct InstantMerger {
     times_s: Vec<f64>,
     /// Values, mg/dL.
     values: Vec<f64>,
-    /// The instant being merged (µs), its first value, the sum and number of its
-    /// values, and whether all are bit-identical to the first.
-    group: Option<(i64, f64, f64, usize, bool)>,
+    /// The instant being merged, if any.
+    group: Option<InstantGroup>,
+}
+
+/// The readings of one instant, as they are merged.
+#[derive(Debug, Clone, Copy)]
+struct InstantGroup {
+    /// The instant, µs since the epoch (UTC).
+    instant: i64,
+    /// Its first value, mg/dL.
+    first: f64,
+    /// Sum of its values, mg/dL, summed in value order.
+    sum: f64,
+    /// Number of its values.
+    count: usize,
+    /// Whether every value is bit-identical to the first.
+    all_equal: bool,
 }
 
 impl InstantMerger {
@@ -394,32 +401,38 @@ impl InstantMerger {
     #[inline]
     fn push(&mut self, (instant, value): (i64, f64), exclusions: &mut ExclusionCounts) {
         match &mut self.group {
-            Some((at, first, sum, count, all_equal)) if *at == instant => {
-                *sum += value;
-                *count += 1;
-                *all_equal &= value.to_bits() == first.to_bits();
+            Some(group) if group.instant == instant => {
+                group.sum += value;
+                group.count += 1;
+                group.all_equal &= value.to_bits() == group.first.to_bits();
             }
             _ => {
                 self.finish(exclusions);
-                self.group = Some((instant, value, value, 1, true));
+                self.group = Some(InstantGroup {
+                    instant,
+                    first: value,
+                    sum: value,
+                    count: 1,
+                    all_equal: true,
+                });
             }
         }
     }
 
     /// Closes the instant being merged.
     fn finish(&mut self, exclusions: &mut ExclusionCounts) {
-        let Some((instant, first, sum, count, all_equal)) = self.group.take() else {
+        let Some(group) = self.group.take() else {
             return;
         };
-        let value = if all_equal {
-            exclusions.exact_duplicates += count - 1;
-            first
+        let value = if group.all_equal {
+            exclusions.exact_duplicates += group.count - 1;
+            group.first
         } else {
-            exclusions.conflicting_duplicates += count;
+            exclusions.conflicting_duplicates += group.count;
             exclusions.conflicting_instants += 1;
-            sum / count as f64
+            group.sum / group.count as f64
         };
-        self.times_s.push(instant as f64 / 1e6);
+        self.times_s.push(group.instant as f64 / 1e6);
         self.values.push(value);
     }
 }
@@ -605,7 +618,10 @@ mod tests {
         let date = |d| NaiveDate::from_ymd_opt(2024, 10, d).unwrap();
         // 26th: 22:00–23:40 local (6); 27th: 25 local hours (75); 28th: 00:00–01:00 (4).
         assert_eq!(days, vec![(date(26), 6), (date(27), 75), (date(28), 4)]);
-        let minutes: Vec<f64> = series.local_minutes_of_day().collect();
+        let minutes: Vec<f64> = series
+            .local_days()
+            .flat_map(|(day, readings)| series.day_minutes(day, readings))
+            .collect();
         assert_eq!(minutes.len(), series.len());
         for (index, minute) in minutes.into_iter().enumerate() {
             assert!((minute - series.local_minute_of_day(index)).abs() < 1e-9);

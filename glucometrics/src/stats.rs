@@ -88,21 +88,8 @@ pub fn mean_and_sd(values: &[f64]) -> (f64, f64) {
     }
     let n = count as f64;
     let first = sum / n;
-    // Deviations and their squares in one pass, two lanes each.
-    let (mut deviation_sums, mut square_sums) = ([0.0_f64; 2], [0.0_f64; 2]);
-    let mut chunks = values.chunks_exact(2);
-    let mut add = |lane: usize, v: f64| {
-        let d = if v.is_nan() { 0.0 } else { v - first };
-        deviation_sums[lane] += d;
-        square_sums[lane] += d * d;
-    };
-    for pair in &mut chunks {
-        add(0, pair[0]);
-        add(1, pair[1]);
-    }
-    chunks.remainder().iter().for_each(|&v| add(0, v));
-    let deviations = deviation_sums[0] + deviation_sums[1];
-    let squares = square_sums[0] + square_sums[1];
+    // Deviations from the first-pass mean and their squares, in one pass.
+    let (_, deviations, squares) = moments_present(values.iter().map(|v| v - first));
     let mean = first + deviations / n;
     let sd = if count < 2 {
         f64::NAN
@@ -208,24 +195,15 @@ pub fn variance_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
     squares / (count - 1) as f64
 }
 
-/// Type 7 quantile ([`ValueDistribution::quantile`]) of NaN-free values, reordering them
-/// in place: two linear-time selections instead of a sort.
+/// Where the type 7 quantile `p` of `count` ordered values lies (Hyndman & Fan 1996): the
+/// 0-based rank of the lower order statistic and the fraction of the way to the next,
+/// `h = (count − 1)·p`. The one definition behind every quantile of the engine.
 #[must_use]
-pub fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
-    if values.is_empty() || !(0.0..=1.0).contains(&p) {
-        return f64::NAN;
-    }
-    let h = (values.len() - 1) as f64 * p;
+pub(crate) fn type7_position(count: usize, p: f64) -> (usize, f64) {
+    let h = (count - 1) as f64 * p;
     let lower = h.floor();
-    let low_index = lower as usize;
-    let (_, low, upper) = values.select_nth_unstable_by(low_index, f64::total_cmp);
-    let low = *low;
-    let fraction = h - lower;
-    if fraction == 0.0 || upper.is_empty() {
-        return low;
-    }
-    let high = upper.iter().copied().fold(f64::INFINITY, f64::min);
-    low + fraction * (high - low)
+    // `h` is within [0, count − 1] for p in [0, 1], so the cast cannot truncate.
+    (lower as usize, h - lower)
 }
 
 /// Type 7 quantile ([`ValueDistribution::quantile`]) of values already sorted ascending
@@ -235,12 +213,8 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
     }
-    let h = (sorted.len() - 1) as f64 * p;
-    let lower = h.floor();
-    // `h` is within [0, len − 1], so the casts cannot truncate.
-    let low_index = lower as usize;
+    let (low_index, fraction) = type7_position(sorted.len(), p);
     let high_index = (low_index + 1).min(sorted.len() - 1);
-    let fraction = h - lower;
     sorted[low_index] + fraction * (sorted[high_index] - sorted[low_index])
 }
 
@@ -392,16 +366,9 @@ impl ValueDistribution {
     /// The distribution of `values` (any order; NaN skipped, as R's `na.rm = TRUE`).
     #[must_use]
     pub fn of(values: &[f64]) -> Self {
-        Self::of_iter(values.iter().copied())
-    }
-
-    /// [`Self::of`] for values that are computed, not stored (walked twice when they
-    /// are not all whole numbers).
-    #[must_use]
-    pub fn of_iter(values: impl Iterator<Item = f64> + Clone) -> Self {
         let mut table = vec![0_u32; Self::TABLE_LIMIT + 1];
         let mut whole = true;
-        for value in values.clone() {
+        for &value in values {
             // The integer round trip is exact for whole values (and, unlike
             // `f64::fract`, not a library call on baseline x86-64); NaN casts to 0
             // and fails the comparison. Through `i32`, whose conversions are single
@@ -425,7 +392,7 @@ impl ValueDistribution {
                 }
             }
         } else {
-            let mut sorted: Vec<f64> = values.filter(|v| !v.is_nan()).collect();
+            let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
             sorted.sort_unstable_by(f64::total_cmp);
             for value in sorted {
                 distribution.push(value, 1);
@@ -549,11 +516,8 @@ impl ValueDistribution {
         if self.is_empty() || !(0.0..=1.0).contains(&p) {
             return f64::NAN;
         }
-        let h = (self.count() - 1) as f64 * p;
-        let lower = h.floor();
-        let low_rank = lower as usize;
+        let (low_rank, fraction) = type7_position(self.count(), p);
         let low = self.order_statistic(low_rank);
-        let fraction = h - lower;
         if fraction == 0.0 {
             return low;
         }
@@ -603,6 +567,22 @@ pub fn count_present(values: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Type 7 quantile of NaN-free values by selection, reordering them in place: an
+    /// independent reference for the distribution's quantiles and MAD.
+    fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
+        if values.is_empty() || !(0.0..=1.0).contains(&p) {
+            return f64::NAN;
+        }
+        let (low_index, fraction) = type7_position(values.len(), p);
+        let (_, low, upper) = values.select_nth_unstable_by(low_index, f64::total_cmp);
+        let low = *low;
+        if fraction == 0.0 || upper.is_empty() {
+            return low;
+        }
+        let high = upper.iter().copied().fold(f64::INFINITY, f64::min);
+        low + fraction * (high - low)
+    }
 
     #[test]
     fn window_sums_are_exact_whatever_passed_through() {
