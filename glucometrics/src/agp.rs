@@ -147,7 +147,7 @@ fn time_of_day_runs(
         }
         bin
     };
-    let local_s = series.local_seconds();
+    let times_s = series.times_s();
     let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
     // The current run and its bin's bounds (seconds into the day), kept in registers:
     // most readings fall in the bin of the one before.
@@ -155,23 +155,27 @@ fn time_of_day_runs(
     for (day, readings) in series.local_days() {
         let midnight = day as f64 * 86_400.0;
         let (mut bin_start, mut bin_end) = (0.0, -1.0);
-        for index in readings {
-            let into_day = local_s[index] - midnight;
-            if bin_start <= into_day && into_day < bin_end {
-                continue;
-            }
-            let found = bin_of(into_day);
-            bin_start = f64::from(found) * width_s;
-            bin_end = if found == last_bin {
-                f64::INFINITY
-            } else {
-                bin_start + width_s
-            };
-            if found != bin {
-                if let Ok(previous) = usize::try_from(bin) {
-                    runs.push((previous, run_start..index));
+        for (run, offset) in series.offset_runs(readings) {
+            // UTC seconds to seconds into the local day (exact: whole seconds apart).
+            let shift = offset - midnight;
+            for index in run {
+                let into_day = times_s[index] + shift;
+                if bin_start <= into_day && into_day < bin_end {
+                    continue;
                 }
-                (bin, run_start) = (found, index);
+                let found = bin_of(into_day);
+                bin_start = f64::from(found) * width_s;
+                bin_end = if found == last_bin {
+                    f64::INFINITY
+                } else {
+                    bin_start + width_s
+                };
+                if found != bin {
+                    if let Ok(previous) = usize::try_from(bin) {
+                        runs.push((previous, run_start..index));
+                    }
+                    (bin, run_start) = (found, index);
+                }
             }
         }
     }
@@ -388,10 +392,7 @@ pub fn daily_profiles(series: &GlucoseSeries) -> Vec<DailyProfile> {
                 min,
                 max,
                 time_in_range_percent: percent_in_range(values, 70.0, 180.0),
-                points: series
-                    .day_minutes(day, readings)
-                    .zip(values.iter().copied())
-                    .collect(),
+                points: series.day_points(day, readings),
             }
         })
         .collect()

@@ -93,8 +93,11 @@ pub struct GlucoseSeries {
     times_s: Vec<f64>,
     /// Values, mg/dL, aligned with `times_s`.
     values: Vec<f64>,
-    /// Local civil time of each reading, seconds since 1970-01-01T00:00 local.
-    local_s: Vec<f64>,
+    /// The zone's UTC offsets over the readings, seconds: (index of the first reading
+    /// it applies to, offset), ascending, the first at index 0. Offsets change a few
+    /// times a year, so this stands for a local time per reading at a fraction of the
+    /// memory.
+    offsets: Vec<(usize, f64)>,
     /// Each local calendar day with readings: (day number, index range), in order.
     days: Vec<(i64, Range<usize>)>,
     /// Median of the intervals between consecutive readings, minutes (NaN for one
@@ -137,21 +140,22 @@ impl GlucoseSeries {
             });
         }
         let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
-        let local_s = clock.to_local_all(&times_s);
+        let offsets = clock.offset_runs(&times_s);
         // Intervals mostly repeat the one before: their distribution is built from runs.
         let intervals = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0);
         let median_interval_min =
             crate::stats::ValueDistribution::of_repetitive(intervals).median();
-        let days = day_ranges(&local_s);
-        Ok(Self {
+        let mut series = Self {
             tz,
             times_s,
             values,
-            local_s,
-            days,
+            offsets,
+            days: Vec::new(),
             median_interval_min,
             exclusions,
-        })
+        };
+        series.days = day_ranges(series.local_seconds(0..series.len()));
+        Ok(series)
     }
 
     /// The patient's time zone (local civil time for days and time of day).
@@ -205,21 +209,52 @@ impl GlucoseSeries {
     /// The local civil day of reading `index` as days since 1970-01-01 (local).
     #[must_use]
     pub fn local_day_number(&self, index: usize) -> i64 {
-        local_day_of(self.local_s[index])
+        local_day_of(self.local_second(index))
     }
 
     /// Local time of day of reading `index`, minutes after local midnight (0 ≤ m < 1440).
     #[must_use]
     pub fn local_minute_of_day(&self, index: usize) -> f64 {
-        let seconds = self.local_s[index];
+        let seconds = self.local_second(index);
         (seconds - local_day_of(seconds) as f64 * 86_400.0) / 60.0
     }
 
-    /// Local civil time of every reading, seconds since 1970-01-01T00:00 local time
-    /// (day `d` of [`Self::local_days`] starts at `d × 86 400`).
-    #[must_use]
-    pub fn local_seconds(&self) -> &[f64] {
-        &self.local_s
+    /// Local civil time of reading `index`, seconds since 1970-01-01T00:00 local time.
+    fn local_second(&self, index: usize) -> f64 {
+        let run = self.offsets.partition_point(|&(from, _)| from <= index);
+        self.times_s[index] + self.offsets[run.saturating_sub(1)].1
+    }
+
+    /// The readings `readings` split where the zone's UTC offset changes: (index range,
+    /// offset in seconds, local minus UTC), in order. Local civil time of reading `i`
+    /// is `times_s()[i] + offset` seconds since 1970-01-01T00:00 local time.
+    pub fn offset_runs(
+        &self,
+        readings: Range<usize>,
+    ) -> impl Iterator<Item = (Range<usize>, f64)> + '_ {
+        let first = self
+            .offsets
+            .partition_point(|&(from, _)| from <= readings.start)
+            .saturating_sub(1);
+        let offsets = &self.offsets[first..];
+        offsets
+            .iter()
+            .enumerate()
+            .map(move |(k, &(from, offset))| {
+                let to = offsets
+                    .get(k + 1)
+                    .map_or(readings.end, |&(next, _)| next.min(readings.end));
+                (from.max(readings.start)..to, offset)
+            })
+            .take_while(|(run, _)| !run.is_empty())
+    }
+
+    /// Local civil time of the readings `readings`, in order: seconds since
+    /// 1970-01-01T00:00 local time (day `d` of [`Self::local_days`] starts at
+    /// `d × 86 400`). Iterate it with `for_each` or `fold` in loops that matter.
+    pub fn local_seconds(&self, readings: Range<usize>) -> impl Iterator<Item = f64> + '_ {
+        self.offset_runs(readings)
+            .flat_map(|(run, offset)| self.times_s[run].iter().map(move |&t| t + offset))
     }
 
     /// Median of the intervals between consecutive readings, minutes; NaN for a single
@@ -237,18 +272,25 @@ impl GlucoseSeries {
         self.days.iter().cloned()
     }
 
-    /// Local time of day of the readings `readings` of local day `day` (as
-    /// [`Self::local_days`] gives them), minutes after local midnight (0 ≤ m < 1440), in
-    /// order: [`Self::local_minute_of_day`] for each, without a division each.
-    pub fn day_minutes(
-        &self,
-        day: i64,
-        readings: Range<usize>,
-    ) -> impl ExactSizeIterator<Item = f64> + '_ {
+    /// The readings `readings` of local day `day` (as [`Self::local_days`] gives them) as
+    /// (minutes after local midnight, 0 ≤ m < 1440; mg/dL), in order: the day's trace,
+    /// each time as [`Self::local_minute_of_day`] gives it, without a division each.
+    #[must_use]
+    pub fn day_points(&self, day: i64, readings: Range<usize>) -> Vec<(f64, f64)> {
         let midnight = day as f64 * 86_400.0;
-        self.local_s[readings]
-            .iter()
-            .map(move |&local| (local - midnight) / 60.0)
+        let mut points = Vec::with_capacity(readings.len());
+        for (run, offset) in self.offset_runs(readings) {
+            // UTC seconds to seconds into the local day (exact: whole seconds apart).
+            let shift = offset - midnight;
+            let times = &self.times_s[run.clone()];
+            points.extend(
+                times
+                    .iter()
+                    .zip(&self.values[run])
+                    .map(|(&time, &value)| ((time + shift) / 60.0, value)),
+            );
+        }
+        points
     }
 }
 
@@ -440,14 +482,16 @@ impl InstantMerger {
 /// The local days of ascending local times `local_s` as (day number, index range). The
 /// day is worked out again only when a time leaves the current day's bounds, and the
 /// current range is kept aside until it ends rather than lengthened in the vector.
-fn day_ranges(local_s: &[f64]) -> Vec<(i64, Range<usize>)> {
+fn day_ranges(local_s: impl Iterator<Item = f64>) -> Vec<(i64, Range<usize>)> {
     let mut days: Vec<(i64, Range<usize>)> = Vec::new();
-    let (mut day, mut first) = (None, 0_usize);
+    let (mut day, mut first, mut count) = (None, 0_usize, 0_usize);
     // Local seconds at which the current day starts and ends.
     let (mut day_start, mut day_end) = (0.0, -1.0);
-    for (index, &local) in local_s.iter().enumerate() {
+    local_s.for_each(|local| {
+        let index = count;
+        count += 1;
         if day_start <= local && local < day_end {
-            continue;
+            return;
         }
         let found = local_day_of(local);
         day_start = found as f64 * 86_400.0;
@@ -458,9 +502,9 @@ fn day_ranges(local_s: &[f64]) -> Vec<(i64, Range<usize>)> {
             }
             (day, first) = (Some(found), index);
         }
-    }
+    });
     if let Some(last) = day {
-        days.push((last, first..local_s.len()));
+        days.push((last, first..count));
     }
     days
 }
@@ -537,18 +581,29 @@ impl LocalClock {
         }
     }
 
-    /// Local seconds for ascending UTC instants.
-    fn to_local_all(&self, times_s: &[f64]) -> Vec<f64> {
-        let mut segment = 0;
-        times_s
-            .iter()
-            .map(|&t| {
-                while segment < self.changes_s.len() && t >= self.changes_s[segment] {
-                    segment += 1;
-                }
-                t + self.offsets_s[segment]
-            })
-            .collect()
+    /// The offsets in force over ascending UTC instants `times_s` (not empty), as
+    /// [`GlucoseSeries`] keeps them: (index of the first instant each applies to,
+    /// offset), the first at index 0.
+    fn offset_runs(&self, times_s: &[f64]) -> Vec<(usize, f64)> {
+        // Offset `k` applies from the `k`-th change on (`offsets_s[0]` before the first).
+        let in_force = self
+            .changes_s
+            .partition_point(|&change| change <= times_s[0]);
+        let mut runs = vec![(0, self.offsets_s[in_force])];
+        for (&change, &offset) in self.changes_s.iter().zip(&self.offsets_s[1..]) {
+            let from = times_s.partition_point(|&t| t < change);
+            if from == 0 {
+                continue;
+            }
+            if from == times_s.len() {
+                break;
+            }
+            match runs.last_mut() {
+                Some(last) if last.0 == from => last.1 = offset,
+                _ => runs.push((from, offset)),
+            }
+        }
+        runs
     }
 }
 
@@ -618,13 +673,14 @@ mod tests {
         let date = |d| NaiveDate::from_ymd_opt(2024, 10, d).unwrap();
         // 26th: 22:00–23:40 local (6); 27th: 25 local hours (75); 28th: 00:00–01:00 (4).
         assert_eq!(days, vec![(date(26), 6), (date(27), 75), (date(28), 4)]);
-        let minutes: Vec<f64> = series
+        let points: Vec<(f64, f64)> = series
             .local_days()
-            .flat_map(|(day, readings)| series.day_minutes(day, readings))
+            .flat_map(|(day, readings)| series.day_points(day, readings))
             .collect();
-        assert_eq!(minutes.len(), series.len());
-        for (index, minute) in minutes.into_iter().enumerate() {
+        assert_eq!(points.len(), series.len());
+        for (index, (minute, value)) in points.into_iter().enumerate() {
             assert!((minute - series.local_minute_of_day(index)).abs() < 1e-9);
+            assert_eq!(value.to_bits(), series.values()[index].to_bits());
         }
     }
 
