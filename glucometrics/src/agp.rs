@@ -68,8 +68,12 @@ pub struct DailyProfile {
     pub max: f64,
     /// Time in range 70–180 mg/dL that day, %.
     pub time_in_range_percent: f64,
-    /// The day's readings as (minutes after local midnight, glucose in mg/dL as computed).
-    pub points: Vec<(f64, f64)>,
+    /// The day's readings as (minutes after local midnight, glucose in mg/dL as computed),
+    /// the trace drawn for the day. Single precision, as a plot uses it: it resolves
+    /// 0.000 12 min (7 ms) and 0.000 06 mg/dL, keeps whole mg/dL exact, and halves the
+    /// largest part of a summary (16 → 8 bytes a reading; 0.9 MB at 90 days of 1-minute
+    /// data). Every figure of the summary is computed from the f64 values.
+    pub points: Vec<(f32, f32)>,
 }
 
 /// Computes the AGP bins. An invalid `bin_min` (0 or not dividing 1440) falls back to 15.

@@ -342,7 +342,7 @@ impl GlucoseSummary {
             day.min = rescale(day.min);
             day.max = rescale(day.max);
             for point in &mut day.points {
-                point.1 = rescale(point.1);
+                point.1 = rescale(f64::from(point.1)) as f32;
             }
         }
         let r = &mut out.research;

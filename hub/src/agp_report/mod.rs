@@ -905,14 +905,14 @@ fn daily_profiles(scene: &mut Scene, lang: Lang, summary: &GlucoseSummary) {
         scene.frame(x + 1.0, top, cell_w - 2.0, height, colors::RULE, 0.5);
         // A gap of more than 30 minutes breaks the trace.
         let mut trace: Vec<(f32, f32)> = Vec::new();
-        let mut last_minute = f64::NEG_INFINITY;
+        let mut last_minute = f32::NEG_INFINITY;
         for &(minute, mg_dl) in &day.points {
             if minute - last_minute > 30.0 && !trace.is_empty() {
                 scene.line(std::mem::take(&mut trace), colors::MEDIAN, 0.6, None);
             }
             trace.push((
-                x + 1.0 + (cell_w - 2.0) * (minute / 1440.0) as f32,
-                glucose_y(mg_dl, top, height),
+                x + 1.0 + (cell_w - 2.0) * (minute / 1440.0),
+                glucose_y(f64::from(mg_dl), top, height),
             ));
             last_minute = minute;
         }
