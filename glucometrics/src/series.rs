@@ -141,10 +141,14 @@ impl GlucoseSeries {
         }
         let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
         let offsets = clock.offset_runs(&times_s);
-        // Intervals mostly repeat the one before: their distribution is built from runs.
-        let intervals = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0);
+        // Intervals mostly repeat the one before: their distribution is built from runs,
+        // converted to minutes a run at a time.
+        let interval_runs_min = interval_runs(&times_s)
+            .into_iter()
+            .map(|(interval_s, count)| (interval_s / 60.0, count))
+            .collect();
         let median_interval_min =
-            crate::stats::ValueDistribution::of_repetitive(intervals).median();
+            crate::stats::ValueDistribution::of_runs(interval_runs_min).median();
         let mut series = Self {
             tz,
             times_s,
@@ -510,6 +514,42 @@ fn day_ranges(local_s: impl Iterator<Item = f64>) -> Vec<(i64, Range<usize>)> {
     days
 }
 
+/// The intervals between consecutive `times_s` as runs of equal intervals (seconds,
+/// count), in order. A sensor keeps its interval for hours: eight intervals are
+/// compared with the run's at a time, without a branch between them (packed
+/// comparisons), and only the chunk where the run ends is walked interval by interval.
+fn interval_runs(times_s: &[f64]) -> Vec<(f64, u32)> {
+    const CHUNK: usize = 8;
+    let mut runs = Vec::new();
+    // `end` is the later instant of the next interval to look at.
+    let mut end = 1;
+    while end < times_s.len() {
+        let interval = times_s[end] - times_s[end - 1];
+        let start = end;
+        end += 1;
+        #[expect(clippy::float_cmp, reason = "a run is of exactly equal intervals")]
+        let same = |earlier: f64, later: f64| later - earlier == interval;
+        while let (Some(earlier), Some(later)) = (
+            times_s.get(end - 1..end - 1 + CHUNK),
+            times_s.get(end..end + CHUNK),
+        ) {
+            let unchanged = earlier
+                .iter()
+                .zip(later)
+                .fold(true, |all, (&e, &l)| all & same(e, l));
+            if !unchanged {
+                break;
+            }
+            end += CHUNK;
+        }
+        while end < times_s.len() && same(times_s[end - 1], times_s[end]) {
+            end += 1;
+        }
+        runs.push((interval, u32::try_from(end - start).unwrap_or(u32::MAX)));
+    }
+    runs
+}
+
 /// The day number (days since 1970-01-01) of local seconds `seconds`. Integer division
 /// rather than `f64::floor`/`rem_euclid`, which are library calls on baseline x86-64.
 fn local_day_of(seconds: f64) -> i64 {
@@ -735,6 +775,30 @@ mod tests {
         for instant in instants {
             assert_eq!(clock.of(instant), instant.timestamp_micros(), "{instant}");
         }
+    }
+
+    #[test]
+    fn interval_runs_cover_every_interval() {
+        // Runs longer and shorter than a chunk, a run ending at a chunk's edge, one
+        // interval alone, and the last run reaching the end.
+        let mut times = vec![0.0];
+        for (interval, count) in [(60.0, 20), (61.5, 1), (60.0, 8), (300.0, 3), (60.0, 9)] {
+            for _ in 0..count {
+                times.push(times[times.len() - 1] + interval);
+            }
+        }
+        let runs = interval_runs(&times);
+        assert_eq!(
+            runs,
+            vec![(60.0, 20), (61.5, 1), (60.0, 8), (300.0, 3), (60.0, 9)]
+        );
+        let naive: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let expanded: Vec<f64> = runs
+            .iter()
+            .flat_map(|&(interval, count)| std::iter::repeat_n(interval, count as usize))
+            .collect();
+        assert_eq!(expanded, naive);
+        assert!(interval_runs(&[5.0]).is_empty());
     }
 
     #[test]

@@ -401,26 +401,12 @@ impl ValueDistribution {
         distribution
     }
 
-    /// [`Self::of`] for values that mostly repeat the one before (the intervals between
-    /// readings of a sensor): runs of equal values are counted as they come, then the
-    /// runs are sorted. A table of counts would make each value wait for the previous
-    /// update of the same count.
+    /// [`Self::of`] for values given as runs of equal values (value, count), in any
+    /// order and possibly repeating a value (the intervals between a sensor's readings,
+    /// which repeat for hours): the runs are sorted, not the values.
     #[must_use]
-    pub fn of_repetitive(values: impl Iterator<Item = f64>) -> Self {
-        let mut runs: Vec<(f64, u32)> = Vec::new();
-        let mut current: Option<(f64, u32)> = None;
-        for value in values.filter(|v| !v.is_nan()) {
-            current = match current {
-                #[expect(clippy::float_cmp, reason = "a run is of exactly equal values")]
-                Some((run_value, count)) if run_value == value => Some((run_value, count + 1)),
-                Some(run) => {
-                    runs.push(run);
-                    Some((value, 1))
-                }
-                None => Some((value, 1)),
-            };
-        }
-        runs.extend(current);
+    pub fn of_runs(mut runs: Vec<(f64, u32)>) -> Self {
+        runs.retain(|(value, _)| !value.is_nan());
         runs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let mut distribution = Self::default();
         for (value, count) in runs {
@@ -610,13 +596,22 @@ mod tests {
     }
 
     #[test]
-    fn repetitive_values_give_the_same_distribution() {
+    fn runs_give_the_same_distribution() {
         let values = [5.0, 5.0, 5.0, 7.5, f64::NAN, 5.0, 5.0, 1.0, 7.5, 7.5, 5.0];
-        let from_runs = ValueDistribution::of_repetitive(values.iter().copied());
+        let runs = vec![
+            (5.0, 3),
+            (7.5, 1),
+            (f64::NAN, 1),
+            (5.0, 2),
+            (1.0, 1),
+            (7.5, 2),
+            (5.0, 1),
+        ];
+        let from_runs = ValueDistribution::of_runs(runs);
         let direct = ValueDistribution::of(&values);
         assert_eq!(from_runs, direct);
         assert!((from_runs.median() - 5.0).abs() < 1e-12);
-        assert!(ValueDistribution::of_repetitive(std::iter::empty()).is_empty());
+        assert!(ValueDistribution::of_runs(Vec::new()).is_empty());
     }
 
     #[test]
