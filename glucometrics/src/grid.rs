@@ -125,12 +125,29 @@ impl DayByDayGrid {
         let max_gap_s = config.max_interpolation_gap_min * 60.0;
 
         let mut grid = Vec::with_capacity(days * per_day);
-        let mut left = 0_usize;
+        // The reading at or before each grid instant (the last one not after it). Readings
+        // keep their cadence, so the last step's advance is tried first, and only where
+        // it misses are the readings walked one by one.
+        let (mut left, mut advance) = (0_usize, 0_usize);
+        let at_or_before = |index: usize, at: f64| {
+            index < times.len()
+                && times[index] <= at
+                && times.get(index + 1).is_none_or(|&next| next > at)
+        };
         for k in 1..=days * per_day {
             let at = origin_s + k as f64 * step_s;
-            while left + 1 < times.len() && times[left + 1] <= at {
-                left += 1;
-            }
+            let guess = left + advance;
+            let found = if at_or_before(guess, at) {
+                guess
+            } else {
+                let mut index = left;
+                while index + 1 < times.len() && times[index + 1] <= at {
+                    index += 1;
+                }
+                index
+            };
+            advance = found - left;
+            left = found;
             grid.push(interpolate(times, values, left, at, max_gap_s));
         }
         Ok(Self {
@@ -282,6 +299,40 @@ mod tests {
             "01:15 hits the reading"
         );
         assert!(grid.values()[15].is_nan(), "after the last reading");
+    }
+
+    #[test]
+    fn cadence_changes_find_the_same_readings_as_a_search() {
+        // Readings whose interval changes (1, 7, 2 and 13 minutes, a 50-minute gap, odd
+        // seconds) onto 5- and 1-minute grids: each point as a binary search finds it.
+        let base = 1_577_836_800;
+        let mut at = base + 17;
+        let mut points = Vec::new();
+        for (interval_s, count) in [(60, 40), (420, 9), (120, 30), (780, 5), (3000, 1), (61, 50)] {
+            for _ in 0..count {
+                points.push((at, 100.0 + (at % 97) as f64));
+                at += interval_s;
+            }
+        }
+        let s = series(&points);
+        for step_min in [5, 1] {
+            let config = GridConfig {
+                step_min: Some(step_min),
+                ..GridConfig::default()
+            };
+            let grid = DayByDayGrid::new(&s, &config).unwrap();
+            let times = s.times_s();
+            for (index, &value) in grid.values().iter().enumerate() {
+                let at = grid.time_s(index);
+                let left = times.partition_point(|&t| t <= at).saturating_sub(1);
+                let expected = interpolate(times, s.values(), left, at, 45.0 * 60.0);
+                assert_eq!(
+                    value.to_bits(),
+                    expected.to_bits(),
+                    "step {step_min}, {index}"
+                );
+            }
+        }
     }
 
     #[test]
