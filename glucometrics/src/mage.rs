@@ -14,7 +14,7 @@
 
 use crate::grid::{DayByDayGrid, GridConfig};
 use crate::series::GlucoseSeries;
-use crate::stats::{self, WindowSums};
+use crate::stats::{self, WindowSums, WindowTerms};
 
 /// Parameters of the moving-average MAGE (iglu defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,16 +137,22 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     let (short_filled, short_fill) = leading(short);
     let (long_filled, long_fill) = leading(long);
     let (mut short_sums, mut long_sums) = (WindowSums::default(), WindowSums::default());
+    // The terms of the latest values, in a ring as long as the longer window (rounded up
+    // to a power of two): each value is converted once, not on each entry and exit.
+    let ring_mask = short.max(long).max(1).next_power_of_two() - 1;
+    let mut ring = vec![WindowTerms::default(); ring_mask + 1];
     let mut signs = Vec::with_capacity(n);
     for (index, &value) in segment.iter().enumerate() {
-        short_sums.add(value);
-        long_sums.add(value);
+        let terms = WindowTerms::of(value);
+        short_sums.add_terms(terms);
+        long_sums.add_terms(terms);
         if index >= short {
-            short_sums.remove(segment[index - short]);
+            short_sums.remove_terms(ring[(index - short) & ring_mask]);
         }
         if index >= long {
-            long_sums.remove(segment[index - long]);
+            long_sums.remove_terms(ring[(index - long) & ring_mask]);
         }
+        ring[index & ring_mask] = terms;
         let short_window = if index < short_filled {
             &short_fill
         } else {
@@ -238,19 +244,42 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
 /// Index and value of the first largest (for a maximum) or smallest (for a minimum)
 /// present value of `values`; `None` when all are missing. Branch-free: the turning
 /// points' values go up and down unpredictably, and a branch per comparison was the
-/// costliest step of MAGE.
+/// costliest step of MAGE. Four lanes keep their own first extreme (a single one waits
+/// on the previous comparison); the lanes' best is the highest, the first on ties.
 fn first_extreme(values: &[f64], turn: Turn) -> Option<(usize, f64)> {
+    const LANES: usize = 4;
     // A minimum is the maximum of the negated values; negation is exact.
     let sign = if turn == Turn::Maximum { 1.0 } else { -1.0 };
-    let (mut best_index, mut best) = (usize::MAX, f64::NEG_INFINITY);
-    for (index, &value) in values.iter().enumerate() {
+    let mut best = [f64::NEG_INFINITY; LANES];
+    let mut best_index = [usize::MAX; LANES];
+    // NaN compares false: missing values are never taken; ties keep the first.
+    let mut consider = |lane: usize, index: usize, value: f64| {
         let signed = sign * value;
-        // NaN compares false: missing values are never taken; ties keep the first.
-        let take = signed > best;
-        best_index = if take { index } else { best_index };
-        best = if take { signed } else { best };
+        let take = signed > best[lane];
+        best_index[lane] = if take { index } else { best_index[lane] };
+        best[lane] = if take { signed } else { best[lane] };
+    };
+    let mut chunks = values.chunks_exact(LANES);
+    for (chunk_number, chunk) in (&mut chunks).enumerate() {
+        for (lane, &value) in chunk.iter().enumerate() {
+            consider(lane, chunk_number * LANES + lane, value);
+        }
     }
-    (best_index != usize::MAX).then_some((best_index, sign * best))
+    let tail_start = values.len() - chunks.remainder().len();
+    for (lane, &value) in chunks.remainder().iter().enumerate() {
+        consider(lane, tail_start + lane, value);
+    }
+    let mut found: Option<(usize, f64)> = None;
+    for (&index, &value) in best_index.iter().zip(&best) {
+        #[expect(clippy::float_cmp, reason = "ties between lanes go to the first index")]
+        let better = |(known_index, known): (usize, f64)| {
+            value > known || (value == known && index < known_index)
+        };
+        if index != usize::MAX && found.is_none_or(better) {
+            found = Some((index, value));
+        }
+    }
+    found.map(|(index, value)| (index, sign * value))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,6 +339,36 @@ fn excursions(extremes: &[f64], sd: f64, direction: Direction) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_extreme_takes_the_first_of_equal_extremes() {
+        // Lengths around the lanes' width, ties in different lanes, missing values.
+        let nan = f64::NAN;
+        let cases: [&[f64]; 6] = [
+            &[],
+            &[nan, nan, nan],
+            &[3.0, 1.0, 3.0, 2.0, 1.0, 3.0, 0.5],
+            &[nan, 2.0, 7.0, 7.0, nan, 7.0, 1.0, 0.5, 0.5],
+            &[5.0],
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 9.0, 9.0, 9.0, 9.0, 0.0, 0.0, 0.0],
+        ];
+        for values in cases {
+            for turn in [Turn::Maximum, Turn::Minimum] {
+                // Reference: one pass, a strict comparison keeps the first.
+                let mut expected: Option<(usize, f64)> = None;
+                for (index, &value) in values.iter().enumerate() {
+                    let beats = |(_, best): (usize, f64)| match turn {
+                        Turn::Maximum => value > best,
+                        Turn::Minimum => value < best,
+                    };
+                    if !value.is_nan() && expected.is_none_or(beats) {
+                        expected = Some((index, value));
+                    }
+                }
+                assert_eq!(first_extreme(values, turn), expected, "{values:?} {turn:?}");
+            }
+        }
+    }
 
     #[test]
     fn moving_average_signs_fill_leading_values() {

@@ -237,31 +237,52 @@ pub struct WindowSums {
     present: u32,
 }
 
+/// What one value contributes to a [`WindowSums`]: its fixed-point units, their square,
+/// and 1 if present. Kept by a window that holds its values' terms until they leave, so
+/// that each value is converted once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WindowTerms {
+    units: i64,
+    square: i128,
+    present: u32,
+}
+
+impl WindowTerms {
+    /// The terms of `value` (NaN counts as missing: it converts to 0 and is not counted).
+    #[must_use]
+    pub fn of(value: f64) -> Self {
+        let units = (value * FIXED_POINT_UNITS) as i64;
+        Self {
+            units,
+            square: i128::from(units).wrapping_mul(i128::from(units)),
+            present: u32::from(!value.is_nan()),
+        }
+    }
+}
+
 impl WindowSums {
     /// Adds `value` (NaN counts as missing: it converts to 0 and is not counted).
     pub fn add(&mut self, value: f64) {
-        let (units, square, present) = Self::terms(value);
-        self.total = self.total.wrapping_add(units);
-        self.squares = self.squares.wrapping_add(square);
-        self.present = self.present.wrapping_add(present);
+        self.add_terms(WindowTerms::of(value));
     }
 
     /// Removes a value added before.
     pub fn remove(&mut self, value: f64) {
-        let (units, square, present) = Self::terms(value);
-        self.total = self.total.wrapping_sub(units);
-        self.squares = self.squares.wrapping_sub(square);
-        self.present = self.present.wrapping_sub(present);
+        self.remove_terms(WindowTerms::of(value));
     }
 
-    /// What `value` contributes: its fixed-point units, their square, and 1 if present.
-    fn terms(value: f64) -> (i64, i128, u32) {
-        let units = (value * FIXED_POINT_UNITS) as i64;
-        (
-            units,
-            i128::from(units).wrapping_mul(i128::from(units)),
-            u32::from(!value.is_nan()),
-        )
+    /// Adds a value's terms.
+    pub fn add_terms(&mut self, terms: WindowTerms) {
+        self.total = self.total.wrapping_add(terms.units);
+        self.squares = self.squares.wrapping_add(terms.square);
+        self.present = self.present.wrapping_add(terms.present);
+    }
+
+    /// Removes the terms of a value added before.
+    pub fn remove_terms(&mut self, terms: WindowTerms) {
+        self.total = self.total.wrapping_sub(terms.units);
+        self.squares = self.squares.wrapping_sub(terms.square);
+        self.present = self.present.wrapping_sub(terms.present);
     }
 
     /// The sign of this window's mean minus `other`'s: 1, −1, or 0 when they are equal

@@ -5,7 +5,7 @@
 use crate::grid::DayByDayGrid;
 use crate::indices::daily_risk_range;
 use crate::series::GlucoseSeries;
-use crate::stats::{self, WindowSums};
+use crate::stats::{self, WindowSums, WindowTerms};
 
 /// Differences `g[i + lag] − g[i]` over the flattened grid (NaN where either is missing).
 fn lagged_differences(values: &[f64], lag: usize) -> impl Iterator<Item = f64> + Clone + '_ {
@@ -191,21 +191,32 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
 fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
     let window = window.max(1);
     let mut sums = WindowSums::default();
-    values[..window.min(values.len())]
-        .iter()
-        .for_each(|&v| sums.add(v));
+    // The window's values' terms, in a ring: each value is converted once, on entering.
+    let mut held: Vec<WindowTerms> = (0..window)
+        .map(|k| {
+            values
+                .get(k)
+                .map_or_else(WindowTerms::default, |&v| WindowTerms::of(v))
+        })
+        .collect();
+    held.iter().for_each(|&terms| sums.add_terms(terms));
     // 1 / (n(n − 1)) for every count a window can hold: a multiplication per window
     // where a division would be the slowest step.
     let per_pair: Vec<f64> = (0..=window)
         .map(|n| 1.0 / (n as f64 * (n as f64 - 1.0)))
         .collect();
     let (mut total, mut windows) = (0.0, 0_usize);
+    let mut oldest = 0_usize;
     for start in 0..values.len() {
         if start > 0 {
-            sums.remove(values[start - 1]);
-            if let Some(&entering) = values.get(start + window - 1) {
-                sums.add(entering);
-            }
+            // The value leaving is the oldest held; past the end nothing enters.
+            sums.remove_terms(held[oldest]);
+            let entering = values
+                .get(start + window - 1)
+                .map_or_else(WindowTerms::default, |&v| WindowTerms::of(v));
+            sums.add_terms(entering);
+            held[oldest] = entering;
+            oldest = if oldest + 1 == window { 0 } else { oldest + 1 };
         }
         let present = sums.present() as usize;
         if present >= 2 {
