@@ -4,8 +4,57 @@
 //! package iglu 4.3.0 (checked in `tests/iglu_reference.rs`). Values are mg/dL;
 //! NaN inputs are skipped (R's `na.rm = TRUE`).
 
+use std::sync::OnceLock;
+
 use crate::ranges::{percent_above, percent_below, percent_in_range};
 use crate::stats::ValueDistribution;
+
+/// A transform of glucose tabulated at every whole mg/dL up to [`Self::LAST_MG_DL`],
+/// filled on first use. Sensors report whole mg/dL, so a summary's few hundred distinct
+/// values are read from the table instead of each costing logarithms and powers; other
+/// values are computed. The table holds the transform's own results: nothing changes
+/// but the time.
+struct WholeMgDlTable {
+    transform: fn(f64) -> f64,
+    table: OnceLock<Box<[f64]>>,
+}
+
+impl WholeMgDlTable {
+    /// Highest tabulated value, mg/dL (the default plausibility limit).
+    const LAST_MG_DL: u16 = 1000;
+
+    const fn new(transform: fn(f64) -> f64) -> Self {
+        Self {
+            transform,
+            table: OnceLock::new(),
+        }
+    }
+
+    /// The transform, looked up where `gl` is a tabulated whole number.
+    fn lookup(&self) -> impl Fn(f64) -> f64 + '_ {
+        let table = self.table.get_or_init(|| {
+            (0..=Self::LAST_MG_DL)
+                .map(|gl| (self.transform)(f64::from(gl)))
+                .collect()
+        });
+        move |gl: f64| {
+            let whole = gl as u16;
+            #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
+            let tabulated = f64::from(whole) == gl && whole <= Self::LAST_MG_DL;
+            if tabulated {
+                table[usize::from(whole)]
+            } else {
+                (self.transform)(gl)
+            }
+        }
+    }
+}
+
+/// [`risk_transform`], tabulated.
+static RISK_TRANSFORM: WholeMgDlTable = WholeMgDlTable::new(risk_transform);
+
+/// [`grade_score`], tabulated.
+static GRADE_SCORE: WholeMgDlTable = WholeMgDlTable::new(grade_score);
 
 /// Glucose Management Indicator, % (NGSP): `3.31 + 0.02392 × mean` (mean in mg/dL).
 /// Bergenstal et al. (2018) Diabetes Care 41:2275, doi:10.2337/dc18-1581; iglu `gmi`.
@@ -75,8 +124,9 @@ pub fn risk_indices(values: &ValueDistribution) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let (mut low, mut high) = (0.0, 0.0);
+    let transform = RISK_TRANSFORM.lookup();
     for (gl, count) in values.iter() {
-        let f = risk_transform(gl);
+        let f = transform(gl);
         low += f.min(0.0).powi(2) * f64::from(count);
         high += f.max(0.0).powi(2) * f64::from(count);
     }
@@ -94,8 +144,9 @@ pub fn daily_risk_range(lowest: f64, highest: f64) -> f64 {
     if lowest > highest {
         return 0.0;
     }
-    let low = risk_transform(lowest).min(0.0);
-    let high = risk_transform(highest).max(0.0);
+    let transform = RISK_TRANSFORM.lookup();
+    let low = transform(lowest).min(0.0);
+    let high = transform(highest).max(0.0);
     RISK_SCALE * (low * low + high * high)
 }
 
@@ -121,8 +172,9 @@ pub fn grade(values: &ValueDistribution) -> f64 {
 /// (iglu `grade_hypo` < 80, `grade_eugly` 70–140, `grade_hyper` > 140 mg/dL).
 #[must_use]
 pub fn grade_share(values: &ValueDistribution, predicate: impl Fn(f64) -> bool) -> f64 {
+    let score_of = GRADE_SCORE.lookup();
     let (total, part) = values.iter().fold((0.0, 0.0), |(t, p), (v, count)| {
-        let score = grade_score(v) * f64::from(count);
+        let score = score_of(v) * f64::from(count);
         (t + score, if predicate(v) { p + score } else { p })
     });
     if total == 0.0 {
@@ -151,8 +203,9 @@ pub struct GradeBreakdown {
 #[must_use]
 pub fn grade_breakdown(values: &ValueDistribution) -> GradeBreakdown {
     let (mut total, mut hypo, mut eugly, mut hyper) = (0.0, 0.0, 0.0, 0.0);
+    let score_of = GRADE_SCORE.lookup();
     for (v, count) in values.iter() {
-        let score = grade_score(v) * f64::from(count);
+        let score = score_of(v) * f64::from(count);
         total += score;
         if v < 80.0 {
             hypo += score;
@@ -328,6 +381,32 @@ mod tests {
         assert_eq!(g.zone, 'E');
         let in_range = ValueDistribution::of(&[120.0; 5]);
         assert_eq!(gri(&in_range).zone, 'A');
+    }
+
+    #[test]
+    fn tables_hold_the_transforms_own_results() {
+        for table in [&RISK_TRANSFORM, &GRADE_SCORE] {
+            let lookup = table.lookup();
+            for gl in [0.0, 1.0, 18.0, 39.0, 70.0, 112.0, 180.0, 999.0, 1000.0] {
+                assert_eq!(
+                    lookup(gl).to_bits(),
+                    (table.transform)(gl).to_bits(),
+                    "{gl}"
+                );
+            }
+            // Off the table: fractions, beyond the last entry, negative, NaN.
+            for gl in [112.5, 1000.5, 1001.0, 70_000.0, -3.0] {
+                assert_eq!(
+                    lookup(gl).to_bits(),
+                    (table.transform)(gl).to_bits(),
+                    "{gl}"
+                );
+            }
+            assert_eq!(
+                lookup(f64::NAN).is_nan(),
+                (table.transform)(f64::NAN).is_nan()
+            );
+        }
     }
 
     #[test]
