@@ -315,8 +315,14 @@ impl Histogram {
 
     /// The value of 0-based rank `rank` among the counted values, searching from block
     /// `from` (with `before` values counted below it); returns it with the block it is in
-    /// and the count below that block, for a search of a higher rank to go on from.
-    fn value_of_rank(&self, rank: usize, from: usize, before: usize) -> (usize, usize, usize) {
+    /// and the count below that block, for a search of a higher rank to go on from, and
+    /// the count of values up to and including it.
+    fn value_of_rank(
+        &self,
+        rank: usize,
+        from: usize,
+        before: usize,
+    ) -> (usize, usize, usize, usize) {
         let (mut block, mut below) = (from, before);
         while block + 1 < self.blocks.len() && below + self.blocks[block] as usize <= rank {
             below += self.blocks[block] as usize;
@@ -328,38 +334,55 @@ impl Histogram {
         for value in first..=last {
             seen += self.counts[value] as usize;
             if rank < seen {
-                return (value, block, below);
+                return (value, block, below, seen);
             }
         }
-        (last, block, below)
+        (last, block, below, seen)
     }
 
-    /// Type-7 percentiles [`AGP_PERCENTILES`] of the `total` values counted.
+    /// The lowest counted value above `value` (`value` itself when there is none).
+    fn next_value_above(&self, value: usize) -> usize {
+        let block_end = ((value / HISTOGRAM_BLOCK + 1) * HISTOGRAM_BLOCK).min(self.counts.len());
+        if let Some(offset) = self.counts[value + 1..block_end]
+            .iter()
+            .position(|&c| c > 0)
+        {
+            return value + 1 + offset;
+        }
+        let next_block = value / HISTOGRAM_BLOCK + 1;
+        let Some(block) = self.blocks[next_block.min(self.blocks.len())..]
+            .iter()
+            .position(|&c| c > 0)
+            .map(|offset| next_block + offset)
+        else {
+            return value;
+        };
+        let first = block * HISTOGRAM_BLOCK;
+        self.counts[first..]
+            .iter()
+            .position(|&c| c > 0)
+            .map_or(value, |offset| first + offset)
+    }
+
+    /// Type-7 percentiles [`AGP_PERCENTILES`] of the `total` values counted. The lower
+    /// order statistics are found in ascending order, each search going on from the
+    /// last; the next one up is the same value when its count reaches that far, else
+    /// the next counted value.
     fn percentiles(&self, total: usize) -> [f64; 5] {
         if total == 0 {
             return [f64::NAN; 5];
         }
-        // For each percentile, the ranks (0-based) of the two order statistics it needs.
-        let positions = AGP_PERCENTILES.map(|p| {
-            let (low, fraction) = stats::type7_position(total, p / 100.0);
-            (low, (low + 1).min(total - 1), fraction)
-        });
-        let mut wanted = [(0_usize, 0_usize, 0_usize); 10];
-        for (i, &(low, high, _)) in positions.iter().enumerate() {
-            wanted[2 * i] = (low, i, 0);
-            wanted[2 * i + 1] = (high, i, 1);
-        }
-        wanted.sort_unstable();
-        let mut values = [[0.0_f64; 2]; 5];
         let (mut block, mut below) = (0, 0);
-        for (rank, i, j) in wanted {
-            let value;
-            (value, block, below) = self.value_of_rank(rank, block, below);
-            values[i][j] = value as f64;
-        }
-        std::array::from_fn(|i| {
-            let (_, _, fraction) = positions[i];
-            values[i][0] + fraction * (values[i][1] - values[i][0])
+        AGP_PERCENTILES.map(|p| {
+            let (low_rank, fraction) = stats::type7_position(total, p / 100.0);
+            let (low, through);
+            (low, block, below, through) = self.value_of_rank(low_rank, block, below);
+            let high = if low_rank + 1 < through || low_rank + 1 >= total {
+                low
+            } else {
+                self.next_value_above(low)
+            };
+            low as f64 + fraction * (high as f64 - low as f64)
         })
     }
 }
@@ -416,6 +439,38 @@ mod tests {
         )
         .unwrap();
         agp_profile(&series, &AgpConfig::default())
+    }
+
+    #[test]
+    fn histogram_percentiles_equal_sorted_quantiles() {
+        // Multisets of every size from 1 to 40, values bunched (ties, gaps across block
+        // edges) and spread up to the histogram's ends, against a sort.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for size in 1..=40 {
+            for spread in [3, 40, 1001] {
+                let values: Vec<usize> = (0..size)
+                    .map(|_| {
+                        let base = if spread == 1001 { 0 } else { 14 };
+                        base + next(spread) as usize
+                    })
+                    .collect();
+                let mut histogram = Histogram::default();
+                values.iter().for_each(|&v| histogram.add(v, 1));
+                let mut sorted: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+                sorted.sort_by(f64::total_cmp);
+                let got = histogram.percentiles(values.len());
+                for (k, p) in AGP_PERCENTILES.iter().enumerate() {
+                    let expected = stats::quantile_sorted(&sorted, p / 100.0);
+                    assert_eq!(got[k].to_bits(), expected.to_bits(), "{sorted:?} p{p}");
+                }
+            }
+        }
     }
 
     #[test]
