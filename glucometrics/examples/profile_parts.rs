@@ -1,5 +1,5 @@
 //! Times each part of the summary on a synthetic trace (development aid).
-//! `cargo run --release -p glucometrics --example profile_parts -- DAYS INTERVAL_S`
+//! `cargo run --release -p glucometrics --example profile_parts -- DAYS INTERVAL_S [JITTER_S]`
 use std::time::Instant;
 
 use glucometrics::grid::{DayByDayGrid, GridConfig};
@@ -30,6 +30,7 @@ fn main() {
     let trace = SyntheticTrace {
         days: args[0],
         interval_s: args[1],
+        jitter_s: args.get(2).copied().unwrap_or(0),
         ..SyntheticTrace::default()
     };
     let readings = trace.generate();

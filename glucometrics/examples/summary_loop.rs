@@ -1,21 +1,28 @@
 //! Runs the full summary in a loop on a synthetic trace and prints the mean time per
 //! summary: the program that `valgrind --tool=callgrind` counts instructions of, a
 //! figure that does not depend on what else the machine is doing (docs/benchmarks.md).
-//! `cargo run --release -p glucometrics --example summary_loop -- DAYS INTERVAL_S RUNS`
+//! `cargo run --release -p glucometrics --example summary_loop -- DAYS INTERVAL_S RUNS
+//! [JITTER_S]` (timestamps up to JITTER_S seconds off the cadence; default 0).
 use glucometrics::synthetic::SyntheticTrace;
 use glucometrics::{summarize, SummaryConfig};
 
 fn main() {
     let args: Vec<u32> = std::env::args()
         .skip(1)
-        .map(|a| a.parse().expect("DAYS INTERVAL_S RUNS, whole numbers"))
+        .map(|a| {
+            a.parse()
+                .expect("DAYS INTERVAL_S RUNS [JITTER_S], whole numbers")
+        })
         .collect();
-    let [days, interval_s, runs] = args[..] else {
-        panic!("usage: summary_loop DAYS INTERVAL_S RUNS");
+    let (days, interval_s, runs, jitter_s) = match args[..] {
+        [days, interval_s, runs] => (days, interval_s, runs, 0),
+        [days, interval_s, runs, jitter_s] => (days, interval_s, runs, jitter_s),
+        _ => panic!("usage: summary_loop DAYS INTERVAL_S RUNS [JITTER_S]"),
     };
     let trace = SyntheticTrace {
         days,
         interval_s,
+        jitter_s,
         ..SyntheticTrace::default()
     };
     let readings = trace.generate();

@@ -141,14 +141,7 @@ impl GlucoseSeries {
         }
         let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
         let offsets = clock.offset_runs(&times_s);
-        // Intervals mostly repeat the one before: their distribution is built from runs,
-        // converted to minutes a run at a time.
-        let interval_runs_min = interval_runs(&times_s)
-            .into_iter()
-            .map(|(interval_s, count)| (interval_s / 60.0, count))
-            .collect();
-        let median_interval_min =
-            crate::stats::ValueDistribution::of_runs(interval_runs_min).median();
+        let median_interval_min = median_interval_min(&times_s);
         let mut series = Self {
             tz,
             times_s,
@@ -514,6 +507,25 @@ fn day_ranges(local_s: impl Iterator<Item = f64>) -> Vec<(i64, Range<usize>)> {
     days
 }
 
+/// Median of the intervals between consecutive `times_s` (seconds), minutes; NaN for a
+/// single instant. A sensor's intervals mostly repeat: their distribution is then built
+/// from a few runs. Timestamps that jitter make nearly every interval distinct; then
+/// the median is selected from all of them in linear time rather than sorting as many
+/// runs as intervals (which took most of a 90-day summary).
+fn median_interval_min(times_s: &[f64]) -> f64 {
+    let runs = interval_runs(times_s);
+    let intervals = times_s.len().saturating_sub(1);
+    if runs.len() <= intervals / 16 {
+        let runs_min = runs
+            .into_iter()
+            .map(|(interval_s, count)| (interval_s / 60.0, count))
+            .collect();
+        return crate::stats::ValueDistribution::of_runs(runs_min).median();
+    }
+    let mut minutes: Vec<f64> = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0).collect();
+    crate::stats::quantile_unsorted(&mut minutes, 0.5)
+}
+
 /// The intervals between consecutive `times_s` as runs of equal intervals (seconds,
 /// count), in order. A sensor keeps its interval for hours: eight intervals are
 /// compared with the run's at a time, without a branch between them (packed
@@ -775,6 +787,40 @@ mod tests {
         for instant in instants {
             assert_eq!(clock.of(instant), instant.timestamp_micros(), "{instant}");
         }
+    }
+
+    #[test]
+    fn median_interval_is_the_same_from_runs_and_by_selection() {
+        // Regular readings with a few gaps (runs) and jittered ones (every interval
+        // distinct), against the median of all intervals sorted.
+        let regular: Vec<f64> = (0..500_u32)
+            .map(|k| f64::from(k * 300 + if k > 200 { 1_800 } else { 0 }))
+            .collect();
+        let mut state = 88_172_645_463_325_252_u64;
+        let jittered: Vec<f64> = (0..501_u32)
+            .map(|k| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                f64::from(k * 60) + (state % 40_000) as f64 / 1000.0
+            })
+            .collect();
+        for times in [&regular[..], &jittered[..], &regular[..2], &regular[..1]] {
+            let mut minutes: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) / 60.0).collect();
+            minutes.sort_by(f64::total_cmp);
+            let expected = crate::stats::quantile_sorted(&minutes, 0.5);
+            let got = median_interval_min(times);
+            assert_eq!(
+                got.to_bits(),
+                expected.to_bits(),
+                "{} instants",
+                times.len()
+            );
+        }
+        assert!(
+            interval_runs(&jittered).len() > 400,
+            "the selection path was taken"
+        );
     }
 
     #[test]

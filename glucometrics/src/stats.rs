@@ -206,6 +206,24 @@ pub(crate) fn type7_position(count: usize, p: f64) -> (usize, f64) {
     (lower as usize, h - lower)
 }
 
+/// Type 7 quantile ([`ValueDistribution::quantile`]) of NaN-free `values` by selection,
+/// reordering them in place: linear time, for many distinct values of which one
+/// quantile is wanted. NaN when empty or `p` is outside \[0, 1\].
+#[must_use]
+pub fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    let (low_index, fraction) = type7_position(values.len(), p);
+    let (_, low, upper) = values.select_nth_unstable_by(low_index, f64::total_cmp);
+    let low = *low;
+    if fraction == 0.0 || upper.is_empty() {
+        return low;
+    }
+    let high = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    low + fraction * (high - low)
+}
+
 /// Type 7 quantile ([`ValueDistribution::quantile`]) of values already sorted ascending
 /// and free of NaN.
 #[must_use]
@@ -574,22 +592,6 @@ pub fn count_present(values: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Type 7 quantile of NaN-free values by selection, reordering them in place: an
-    /// independent reference for the distribution's quantiles and MAD.
-    fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
-        if values.is_empty() || !(0.0..=1.0).contains(&p) {
-            return f64::NAN;
-        }
-        let (low_index, fraction) = type7_position(values.len(), p);
-        let (_, low, upper) = values.select_nth_unstable_by(low_index, f64::total_cmp);
-        let low = *low;
-        if fraction == 0.0 || upper.is_empty() {
-            return low;
-        }
-        let high = upper.iter().copied().fold(f64::INFINITY, f64::min);
-        low + fraction * (high - low)
-    }
 
     #[test]
     fn window_sums_are_exact_whatever_passed_through() {

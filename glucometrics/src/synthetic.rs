@@ -22,6 +22,11 @@ pub struct SyntheticTrace {
     pub seed: u64,
     /// Probability that a reading starts a sensor gap of 20–90 minutes.
     pub gap_probability: f64,
+    /// Largest shift of a reading's timestamp off the cadence, either way, seconds (0:
+    /// every reading exactly on it, and on the grid's instants). Real sensors' clocks
+    /// start anywhere in the minute and drift by seconds, which costs the engine
+    /// interpolation and distinct intervals that aligned readings do not.
+    pub jitter_s: u32,
 }
 
 impl Default for SyntheticTrace {
@@ -33,6 +38,7 @@ impl Default for SyntheticTrace {
             utc_offset_min: 60,
             seed: 42,
             gap_probability: 0.002,
+            jitter_s: 0,
         }
     }
 }
@@ -55,6 +61,9 @@ impl SyntheticTrace {
     #[must_use]
     pub fn generate(&self) -> Vec<GlucoseReading> {
         let mut rng = Rng(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        // Timestamps jitter from a generator of their own: the values and gaps of a trace
+        // are the same with and without jitter.
+        let mut jitter_rng = Rng(self.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
         let step = i64::from(self.interval_s.max(1));
         let total = i64::from(self.days) * 86_400 / step;
         let mut readings = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
@@ -87,8 +96,10 @@ impl SyntheticTrace {
                 gap_left = (1200.0 + rng.next_unit() * 4200.0) as i64;
                 continue;
             }
+            let span_ms = f64::from(self.jitter_s) * 1000.0;
+            let shift_ms = (span_ms * (2.0 * jitter_rng.next_unit() - 1.0)).round() as i64;
             readings.push(GlucoseReading::new(
-                instant,
+                instant + Duration::milliseconds(shift_ms),
                 (glucose + noise).round().clamp(40.0, 400.0),
             ));
         }
@@ -109,5 +120,17 @@ mod tests {
         assert!(a.iter().all(|r| (40.0..=400.0).contains(&r.mg_dl)));
         let other = SyntheticTrace { seed: 7, ..trace }.generate();
         assert_ne!(a, other);
+        // Jitter moves the timestamps within its bound and nothing else.
+        let jittered = SyntheticTrace {
+            jitter_s: 20,
+            ..trace
+        }
+        .generate();
+        assert_eq!(jittered.len(), a.len());
+        for (j, r) in jittered.iter().zip(&a) {
+            assert!((j.time - r.time).num_milliseconds().abs() <= 20_000);
+            assert_eq!(j.mg_dl.to_bits(), r.mg_dl.to_bits());
+        }
+        assert!(jittered.iter().zip(&a).any(|(j, r)| j.time != r.time));
     }
 }

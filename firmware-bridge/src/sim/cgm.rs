@@ -77,6 +77,8 @@ impl SimulatedCgm {
             utc_offset_min: i32::from(config.time_zone_quarter_hours) * 15,
             seed: config.seed,
             gap_probability: config.signal_loss_probability,
+            // The sensor's own measurement schedule sets the instants.
+            jitter_s: 0,
         }
         .generate();
         let schedule = trace
