@@ -513,9 +513,8 @@ fn day_ranges(local_s: impl Iterator<Item = f64>) -> Vec<(i64, Range<usize>)> {
 /// the median is selected from all of them in linear time rather than sorting as many
 /// runs as intervals (which took most of a 90-day summary).
 fn median_interval_min(times_s: &[f64]) -> f64 {
-    let runs = interval_runs(times_s);
     let intervals = times_s.len().saturating_sub(1);
-    if runs.len() <= intervals / 16 {
+    if let Some(runs) = interval_runs(times_s, intervals / 16) {
         let runs_min = runs
             .into_iter()
             .map(|(interval_s, count)| (interval_s / 60.0, count))
@@ -530,7 +529,8 @@ fn median_interval_min(times_s: &[f64]) -> f64 {
 /// count), in order. A sensor keeps its interval for hours: eight intervals are
 /// compared with the run's at a time, without a branch between them (packed
 /// comparisons), and only the chunk where the run ends is walked interval by interval.
-fn interval_runs(times_s: &[f64]) -> Vec<(f64, u32)> {
+/// `None` as soon as there are more than `max_runs` runs.
+fn interval_runs(times_s: &[f64], max_runs: usize) -> Option<Vec<(f64, u32)>> {
     const CHUNK: usize = 8;
     let mut runs = Vec::new();
     // `end` is the later instant of the next interval to look at.
@@ -557,9 +557,12 @@ fn interval_runs(times_s: &[f64]) -> Vec<(f64, u32)> {
         while end < times_s.len() && same(times_s[end - 1], times_s[end]) {
             end += 1;
         }
+        if runs.len() == max_runs {
+            return None;
+        }
         runs.push((interval, u32::try_from(end - start).unwrap_or(u32::MAX)));
     }
-    runs
+    Some(runs)
 }
 
 /// The day number (days since 1970-01-01) of local seconds `seconds`. Integer division
@@ -818,8 +821,12 @@ mod tests {
             );
         }
         assert!(
-            interval_runs(&jittered).len() > 400,
+            interval_runs(&jittered, 500 / 16).is_none(),
             "the selection path was taken"
+        );
+        assert!(
+            interval_runs(&regular, 499 / 16).is_some(),
+            "and the runs' path"
         );
     }
 
@@ -833,7 +840,7 @@ mod tests {
                 times.push(times[times.len() - 1] + interval);
             }
         }
-        let runs = interval_runs(&times);
+        let runs = interval_runs(&times, usize::MAX).unwrap_or_default();
         assert_eq!(
             runs,
             vec![(60.0, 20), (61.5, 1), (60.0, 8), (300.0, 3), (60.0, 9)]
@@ -844,7 +851,9 @@ mod tests {
             .flat_map(|&(interval, count)| std::iter::repeat_n(interval, count as usize))
             .collect();
         assert_eq!(expanded, naive);
-        assert!(interval_runs(&[5.0]).is_empty());
+        assert_eq!(interval_runs(&[5.0], 0), Some(Vec::new()));
+        assert_eq!(interval_runs(&times, 4), None, "five runs");
+        assert!(interval_runs(&times, 5).is_some());
     }
 
     #[test]
