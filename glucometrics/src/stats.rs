@@ -2,10 +2,17 @@
 //! is written in R): sample SD with n − 1, quantiles of Hyndman–Fan type 7, MAD
 //! scaled by 1.4826. Functions skip NaN (R's `na.rm = TRUE`) unless they say otherwise.
 
-/// Arithmetic mean of the non-NaN values; NaN when there are none.
+/// Arithmetic mean of the non-NaN values; NaN when there are none. As
+/// [`mean_of_iter`], read from the slice ([`sum_present_of`]).
 #[must_use]
 pub fn mean(values: &[f64]) -> f64 {
-    mean_of_iter(values.iter().copied())
+    let (count, sum) = sum_present_of(values, |v| v);
+    if count == 0 {
+        return f64::NAN;
+    }
+    let first = sum / count as f64;
+    let (_, correction) = sum_present_of(values, |v| v - first);
+    first + correction / count as f64
 }
 
 /// [`mean`] of values that are computed, not stored (walked twice).
@@ -51,6 +58,64 @@ pub fn sum_present(mut values: impl Iterator<Item = f64>) -> (usize, f64) {
     )
 }
 
+/// [`sum_present`] of `transform(a[i], b[i])` over two slices of equal length, in the
+/// same lanes and so with the same result, read four at a time: the lanes then run in
+/// one instruction where they can (GVP's square roots two at a time instead of one,
+/// sums two at a time).
+#[must_use]
+pub fn sum_present_of_pairs(
+    a: &[f64],
+    b: &[f64],
+    transform: impl Fn(f64, f64) -> f64,
+) -> (usize, f64) {
+    let mut sums = [0.0_f64; 4];
+    let mut counts = [0_usize; 4];
+    let mut add = |lane: usize, v: f64| {
+        let present = !v.is_nan();
+        sums[lane] += if present { v } else { 0.0 };
+        counts[lane] += usize::from(present);
+    };
+    let (mut a_fours, mut b_fours) = (a.chunks_exact(4), b.chunks_exact(4));
+    for (a_four, b_four) in (&mut a_fours).zip(&mut b_fours) {
+        for lane in 0..4 {
+            add(lane, transform(a_four[lane], b_four[lane]));
+        }
+    }
+    let rest = a_fours.remainder().iter().zip(b_fours.remainder());
+    for (lane, (&x, &y)) in rest.enumerate() {
+        add(lane, transform(x, y));
+    }
+    (
+        counts.iter().sum(),
+        (sums[0] + sums[1]) + (sums[2] + sums[3]),
+    )
+}
+
+/// [`sum_present`] of `transform(v)` over a slice ([`sum_present_of_pairs`]).
+#[must_use]
+pub fn sum_present_of(values: &[f64], transform: impl Fn(f64) -> f64) -> (usize, f64) {
+    sum_present_of_pairs(values, values, |v, _| transform(v))
+}
+
+/// [`sum_present`] of `transform(values[i + lag] − values[i])`, the changes over `lag`
+/// steps ([`sum_present_of_pairs`]); nothing when the lag reaches past the values.
+#[must_use]
+pub fn sum_present_of_steps(
+    values: &[f64],
+    lag: usize,
+    transform: impl Fn(f64) -> f64,
+) -> (usize, f64) {
+    let (later, earlier) = lagged_pairs(values, lag);
+    sum_present_of_pairs(later, earlier, |l, e| transform(l - e))
+}
+
+/// The values `lag` steps later and those they follow, of equal length; empty when
+/// the lag is 0 or reaches past the values.
+fn lagged_pairs(values: &[f64], lag: usize) -> (&[f64], &[f64]) {
+    let later = values.get(lag..).filter(|_| lag > 0).unwrap_or_default();
+    (later, &values[..later.len()])
+}
+
 /// Number, sum and sum of squares of the non-NaN `values`, in one pass with two
 /// interleaved partial sums of each (see [`sum_present`]).
 #[must_use]
@@ -75,6 +140,46 @@ pub fn moments_present(mut values: impl Iterator<Item = f64>) -> (usize, f64, f6
     )
 }
 
+/// [`moments_present`] of `transform(a[i], b[i])` over two slices of equal length, in
+/// the same lanes, read two at a time (see [`sum_present_of_pairs`]).
+#[must_use]
+pub fn moments_present_of_pairs(
+    a: &[f64],
+    b: &[f64],
+    transform: impl Fn(f64, f64) -> f64,
+) -> (usize, f64, f64) {
+    let (mut sums, mut squares, mut counts) = ([0.0_f64; 2], [0.0_f64; 2], [0_usize; 2]);
+    let mut add = |lane: usize, v: f64| {
+        let present = !v.is_nan();
+        let v = if present { v } else { 0.0 };
+        sums[lane] += v;
+        squares[lane] += v * v;
+        counts[lane] += usize::from(present);
+    };
+    let (mut a_twos, mut b_twos) = (a.chunks_exact(2), b.chunks_exact(2));
+    for (a_two, b_two) in (&mut a_twos).zip(&mut b_twos) {
+        for lane in 0..2 {
+            add(lane, transform(a_two[lane], b_two[lane]));
+        }
+    }
+    if let (Some(&x), Some(&y)) = (a_twos.remainder().first(), b_twos.remainder().first()) {
+        add(0, transform(x, y));
+    }
+    (
+        counts[0] + counts[1],
+        sums[0] + sums[1],
+        squares[0] + squares[1],
+    )
+}
+
+/// [`moments_present`] of the changes over `lag` steps, `values[i + lag] − values[i]`
+/// ([`moments_present_of_pairs`]).
+#[must_use]
+pub fn moments_present_of_steps(values: &[f64], lag: usize) -> (usize, f64, f64) {
+    let (later, earlier) = lagged_pairs(values, lag);
+    moments_present_of_pairs(later, earlier, |l, e| l - e)
+}
+
 /// [`mean`] and [`sd`] of the non-NaN `values` in two passes instead of four: the
 /// second pass sums the deviations from the first-pass mean and their squares, giving
 /// R's corrected mean and, with the same correction, the variance about it
@@ -82,14 +187,14 @@ pub fn moments_present(mut values: impl Iterator<Item = f64>) -> (usize, f64, f6
 /// without values, NaN SD with fewer than two.
 #[must_use]
 pub fn mean_and_sd(values: &[f64]) -> (f64, f64) {
-    let (count, sum) = sum_present(values.iter().copied());
+    let (count, sum) = sum_present_of(values, |v| v);
     if count == 0 {
         return (f64::NAN, f64::NAN);
     }
     let n = count as f64;
     let first = sum / n;
     // Deviations from the first-pass mean and their squares, in one pass.
-    let (_, deviations, squares) = moments_present(values.iter().map(|v| v - first));
+    let (_, deviations, squares) = moments_present_of_pairs(values, values, |v, _| v - first);
     let mean = first + deviations / n;
     let sd = if count < 2 {
         f64::NAN
@@ -177,10 +282,17 @@ pub fn sd_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
     variance_of_iter(values).sqrt()
 }
 
-/// Sample variance (n − 1) of the non-NaN values; NaN for fewer than two.
+/// Sample variance (n − 1) of the non-NaN values; NaN for fewer than two. As
+/// [`variance_of_iter`], read from the slice ([`sum_present_of`]).
 #[must_use]
 pub fn variance(values: &[f64]) -> f64 {
-    variance_of_iter(values.iter().copied())
+    let (count, sum) = sum_present_of(values, |v| v);
+    if count < 2 {
+        return f64::NAN;
+    }
+    let centre = sum / count as f64;
+    let (_, squares) = sum_present_of(values, |v| (v - centre) * (v - centre));
+    squares / (count - 1) as f64
 }
 
 /// [`variance`] of values that are computed, not stored (walked twice).
@@ -616,6 +728,49 @@ mod tests {
         a.remove(0.3);
         a.remove(0.7);
         assert_eq!(a.mean_above(&b), 0, "an empty window has no mean");
+    }
+
+    #[test]
+    fn slice_sums_equal_iterator_sums() {
+        let values = [
+            100.0,
+            103.5,
+            f64::NAN,
+            98.25,
+            97.0,
+            120.125,
+            119.0,
+            1e-3,
+            250.0,
+            251.0,
+            f64::NAN,
+            f64::NAN,
+            180.0,
+        ];
+        for len in 0..=values.len() {
+            let values = &values[..len];
+            for lag in [1, 2, 5] {
+                let steps = values.windows(lag + 1).map(|w| w[lag] - w[0]);
+                for transform in [|d: f64| d.abs(), |d: f64| (25.0 + d * d).sqrt()] {
+                    let (count, sum) = sum_present_of_steps(values, lag, transform);
+                    let (expected_count, expected) = sum_present(steps.clone().map(transform));
+                    assert_eq!(count, expected_count, "{len} {lag}");
+                    assert_eq!(sum.to_bits(), expected.to_bits(), "{len} {lag}");
+                }
+                let (n, total, squares) = moments_present_of_steps(values, lag);
+                let (expected_n, expected_total, expected_squares) = moments_present(steps);
+                assert_eq!(n, expected_n);
+                assert_eq!(total.to_bits(), expected_total.to_bits());
+                assert_eq!(squares.to_bits(), expected_squares.to_bits());
+            }
+            let (count, sum) = sum_present_of(values, |v| v * 0.5);
+            let (expected_count, expected) = sum_present(values.iter().map(|v| v * 0.5));
+            assert_eq!((count, sum.to_bits()), (expected_count, expected.to_bits()));
+            // And the slice forms of the mean and variance as their iterator forms.
+            let iter = values.iter().copied();
+            assert_eq!(mean(values).to_bits(), mean_of_iter(iter.clone()).to_bits());
+            assert_eq!(variance(values).to_bits(), variance_of_iter(iter).to_bits());
+        }
     }
 
     #[test]

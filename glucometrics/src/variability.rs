@@ -23,7 +23,10 @@ fn lagged_differences(values: &[f64], lag: usize) -> impl Iterator<Item = f64> +
 #[must_use]
 pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
     let per_hour = (60.0 / f64::from(grid.step_min())).round() as usize;
-    sd_of_differences(lagged_differences(grid.values(), per_hour * hours as usize))
+    sd_of_moments(stats::moments_present_of_steps(
+        grid.values(),
+        per_hour * hours as usize,
+    ))
 }
 
 /// Sample SD of the present `differences` (changes of glucose over a lag), in one
@@ -31,7 +34,11 @@ pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
 /// form loses nothing to cancellation that R's two-pass one would keep. NaN for fewer
 /// than two.
 fn sd_of_differences(differences: impl Iterator<Item = f64>) -> f64 {
-    let (count, sum, squares) = stats::moments_present(differences);
+    sd_of_moments(stats::moments_present(differences))
+}
+
+/// [`sd_of_differences`] from the differences' count, sum and sum of squares.
+fn sd_of_moments((count, sum, squares): (usize, f64, f64)) -> f64 {
     if count < 2 {
         return f64::NAN;
     }
@@ -45,7 +52,7 @@ fn sd_of_differences(differences: impl Iterator<Item = f64>) -> f64 {
 #[must_use]
 pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
     let lag = lag_days as usize * grid.points_per_day();
-    let (count, total) = stats::sum_present(lagged_differences(grid.values(), lag).map(f64::abs));
+    let (count, total) = stats::sum_present_of_steps(grid.values(), lag, f64::abs);
     if count == 0 {
         return f64::NAN;
     }
@@ -58,7 +65,7 @@ pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
 /// step; 0 when no change can be computed.
 #[must_use]
 pub fn mag(grid: &DayByDayGrid) -> f64 {
-    let (count, total) = stats::sum_present(lagged_differences(grid.values(), 1).map(f64::abs));
+    let (count, total) = stats::sum_present_of_steps(grid.values(), 1, f64::abs);
     let hours = count as f64 * f64::from(grid.step_min()) / 60.0;
     if hours == 0.0 {
         return 0.0;
@@ -74,9 +81,8 @@ pub fn mag(grid: &DayByDayGrid) -> f64 {
 pub fn gvp(grid: &DayByDayGrid) -> f64 {
     let step = f64::from(grid.step_min());
     // A missing difference gives a NaN length, which is skipped.
-    let (count, length) = stats::sum_present(
-        lagged_differences(grid.values(), 1).map(|d| (step * step + d * d).sqrt()),
-    );
+    let (count, length) =
+        stats::sum_present_of_steps(grid.values(), 1, |d| (step * step + d * d).sqrt());
     if count == 0 {
         return f64::NAN;
     }
