@@ -313,9 +313,10 @@ pub fn variance_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
 #[must_use]
 pub(crate) fn type7_position(count: usize, p: f64) -> (usize, f64) {
     let h = (count - 1) as f64 * p;
-    let lower = h.floor();
-    // `h` is within [0, count − 1] for p in [0, 1], so the cast cannot truncate.
-    (lower as usize, h - lower)
+    // `h` is within [0, count − 1] for p in [0, 1]: truncation is the floor, without
+    // `f64::floor`'s library call on baseline x86-64.
+    let lower = h as usize;
+    (lower, h - lower as f64)
 }
 
 /// Type 7 quantile ([`ValueDistribution::quantile`]) of NaN-free `values` by selection,
