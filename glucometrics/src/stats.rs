@@ -536,21 +536,33 @@ impl ValueDistribution {
                 break;
             }
         }
-        let mut distribution = Self::default();
         if whole {
+            let distinct = table.iter().filter(|&&count| count > 0).count();
+            let mut distribution = Self::with_capacity(distinct);
             for (value, &count) in table.iter().enumerate() {
                 if count > 0 {
                     distribution.push(value as f64, count);
                 }
             }
-        } else {
-            let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-            sorted.sort_unstable_by(f64::total_cmp);
-            for value in sorted {
-                distribution.push(value, 1);
-            }
+            return distribution;
+        }
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let mut distribution = Self::with_capacity(sorted.len());
+        for value in sorted {
+            distribution.push(value, 1);
         }
         distribution
+    }
+
+    /// An empty distribution with room for `distinct` values: built once, without the
+    /// copies that growing three vectors a value at a time makes.
+    fn with_capacity(distinct: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(distinct),
+            counts: Vec::with_capacity(distinct),
+            cumulative: Vec::with_capacity(distinct),
+        }
     }
 
     /// [`Self::of`] for values given as runs of equal values (value, count), in any
@@ -560,7 +572,7 @@ impl ValueDistribution {
     pub fn of_runs(mut runs: Vec<(f64, u32)>) -> Self {
         runs.retain(|(value, _)| !value.is_nan());
         runs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        let mut distribution = Self::default();
+        let mut distribution = Self::with_capacity(runs.len());
         for (value, count) in runs {
             distribution.push(value, count);
         }
@@ -685,14 +697,8 @@ impl ValueDistribution {
     #[must_use]
     pub fn mad(&self) -> f64 {
         let centre = self.median();
-        let mut deviations: Vec<(f64, u32)> =
-            self.iter().map(|(v, c)| ((v - centre).abs(), c)).collect();
-        deviations.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        let mut spread = Self::default();
-        for (deviation, count) in deviations {
-            spread.push(deviation, count);
-        }
-        1.4826 * spread.median()
+        let deviations = self.iter().map(|(v, c)| ((v - centre).abs(), c)).collect();
+        1.4826 * Self::of_runs(deviations).median()
     }
 }
 
