@@ -89,27 +89,33 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
 /// last value before the next such gap (missing points at its end are dropped, shorter
 /// missing runs inside are kept).
 fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usize)> {
+    let n = values.len();
+    let is_missing = |v: f64| v.is_nan();
     let mut bounds = Vec::new();
+    // The segment being built: its first value and one past its last present value.
     let mut current: Option<(usize, usize)> = None;
-    let mut previous_value: Option<usize> = None;
-    for (index, value) in values.iter().enumerate() {
-        if value.is_nan() {
-            continue;
-        }
-        let gap_min = previous_value.map_or(0.0, |p| (index - p) as f64 * step_min);
+    // Runs of present and of missing values, found eight values at a time.
+    let mut index = 0;
+    while index < n {
+        let missing = is_missing(values[index]);
+        let end = stats::next_change(values, index + 1, missing, &is_missing);
         match current {
-            Some((start, last)) if gap_min > max_gap_min => {
-                bounds.push((start, last + 1));
-                current = Some((index, index));
+            _ if !missing => {
+                current = Some((current.map_or(index, |(start, _)| start), end));
             }
-            Some((start, _)) => current = Some((start, index)),
-            None => current = Some((index, index)),
+            // Missing values between two present ones: the gap from the last present
+            // value to the next is one step more than the missing run.
+            Some((start, present_end))
+                if end < n && (end - index + 1) as f64 * step_min > max_gap_min =>
+            {
+                bounds.push((start, present_end));
+                current = None;
+            }
+            _ => {}
         }
-        previous_value = Some(index);
+        index = end;
     }
-    if let Some((start, last)) = current {
-        bounds.push((start, last + 1));
-    }
+    bounds.extend(current);
     bounds
 }
 
@@ -199,19 +205,32 @@ fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64
     // A crossing is a change of sign; the new sign tells its direction (falling below
     // the long average: a minimum follows).
     let mut crosses: Vec<(usize, Turn)> = vec![(0, first_turn)];
-    for i in 1..n {
-        if sign[i] == 0 {
+    let mut i = 1;
+    while i < n {
+        // Eight signs equal to the one before cannot hold a crossing (within a run of
+        // one sign the last crossing has that sign or none): skipped without a branch
+        // between them.
+        if let Some(chunk) = sign.get(i..i + 8) {
+            let before = sign[i - 1];
+            if chunk.iter().fold(true, |same, &s| same & (s == before)) {
+                i += 8;
+                continue;
+            }
+        }
+        let at = i;
+        i += 1;
+        if sign[at] == 0 {
             continue;
         }
-        let usable = !segment[i].is_nan() && !segment[i - 1].is_nan() && sign[i - 1] != 0;
+        let usable = !segment[at].is_nan() && !segment[at - 1].is_nan() && sign[at - 1] != 0;
         // After missing values, compare with the sign at the last crossing.
         let before = if usable {
-            sign[i - 1]
+            sign[at - 1]
         } else {
             sign[crosses[crosses.len() - 1].0]
         };
-        if sign[i] * before < 0 {
-            crosses.push((i, turn_of(sign[i])));
+        if sign[at] * before < 0 {
+            crosses.push((at, turn_of(sign[at])));
         }
     }
     crosses.push((n - 1, last_turn));
@@ -397,6 +416,30 @@ mod tests {
         trace.extend(vec![1.0; 5]);
         trace.extend(vec![f64::NAN; 2]);
         assert_eq!(segments(&trace, 180.0, 5.0), vec![(2, 12), (52, 70)]);
+        // Gaps around the limit (35 missing = 180 min: kept; 36 = 185 min: split),
+        // runs across chunk edges, all missing, none missing, nothing.
+        for (pattern, expected) in [
+            (vec![(3, false), (35, true), (9, false)], vec![(0, 47)]),
+            (
+                vec![(3, false), (36, true), (9, false)],
+                vec![(0, 3), (39, 48)],
+            ),
+            (vec![(17, true)], vec![]),
+            (vec![(17, false)], vec![(0, 17)]),
+            (vec![], vec![]),
+            (
+                vec![(1, false), (40, true), (1, false), (1, true), (1, false)],
+                vec![(0, 1), (41, 44)],
+            ),
+        ] {
+            let values: Vec<f64> = pattern
+                .iter()
+                .flat_map(|&(count, missing)| {
+                    std::iter::repeat_n(if missing { f64::NAN } else { 1.0 }, count)
+                })
+                .collect();
+            assert_eq!(segments(&values, 180.0, 5.0), expected, "{pattern:?}");
+        }
     }
 
     #[test]
