@@ -29,15 +29,10 @@ pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
     ))
 }
 
-/// Sample SD of the present `differences` (changes of glucose over a lag), in one
-/// pass: `(Σd² − (Σd)²/n) / (n − 1)`. Differences centre near zero, so the one-pass
-/// form loses nothing to cancellation that R's two-pass one would keep. NaN for fewer
-/// than two.
-fn sd_of_differences(differences: impl Iterator<Item = f64>) -> f64 {
-    sd_of_moments(stats::moments_present(differences))
-}
-
-/// [`sd_of_differences`] from the differences' count, sum and sum of squares.
+/// Sample SD of differences (changes of glucose over a lag) from their count, sum and
+/// sum of squares, taken in one pass: `(Σd² − (Σd)²/n) / (n − 1)`. Differences centre
+/// near zero, so the one-pass form loses nothing to cancellation that R's two-pass one
+/// would keep. NaN for fewer than two.
 fn sd_of_moments((count, sum, squares): (usize, f64, f64)) -> f64 {
     if count < 2 {
         return f64::NAN;
@@ -259,20 +254,32 @@ fn rates_of_change(
     grid: &DayByDayGrid,
     timelag_min: u32,
 ) -> impl Iterator<Item = f64> + Clone + '_ {
-    let step = grid.step_min();
-    let timelag = timelag_min.max(step);
-    let lag = (timelag / step) as usize;
+    let (lag, timelag) = rate_lag(grid, timelag_min);
     let values = grid.values();
     let leading = values.len().min(lag);
-    std::iter::repeat_n(f64::NAN, leading).chain(
-        lagged_differences(values, lag).map(move |difference| difference / f64::from(timelag)),
-    )
+    std::iter::repeat_n(f64::NAN, leading)
+        .chain(lagged_differences(values, lag).map(move |difference| difference / timelag))
 }
 
-/// SD of the rate of change, mg/dL per minute (iglu `sd_roc`).
+/// The lag of the rate of change in grid steps, and its time lag in minutes (at least
+/// one step).
+fn rate_lag(grid: &DayByDayGrid, timelag_min: u32) -> (usize, f64) {
+    let step = grid.step_min();
+    let timelag = timelag_min.max(step);
+    ((timelag / step) as usize, f64::from(timelag))
+}
+
+/// SD of the rate of change, mg/dL per minute (iglu `sd_roc`), from the rates read
+/// off the grid in pairs ([`stats::moments_present_of_pairs`]).
 #[must_use]
 pub fn sd_rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> f64 {
-    sd_of_differences(rates_of_change(grid, timelag_min))
+    let (lag, timelag) = rate_lag(grid, timelag_min);
+    let values = grid.values();
+    let later = values.get(lag..).unwrap_or_default();
+    let earlier = &values[..later.len()];
+    sd_of_moments(stats::moments_present_of_pairs(later, earlier, |l, e| {
+        (l - e) / timelag
+    }))
 }
 
 /// Hourly area under the curve, mg/dL (AUC per hour, i.e. mg/dL·h ÷ h), by the
