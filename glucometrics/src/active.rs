@@ -40,13 +40,28 @@ pub fn active_period(series: &GlucoseSeries, interval_min: Option<f64>) -> Activ
         };
     }
     let expected = (span_min.round_ties_even() / interval).round_ties_even() + 1.0;
-    // A gap counts when it rounds (half to even) above the interval.
+    // A gap counts when it rounds (half to even) above the interval. Gaps are rare:
+    // eight intervals are tested at a time without a branch between them, and only a
+    // chunk holding a gap is walked, adding its gaps in order as before.
     let counts = gap_rounds_above(interval);
-    let (gap_count, gap_minutes) = times
-        .windows(2)
-        .map(|w| (w[1] - w[0]) / 60.0)
-        .filter(|&gap| counts(gap))
-        .fold((0_usize, 0.0), |(n, total), gap| (n + 1, total + gap));
+    let minutes = |later: f64, earlier: f64| (later - earlier) / 60.0;
+    let (mut gap_count, mut gap_minutes) = (0_usize, 0.0);
+    for (later, earlier) in times[1..].chunks(8).zip(times.chunks(8)) {
+        let pairs = later.iter().zip(earlier);
+        let any = pairs
+            .clone()
+            .fold(false, |any, (&l, &e)| any | counts(minutes(l, e)));
+        if !any {
+            continue;
+        }
+        for gap in pairs
+            .map(|(&l, &e)| minutes(l, e))
+            .filter(|&gap| counts(gap))
+        {
+            gap_count += 1;
+            gap_minutes += gap;
+        }
+    }
     let missing = ((gap_minutes - gap_count as f64 * interval) / interval).round_ties_even();
     ActivePeriod {
         active_percent: (expected - missing) / expected * 100.0,
@@ -115,6 +130,45 @@ fn gap_rounds_above(interval: f64) -> impl Fn(f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::series::{GlucoseReading, ValidationConfig};
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn gaps_anywhere_in_a_chunk_are_counted_in_order() {
+        // 5-minute readings with gaps of 10 to 90 minutes at positions around the
+        // chunks of eight, against a plain fold over every interval.
+        let mut minute = 0_i64;
+        let mut readings = Vec::new();
+        for k in 0..200_i64 {
+            minute += if [7, 8, 9, 16, 63, 64, 150, 199].contains(&k) {
+                10 + 10 * (k % 9)
+            } else {
+                5
+            };
+            let time = Utc
+                .timestamp_opt(1_600_000_000 + minute * 60 + k % 3, 0)
+                .unwrap();
+            readings.push(GlucoseReading::new(time, 100.0));
+        }
+        let series =
+            GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default()).unwrap();
+        let period = active_period(&series, None);
+        let counts = gap_rounds_above(5.0);
+        let (n, total) = series
+            .times_s()
+            .windows(2)
+            .map(|w| (w[1] - w[0]) / 60.0)
+            .filter(|&gap| counts(gap))
+            .fold((0_usize, 0.0), |(n, total), gap| (n + 1, total + gap));
+        assert_eq!(n, 8);
+        let span = (series.times_s()[199] - series.times_s()[0]) / 60.0;
+        let expected = (span.round_ties_even() / 5.0).round_ties_even() + 1.0;
+        let missing = ((total - n as f64 * 5.0) / 5.0).round_ties_even();
+        assert_eq!(
+            period.active_percent.to_bits(),
+            ((expected - missing) / expected * 100.0).to_bits()
+        );
+    }
 
     #[test]
     fn gaps_count_as_rounding_says() {
