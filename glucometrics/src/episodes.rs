@@ -278,36 +278,47 @@ fn find_extended_hyper(
 ) {
     let n = values.len();
     let above = |v: f64| usize::from(v > level2);
-    let above_in =
-        |window: Range<usize>| -> usize { values[window].iter().map(|&v| above(v)).sum() };
-    // Points > level2 in the window [index, window_end), slid along with `index` and
-    // counted afresh after a jump past an event.
-    let mut window_end = window_points.min(n);
-    let mut above_in_window = above_in(0..window_end);
+    let above_level2 = |v: f64| v > level2;
+    // Points > level2 in [window_start, window_end): the window of the candidate, slid
+    // from the last one's where they overlap, counted afresh where they do not.
+    let (mut window_start, mut window_end, mut above_in_window) = (0, 0, 0);
     let mut index = 0;
-    while index < n {
-        if values[index] > level2 && above_in_window >= required_points {
-            let mut end = n;
-            let mut calm = 0;
-            for (k, &value) in values.iter().enumerate().skip(index) {
-                calm = if value <= level1 { calm + 1 } else { 0 };
-                if calm >= end_points {
-                    end = k + 1 - calm;
-                    break;
-                }
-            }
-            spans.push(offset + index..offset + end);
-            index = end.max(index + 1);
-            window_end = (index + window_points).min(n);
-            above_in_window = above_in(index.min(n)..window_end);
-        } else {
-            above_in_window -= above(values[index]);
-            if window_end < n {
-                above_in_window += above(values[window_end]);
-                window_end += 1;
-            }
-            index += 1;
+    loop {
+        // Only a point > level2 can start an event: the next one is found eight values
+        // at a time.
+        index = stats::next_change(values, index, false, &above_level2);
+        if index >= n {
+            break;
         }
+        let end_of_window = (index + window_points).min(n);
+        if index >= window_end {
+            above_in_window = values[index..end_of_window].iter().map(|&v| above(v)).sum();
+        } else {
+            above_in_window -= values[window_start..index]
+                .iter()
+                .map(|&v| above(v))
+                .sum::<usize>();
+            above_in_window += values[window_end..end_of_window]
+                .iter()
+                .map(|&v| above(v))
+                .sum::<usize>();
+        }
+        (window_start, window_end) = (index, end_of_window);
+        if above_in_window < required_points {
+            index += 1;
+            continue;
+        }
+        let mut end = n;
+        let mut calm = 0;
+        for (k, &value) in values.iter().enumerate().skip(index) {
+            calm = if value <= level1 { calm + 1 } else { 0 };
+            if calm >= end_points {
+                end = k + 1 - calm;
+                break;
+            }
+        }
+        spans.push(offset + index..offset + end);
+        index = end.max(index + 1);
     }
 }
 
@@ -545,6 +556,58 @@ mod tests {
         let mut result: Vec<Range<usize>> = std::iter::once(0..1).collect();
         exclusive(&[1..3, 4..6, 8..10], &[2..3, 9..11], &mut result);
         assert_eq!(result, vec![0..1, 4..6]);
+    }
+
+    #[test]
+    fn extended_hyper_matches_a_window_counted_at_every_point() {
+        // A wandering trace with long stretches above 250 mg/dL, against counting the
+        // window afresh at every point.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut level = 200.0;
+        let values: Vec<f64> = (0..12_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                level = (level + (state % 41) as f64 - 20.0).clamp(40.0, 400.0);
+                level
+            })
+            .collect();
+        let (window, required, end_points) = (24, 18, 3);
+        let mut expected = Vec::new();
+        let mut index = 0;
+        while index < values.len() {
+            let window_end = (index + window).min(values.len());
+            let above = values[index..window_end]
+                .iter()
+                .filter(|&&v| v > 250.0)
+                .count();
+            if values[index] > 250.0 && above >= required {
+                let mut end = values.len();
+                let mut calm = 0;
+                for (k, &value) in values.iter().enumerate().skip(index) {
+                    calm = if value <= 180.0 { calm + 1 } else { 0 };
+                    if calm >= end_points {
+                        end = k + 1 - calm;
+                        break;
+                    }
+                }
+                expected.push(7 + index..7 + end);
+                index = end.max(index + 1);
+            } else {
+                index += 1;
+            }
+        }
+        let mut spans = Vec::new();
+        find_extended_hyper(
+            &values, 180.0, 250.0, window, required, end_points, 7, &mut spans,
+        );
+        assert!(
+            expected.len() > 3,
+            "the trace has events: {}",
+            expected.len()
+        );
+        assert_eq!(spans, expected);
     }
 
     #[test]
