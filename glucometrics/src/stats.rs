@@ -35,27 +35,44 @@ pub fn mean_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
 /// The grouping changes the rounding by a few units in the last place, not more.
 #[must_use]
 pub fn sum_present(mut values: impl Iterator<Item = f64>) -> (usize, f64) {
-    let mut sums = [0.0_f64; 4];
-    let mut counts = [0_usize; 4];
-    // Branch-free: a NaN adds nothing and is not counted.
-    let mut add = |lane: usize, v: f64| {
-        let present = !v.is_nan();
-        sums[lane] += if present { v } else { 0.0 };
-        counts[lane] += usize::from(present);
-    };
+    let mut lanes = SumLanes::default();
     while let Some(a) = values.next() {
-        add(0, a);
+        lanes.add(0, a);
         let Some(b) = values.next() else { break };
-        add(1, b);
+        lanes.add(1, b);
         let Some(c) = values.next() else { break };
-        add(2, c);
+        lanes.add(2, c);
         let Some(d) = values.next() else { break };
-        add(3, d);
+        lanes.add(3, d);
     }
-    (
-        counts.iter().sum(),
-        (sums[0] + sums[1]) + (sums[2] + sums[3]),
-    )
+    lanes.total()
+}
+
+/// The four lanes of [`sum_present`] and its slice forms: one definition of how a value
+/// is added and how the lanes are combined, so that every form gives the same result.
+#[derive(Default)]
+struct SumLanes {
+    sums: [f64; 4],
+    counts: [usize; 4],
+}
+
+impl SumLanes {
+    /// Adds `v` to lane `lane`; branch-free: a NaN adds nothing and is not counted.
+    #[inline]
+    fn add(&mut self, lane: usize, v: f64) {
+        let present = !v.is_nan();
+        self.sums[lane] += if present { v } else { 0.0 };
+        self.counts[lane] += usize::from(present);
+    }
+
+    /// Number and sum of the values added.
+    #[inline]
+    fn total(&self) -> (usize, f64) {
+        (
+            self.counts.iter().sum(),
+            (self.sums[0] + self.sums[1]) + (self.sums[2] + self.sums[3]),
+        )
+    }
 }
 
 /// [`sum_present`] of `transform(a[i], b[i])` over two slices of equal length, in the
@@ -68,27 +85,18 @@ pub fn sum_present_of_pairs(
     b: &[f64],
     transform: impl Fn(f64, f64) -> f64,
 ) -> (usize, f64) {
-    let mut sums = [0.0_f64; 4];
-    let mut counts = [0_usize; 4];
-    let mut add = |lane: usize, v: f64| {
-        let present = !v.is_nan();
-        sums[lane] += if present { v } else { 0.0 };
-        counts[lane] += usize::from(present);
-    };
+    let mut lanes = SumLanes::default();
     let (mut a_fours, mut b_fours) = (a.chunks_exact(4), b.chunks_exact(4));
     for (a_four, b_four) in (&mut a_fours).zip(&mut b_fours) {
         for lane in 0..4 {
-            add(lane, transform(a_four[lane], b_four[lane]));
+            lanes.add(lane, transform(a_four[lane], b_four[lane]));
         }
     }
     let rest = a_fours.remainder().iter().zip(b_fours.remainder());
     for (lane, (&x, &y)) in rest.enumerate() {
-        add(lane, transform(x, y));
+        lanes.add(lane, transform(x, y));
     }
-    (
-        counts.iter().sum(),
-        (sums[0] + sums[1]) + (sums[2] + sums[3]),
-    )
+    lanes.total()
 }
 
 /// [`sum_present`] of `transform(v)` over a slice ([`sum_present_of_pairs`]).
@@ -120,24 +128,43 @@ fn lagged_pairs(values: &[f64], lag: usize) -> (&[f64], &[f64]) {
 /// interleaved partial sums of each (see [`sum_present`]).
 #[must_use]
 pub fn moments_present(mut values: impl Iterator<Item = f64>) -> (usize, f64, f64) {
-    let (mut sums, mut squares, mut counts) = ([0.0_f64; 2], [0.0_f64; 2], [0_usize; 2]);
-    let mut add = |lane: usize, v: f64| {
+    let mut lanes = MomentLanes::default();
+    while let Some(a) = values.next() {
+        lanes.add(0, a);
+        let Some(b) = values.next() else { break };
+        lanes.add(1, b);
+    }
+    lanes.total()
+}
+
+/// The two lanes of [`moments_present`] and its slice forms (as [`SumLanes`]).
+#[derive(Default)]
+struct MomentLanes {
+    sums: [f64; 2],
+    squares: [f64; 2],
+    counts: [usize; 2],
+}
+
+impl MomentLanes {
+    /// Adds `v` and its square to lane `lane`; a NaN adds nothing and is not counted.
+    #[inline]
+    fn add(&mut self, lane: usize, v: f64) {
         let present = !v.is_nan();
         let v = if present { v } else { 0.0 };
-        sums[lane] += v;
-        squares[lane] += v * v;
-        counts[lane] += usize::from(present);
-    };
-    while let Some(a) = values.next() {
-        add(0, a);
-        let Some(b) = values.next() else { break };
-        add(1, b);
+        self.sums[lane] += v;
+        self.squares[lane] += v * v;
+        self.counts[lane] += usize::from(present);
     }
-    (
-        counts[0] + counts[1],
-        sums[0] + sums[1],
-        squares[0] + squares[1],
-    )
+
+    /// Number, sum and sum of squares of the values added.
+    #[inline]
+    fn total(&self) -> (usize, f64, f64) {
+        (
+            self.counts[0] + self.counts[1],
+            self.sums[0] + self.sums[1],
+            self.squares[0] + self.squares[1],
+        )
+    }
 }
 
 /// [`moments_present`] of `transform(a[i], b[i])` over two slices of equal length, in
@@ -148,28 +175,17 @@ pub fn moments_present_of_pairs(
     b: &[f64],
     transform: impl Fn(f64, f64) -> f64,
 ) -> (usize, f64, f64) {
-    let (mut sums, mut squares, mut counts) = ([0.0_f64; 2], [0.0_f64; 2], [0_usize; 2]);
-    let mut add = |lane: usize, v: f64| {
-        let present = !v.is_nan();
-        let v = if present { v } else { 0.0 };
-        sums[lane] += v;
-        squares[lane] += v * v;
-        counts[lane] += usize::from(present);
-    };
+    let mut lanes = MomentLanes::default();
     let (mut a_twos, mut b_twos) = (a.chunks_exact(2), b.chunks_exact(2));
     for (a_two, b_two) in (&mut a_twos).zip(&mut b_twos) {
         for lane in 0..2 {
-            add(lane, transform(a_two[lane], b_two[lane]));
+            lanes.add(lane, transform(a_two[lane], b_two[lane]));
         }
     }
     if let (Some(&x), Some(&y)) = (a_twos.remainder().first(), b_twos.remainder().first()) {
-        add(0, transform(x, y));
+        lanes.add(0, transform(x, y));
     }
-    (
-        counts[0] + counts[1],
-        sums[0] + sums[1],
-        squares[0] + squares[1],
-    )
+    lanes.total()
 }
 
 /// [`moments_present`] of the changes over `lag` steps, `values[i + lag] − values[i]`
