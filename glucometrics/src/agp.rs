@@ -95,13 +95,9 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
     for b in 0..bins {
         starts[b + 1] += starts[b];
     }
-    // Whole numbers in range (an exact integer round trip, cheaper than `f64::fract`),
-    // tested while grouping: all whole, the histogram path; else sorting.
-    #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-    let as_whole = |v: f64| {
-        let whole = v as u16;
-        (whole, f64::from(whole) == v && whole <= HISTOGRAM_MAX)
-    };
+    // Whole numbers in range, tested while grouping: all whole, the histogram path;
+    // else sorting.
+    let as_whole = |v: f64| stats::whole_number(v, HISTOGRAM_MAX);
     if let Some(by_bin) = group_by_bin(series, &runs, &starts, as_whole) {
         return sliding_histogram_bins(&by_bin, &starts, bins, reach, bin);
     }

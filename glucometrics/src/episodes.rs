@@ -169,7 +169,7 @@ impl EventAnalysis {
         };
         // Point index and run number of every grid index that has a value.
         let mut point_of = vec![usize::MAX; values.len()];
-        for (run_number, (missing, run)) in (1..).zip(runs(values)) {
+        for (run_number, (missing, run)) in (1..).zip(stats::missing_runs(values)) {
             if missing {
                 continue;
             }
@@ -206,18 +206,6 @@ impl EventAnalysis {
         }
         points
     }
-}
-
-/// The runs of `values` with and without a value, in order: (missing, index range).
-fn runs(values: &[f64]) -> impl Iterator<Item = (bool, Range<usize>)> + '_ {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        let missing = values.get(start)?.is_nan();
-        let end = stats::next_change(values, start + 1, missing, &|v: f64| v.is_nan());
-        let run = start..end;
-        start = end;
-        Some((missing, run))
-    })
 }
 
 /// Finds events in one run of consecutive values (iglu's `event_class`): an event
@@ -348,7 +336,7 @@ fn analyse(grid: &DayByDayGrid, config: &EventConfig, only_hypo: bool) -> EventA
     let values = grid.values();
     let mut spans: [Vec<Range<usize>>; 8] = Default::default();
     let mut present = 0;
-    for (missing, run) in runs(values) {
+    for (missing, run) in stats::missing_runs(values) {
         if missing {
             continue;
         }

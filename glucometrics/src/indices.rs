@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use crate::ranges::{percent_above, percent_below, percent_in_range};
-use crate::stats::ValueDistribution;
+use crate::stats::{whole_number, ValueDistribution};
 
 /// A transform of glucose tabulated at every whole mg/dL up to [`Self::LAST_MG_DL`],
 /// filled on first use. Sensors report whole mg/dL, so a summary's few hundred distinct
@@ -37,15 +37,9 @@ impl WholeMgDlTable {
                 .map(|gl| (self.transform)(f64::from(gl)))
                 .collect()
         });
-        move |gl: f64| {
-            let whole = gl as u16;
-            #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-            let tabulated = f64::from(whole) == gl && whole <= Self::LAST_MG_DL;
-            if tabulated {
-                table[usize::from(whole)]
-            } else {
-                (self.transform)(gl)
-            }
+        move |gl: f64| match whole_number(gl, Self::LAST_MG_DL) {
+            (whole, true) => table[usize::from(whole)],
+            (_, false) => (self.transform)(gl),
         }
     }
 }

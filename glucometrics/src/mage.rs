@@ -90,30 +90,24 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
 /// missing runs inside are kept).
 fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usize)> {
     let n = values.len();
-    let is_missing = |v: f64| v.is_nan();
     let mut bounds = Vec::new();
     // The segment being built: its first value and one past its last present value.
     let mut current: Option<(usize, usize)> = None;
-    // Runs of present and of missing values, found eight values at a time.
-    let mut index = 0;
-    while index < n {
-        let missing = is_missing(values[index]);
-        let end = stats::next_change(values, index + 1, missing, &is_missing);
+    for (missing, run) in stats::missing_runs(values) {
         match current {
             _ if !missing => {
-                current = Some((current.map_or(index, |(start, _)| start), end));
+                current = Some((current.map_or(run.start, |(start, _)| start), run.end));
             }
             // Missing values between two present ones: the gap from the last present
             // value to the next is one step more than the missing run.
             Some((start, present_end))
-                if end < n && (end - index + 1) as f64 * step_min > max_gap_min =>
+                if run.end < n && (run.len() + 1) as f64 * step_min > max_gap_min =>
             {
                 bounds.push((start, present_end));
                 current = None;
             }
             _ => {}
         }
-        index = end;
     }
     bounds.extend(current);
     bounds

@@ -2,8 +2,11 @@
 //! is written in R): sample SD with n − 1, quantiles of Hyndman–Fan type 7, MAD
 //! scaled by 1.4826. Functions skip NaN (R's `na.rm = TRUE`) unless they say otherwise.
 
-/// Arithmetic mean of the non-NaN values; NaN when there are none. As
-/// [`mean_of_iter`], read from the slice ([`sum_present_of`]).
+use std::ops::Range;
+
+/// Arithmetic mean of the non-NaN values, corrected in a second pass as R's
+/// `mean.default` is so that long series agree with R to the last bits; NaN when there
+/// are none. Read from the slice ([`sum_present_of`]).
 #[must_use]
 pub fn mean(values: &[f64]) -> f64 {
     let (count, sum) = sum_present_of(values, |v| v);
@@ -15,18 +18,10 @@ pub fn mean(values: &[f64]) -> f64 {
     first + correction / count as f64
 }
 
-/// [`mean`] of values that are computed, not stored (walked twice).
+/// [`mean`] of values that are computed, not stored (gathered, then as [`mean`]).
 #[must_use]
-pub fn mean_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let (count, sum) = sum_present(values.clone());
-    if count == 0 {
-        return f64::NAN;
-    }
-    // Two-pass correction, as R's `mean.default` does, so that long series agree with R
-    // to the last bits.
-    let first = sum / count as f64;
-    let (_, correction) = sum_present(values.map(|v| v - first));
-    first + correction / count as f64
+pub fn mean_of_iter(values: impl Iterator<Item = f64>) -> f64 {
+    mean(&values.collect::<Vec<f64>>())
 }
 
 /// Number and sum of the non-NaN `values`. Four interleaved partial sums, added at the
@@ -119,7 +114,7 @@ pub fn sum_present_of_steps(
 
 /// The values `lag` steps later and those they follow, of equal length; empty when
 /// the lag is 0 or reaches past the values.
-fn lagged_pairs(values: &[f64], lag: usize) -> (&[f64], &[f64]) {
+pub(crate) fn lagged_pairs(values: &[f64], lag: usize) -> (&[f64], &[f64]) {
     let later = values.get(lag..).filter(|_| lag > 0).unwrap_or_default();
     (later, &values[..later.len()])
 }
@@ -220,6 +215,19 @@ pub fn mean_and_sd(values: &[f64]) -> (f64, f64) {
     (mean, sd)
 }
 
+/// `value` as a whole number, and whether it is one from 0 to `max` (the number is
+/// meaningless when not): glucose as sensors report it, which tables and histograms can
+/// count. An exact integer round trip (unlike `f64::fract`, not a library call on
+/// baseline x86-64); NaN converts to 0 and fails it. A pair rather than an `Option` so
+/// that loops testing every value keep no branch.
+#[must_use]
+pub(crate) fn whole_number(value: f64, max: u16) -> (u16, bool) {
+    let whole = value as u16;
+    #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
+    let is_whole = f64::from(whole) == value && whole <= max;
+    (whole, is_whole)
+}
+
 /// The first index at or after `from` whose value is not `state` inside the condition,
 /// or the length of `values`. Values cross thresholds rarely: eight are tested at a
 /// time without a branch between them (the tests compile to packed comparisons), and
@@ -245,6 +253,19 @@ pub(crate) fn next_change(
         index += 1;
     }
     index
+}
+
+/// The runs of `values` with and without a value, in order: (missing, index range),
+/// each found by [`next_change`] eight values at a time.
+pub(crate) fn missing_runs(values: &[f64]) -> impl Iterator<Item = (bool, Range<usize>)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let missing = values.get(start)?.is_nan();
+        let end = next_change(values, start + 1, missing, &|v: f64| v.is_nan());
+        let run = start..end;
+        start = end;
+        Some((missing, run))
+    })
 }
 
 /// Lowest and highest of the non-NaN `values`; (+∞, −∞) when there is none. Four
@@ -294,12 +315,12 @@ pub fn sd(values: &[f64]) -> f64 {
 
 /// [`sd`] of values that are computed, not stored (walked twice).
 #[must_use]
-pub fn sd_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
+pub fn sd_of_iter(values: impl Iterator<Item = f64>) -> f64 {
     variance_of_iter(values).sqrt()
 }
 
-/// Sample variance (n − 1) of the non-NaN values; NaN for fewer than two. As
-/// [`variance_of_iter`], read from the slice ([`sum_present_of`]).
+/// Sample variance (n − 1) of the non-NaN values, two passes as R's `var`; NaN for
+/// fewer than two. Read from the slice ([`sum_present_of`]).
 #[must_use]
 pub fn variance(values: &[f64]) -> f64 {
     let (count, sum) = sum_present_of(values, |v| v);
@@ -311,16 +332,11 @@ pub fn variance(values: &[f64]) -> f64 {
     squares / (count - 1) as f64
 }
 
-/// [`variance`] of values that are computed, not stored (walked twice).
+/// [`variance`] of values that are computed, not stored (gathered, then as
+/// [`variance`]).
 #[must_use]
-pub fn variance_of_iter(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let (count, sum) = sum_present(values.clone());
-    if count < 2 {
-        return f64::NAN;
-    }
-    let centre = sum / count as f64;
-    let (_, squares) = sum_present(values.map(|v| (v - centre) * (v - centre)));
-    squares / (count - 1) as f64
+pub fn variance_of_iter(values: impl Iterator<Item = f64>) -> f64 {
+    variance(&values.collect::<Vec<f64>>())
 }
 
 /// Where the type 7 quantile `p` of `count` ordered values lies (Hyndman & Fan 1996): the
@@ -529,24 +545,17 @@ pub struct ValueDistribution {
 
 impl ValueDistribution {
     /// Whole values up to this are counted in a table instead of sorted.
-    const TABLE_LIMIT: usize = 1023;
+    const TABLE_LIMIT: u16 = 1023;
 
     /// The distribution of `values` (any order; NaN skipped, as R's `na.rm = TRUE`).
     #[must_use]
     pub fn of(values: &[f64]) -> Self {
-        let mut table = vec![0_u32; Self::TABLE_LIMIT + 1];
+        let mut table = vec![0_u32; usize::from(Self::TABLE_LIMIT) + 1];
         let mut whole = true;
         for &value in values {
-            // The integer round trip is exact for whole values (and, unlike
-            // `f64::fract`, not a library call on baseline x86-64); NaN casts to 0
-            // and fails the comparison. Through `i32`, whose conversions are single
-            // instructions there (those of `usize` are not).
-            let whole_value = value as i32;
-            #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-            let is_whole = f64::from(whole_value) == value
-                && (0..=Self::TABLE_LIMIT as i32).contains(&whole_value);
+            let (whole_value, is_whole) = whole_number(value, Self::TABLE_LIMIT);
             if is_whole {
-                table[whole_value as usize] += 1;
+                table[usize::from(whole_value)] += 1;
             } else if !value.is_nan() {
                 whole = false;
                 break;

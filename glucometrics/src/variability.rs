@@ -9,11 +9,10 @@ use crate::stats::{self, WindowSums, WindowTerms};
 
 /// Differences `g[i + lag] − g[i]` over the flattened grid (NaN where either is missing).
 fn lagged_differences(values: &[f64], lag: usize) -> impl Iterator<Item = f64> + Clone + '_ {
-    // No difference when the lag reaches past the values.
-    let later = values.get(lag..).filter(|_| lag > 0).unwrap_or_default();
+    let (later, earlier) = stats::lagged_pairs(values, lag);
     later
         .iter()
-        .zip(values)
+        .zip(earlier)
         .map(|(later, earlier)| later - earlier)
 }
 
@@ -274,9 +273,7 @@ fn rate_lag(grid: &DayByDayGrid, timelag_min: u32) -> (usize, f64) {
 #[must_use]
 pub fn sd_rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> f64 {
     let (lag, timelag) = rate_lag(grid, timelag_min);
-    let values = grid.values();
-    let later = values.get(lag..).unwrap_or_default();
-    let earlier = &values[..later.len()];
+    let (later, earlier) = stats::lagged_pairs(grid.values(), lag);
     sd_of_moments(stats::moments_present_of_pairs(later, earlier, |l, e| {
         (l - e) / timelag
     }))
