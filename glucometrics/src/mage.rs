@@ -125,7 +125,79 @@ fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usiz
 /// fixed-point sums and counts, without a division. Where values differ the
 /// averages differ by far more than the rounding of a floating-point mean, so the
 /// signs are those that iglu's floating-point differences have.
+///
+/// When the products fit in 64 bits (values below 2³⁰ / `long`² in magnitude: 2²⁰
+/// mg/dL for iglu's windows) the sums are kept in `i64` over the segment's units and
+/// counts, without a branch per point; otherwise [`moving_average_signs_wide`]
+/// computes the same signs with 128-bit products.
 fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
+    let largest = stats::largest_magnitude(segment);
+    let windows = long.max(short).max(1) as f64;
+    if short == 0
+        || short > long
+        || largest * 4_294_967_296.0 * windows * windows >= 2.0_f64.powi(62)
+    {
+        return moving_average_signs_wide(segment, short, long);
+    }
+    let n = segment.len();
+    let units: Vec<i64> = segment
+        .iter()
+        .map(|&v| stats::fixed_point_units(v))
+        .collect();
+    let present: Vec<i64> = segment.iter().map(|v| i64::from(!v.is_nan())).collect();
+    // Sum and count of the first `window` values (or all of them): the leading averages.
+    let leading = |window: usize| {
+        let filled = window.min(n);
+        let total: i64 = units[..filled].iter().sum();
+        let count: i64 = present[..filled].iter().sum();
+        (filled, total, count)
+    };
+    let (short_filled, short_fill_total, short_fill_count) = leading(short);
+    let (long_filled, long_fill_total, long_fill_count) = leading(long);
+    // Both windows empty give 0 × 0 against 0 × 0: equal, no sign; a present value
+    // in either only with a present value in the long window, which holds the short.
+    let sign = |short_total: i64, short_count: i64, long_total: i64, long_count: i64| {
+        (short_total * long_count).cmp(&(long_total * short_count)) as i8
+    };
+    let mut signs = Vec::with_capacity(n);
+    // The points before the long window is full: the leading average stands for it.
+    let (mut short_total, mut short_count) = (0_i64, 0_i64);
+    for index in 0..long_filled {
+        short_total += units[index];
+        short_count += present[index];
+        if index >= short {
+            short_total -= units[index - short];
+            short_count -= present[index - short];
+        }
+        let (total, count) = if index < short_filled {
+            (short_fill_total, short_fill_count)
+        } else {
+            (short_total, short_count)
+        };
+        signs.push(sign(total, count, long_fill_total, long_fill_count));
+    }
+    // The rest: each step a value enters both windows and one leaves each.
+    let (mut long_total, mut long_count) = (long_fill_total, long_fill_count);
+    if n > long {
+        let entering = units[long..].iter().zip(&present[long..]);
+        let leaving_short = units[long - short..].iter().zip(&present[long - short..]);
+        let leaving_long = units.iter().zip(&present);
+        for (((&unit, &count), (&short_unit, &short_present)), (&long_unit, &long_present)) in
+            entering.zip(leaving_short).zip(leaving_long)
+        {
+            short_total += unit - short_unit;
+            short_count += count - short_present;
+            long_total += unit - long_unit;
+            long_count += count - long_present;
+            signs.push(sign(short_total, short_count, long_total, long_count));
+        }
+    }
+    signs
+}
+
+/// [`moving_average_signs`] with 128-bit products, for any values: the windows'
+/// [`WindowSums`].
+fn moving_average_signs_wide(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     let n = segment.len();
     // The leading averages: over the first `window` values (or all of them).
     let leading = |window: usize| {
@@ -380,6 +452,29 @@ mod tests {
                 }
                 assert_eq!(first_extreme(values, turn), expected, "{values:?} {turn:?}");
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The 64-bit sums give the signs of the 128-bit ones: values from a few levels
+        /// (so that averages tie), fractions, missing values, windows longer than the
+        /// segment.
+        #[test]
+        fn narrow_moving_average_signs_equal_wide_ones(
+            levels in proptest::collection::vec(0_u8..12, 0..90),
+            fraction in proptest::sample::select(vec![0.0, 0.25, 0.1, 1.0 / 3.0]),
+            short in 1_usize..7,
+            extra in 0_usize..40,
+        ) {
+            let segment: Vec<f64> = levels
+                .iter()
+                .map(|&level| if level == 11 { f64::NAN } else { 40.0 * f64::from(level) + fraction })
+                .collect();
+            let long = short + extra;
+            proptest::prop_assert_eq!(
+                moving_average_signs(&segment, short, long),
+                moving_average_signs_wide(&segment, short, long)
+            );
         }
     }
 

@@ -112,6 +112,24 @@ pub fn sum_present_of_steps(
     sum_present_of_pairs(later, earlier, |l, e| transform(l - e))
 }
 
+/// The largest magnitude `|v|` among the non-NaN `values` (0 when there are none), in
+/// four independent lanes: a single running maximum waits on the comparison before.
+#[must_use]
+pub fn largest_magnitude(values: &[f64]) -> f64 {
+    let mut lanes = [0.0_f64; 4];
+    let mut fours = values.chunks_exact(4);
+    for four in &mut fours {
+        for (lane, &v) in lanes.iter_mut().zip(four) {
+            // A NaN compares false and is passed over.
+            *lane = if v.abs() > *lane { v.abs() } else { *lane };
+        }
+    }
+    for (lane, &v) in lanes.iter_mut().zip(fours.remainder()) {
+        *lane = if v.abs() > *lane { v.abs() } else { *lane };
+    }
+    lanes.into_iter().fold(0.0, f64::max)
+}
+
 /// The values `lag` steps later and those they follow, of equal length; empty when
 /// the lag is 0 or reaches past the values.
 pub(crate) fn lagged_pairs(values: &[f64], lag: usize) -> (&[f64], &[f64]) {
@@ -385,6 +403,13 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
 /// 2.3 × 10⁻¹⁰ mg/dL, far below any sensor's resolution.
 const FIXED_POINT_UNITS: f64 = 4_294_967_296.0;
 
+/// `value` in the fixed-point units of [`WindowSums`] (2³² per unit of the value; NaN
+/// converts to 0), for callers that keep their own sums of the same units.
+#[must_use]
+pub fn fixed_point_units(value: f64) -> i64 {
+    (value * FIXED_POINT_UNITS) as i64
+}
+
 /// The count, sum and sum of squares of a sliding window's present values, in fixed
 /// point. Integer additions and removals are exact, so windows holding the same values
 /// have the same sums to the last unit whatever passed through before (MAGE's crossing
@@ -414,7 +439,7 @@ impl WindowTerms {
     /// The terms of `value` (NaN counts as missing: it converts to 0 and is not counted).
     #[must_use]
     pub fn of(value: f64) -> Self {
-        let units = (value * FIXED_POINT_UNITS) as i64;
+        let units = fixed_point_units(value);
         Self {
             units,
             square: i128::from(units).wrapping_mul(i128::from(units)),
@@ -736,6 +761,19 @@ pub fn count_present(values: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn largest_magnitude_skips_missing_values_in_every_lane() {
+        let nan = f64::NAN;
+        assert_eq!(largest_magnitude(&[]).to_bits(), 0.0_f64.to_bits());
+        assert_eq!(largest_magnitude(&[nan, nan]).to_bits(), 0.0_f64.to_bits());
+        // The largest in each of the four lanes and in the remainder, negative too.
+        for at in 0..9 {
+            let mut values = vec![1.0, nan, -2.0, 3.0, 0.5, nan, 2.5, -1.5, 1.25];
+            values[at] = -7.0;
+            assert_eq!(largest_magnitude(&values), 7.0, "at {at}");
+        }
+    }
 
     #[test]
     fn window_sums_are_exact_whatever_passed_through() {
