@@ -112,6 +112,19 @@ pub fn sum_present_of_steps(
     sum_present_of_pairs(later, earlier, |l, e| transform(l - e))
 }
 
+/// `(v, 1.0)` for a number, `(0.0, 0.0)` for NaN: a missing value that adds nothing
+/// and counts nothing. Bit masks, not a comparison and a branch, so that loops over
+/// columns of values run several to an instruction.
+#[inline]
+#[must_use]
+pub fn or_zero(v: f64) -> (f64, f64) {
+    let mask = u64::from(!v.is_nan()).wrapping_neg();
+    (
+        f64::from_bits(v.to_bits() & mask),
+        f64::from_bits(1.0_f64.to_bits() & mask),
+    )
+}
+
 /// The largest magnitude `|v|` among the non-NaN `values` (0 when there are none), in
 /// four independent lanes: a single running maximum waits on the comparison before.
 #[must_use]
@@ -773,6 +786,16 @@ mod tests {
             values[at] = -7.0;
             assert_eq!(largest_magnitude(&values), 7.0, "at {at}");
         }
+    }
+
+    #[test]
+    fn or_zero_keeps_numbers_and_drops_missing_values() {
+        for v in [0.0, -0.0, 1.5, -3.25, 1e300, f64::INFINITY] {
+            assert_eq!(or_zero(v).0.to_bits(), v.to_bits());
+            assert_eq!(or_zero(v).1, 1.0);
+        }
+        assert_eq!(or_zero(f64::NAN), (0.0, 0.0));
+        assert_eq!(or_zero(-f64::NAN), (0.0, 0.0));
     }
 
     #[test]

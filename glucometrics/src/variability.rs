@@ -121,10 +121,10 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
             .zip(&mut sum)
             .zip(&mut centred_sum);
         for (((&value, count), sum), centred_sum) in columns {
-            let present = !value.is_nan();
-            *count += if present { 1.0 } else { 0.0 };
-            *sum += if present { value } else { 0.0 };
-            *centred_sum += if present { value - row_mean } else { 0.0 };
+            let (value, present) = stats::or_zero(value);
+            *count += present;
+            *sum += value;
+            *centred_sum += stats::or_zero(value - row_mean * present).0;
         }
     }
     let mean_of = |total: &[f64]| -> Vec<f64> {
@@ -144,11 +144,10 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
             .zip(column_means.iter().zip(&centred_means))
             .zip(squares.iter_mut().zip(&mut centred_squares));
         for ((&value, (column_mean, centred_mean)), (square, centred_square)) in columns {
-            let present = !value.is_nan();
-            let deviation = value - column_mean;
-            let centred = value - row_mean - centred_mean;
-            *square += if present { deviation * deviation } else { 0.0 };
-            *centred_square += if present { centred * centred } else { 0.0 };
+            let deviation = stats::or_zero(value - column_mean).0;
+            let centred = stats::or_zero(value - row_mean - centred_mean).0;
+            *square += deviation * deviation;
+            *centred_square += centred * centred;
         }
     }
     let sd_of = |total: &[f64]| -> Vec<f64> {
