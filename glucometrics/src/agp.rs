@@ -213,8 +213,13 @@ fn group_by_bin<T: Copy + Default>(
     accepted.then_some(by_bin)
 }
 
-/// Largest whole mg/dL value handled by the histogram path.
-const HISTOGRAM_MAX: u16 = 1000;
+/// Largest whole mg/dL value handled by the histogram path: one below a power of two,
+/// so that the histogram's tables have a power-of-two length and a value indexes them
+/// without a bounds check.
+const HISTOGRAM_MAX: u16 = 1023;
+
+/// Length of the histogram's table of counts.
+const HISTOGRAM_VALUES: usize = HISTOGRAM_MAX as usize + 1;
 
 /// The AGP bins when every reading is a whole mg/dL (as CGMs report): a histogram of the
 /// window's values slides round the clock (each bin's readings enter and leave once),
@@ -287,16 +292,15 @@ const HISTOGRAM_BLOCK: usize = 16;
 /// blocks and then one block, not every value below it.
 #[derive(Debug)]
 struct Histogram {
-    counts: Vec<u32>,
-    blocks: Vec<u32>,
+    counts: Box<[u32; HISTOGRAM_VALUES]>,
+    blocks: [u32; HISTOGRAM_VALUES / HISTOGRAM_BLOCK],
 }
 
 impl Default for Histogram {
     fn default() -> Self {
-        let values = usize::from(HISTOGRAM_MAX) + 1;
         Self {
-            counts: vec![0; values],
-            blocks: vec![0; values.div_ceil(HISTOGRAM_BLOCK)],
+            counts: Box::new([0; HISTOGRAM_VALUES]),
+            blocks: [0; HISTOGRAM_VALUES / HISTOGRAM_BLOCK],
         }
     }
 }
@@ -304,6 +308,9 @@ impl Default for Histogram {
 impl Histogram {
     /// Adds (`delta` 1) or removes (−1) one reading of `value` mg/dL.
     fn add(&mut self, value: usize, delta: i32) {
+        // Values come from `u16`s up to HISTOGRAM_MAX: the modulo changes none of them
+        // and lets the compiler drop the bounds checks.
+        let value = value % HISTOGRAM_VALUES;
         self.counts[value] = self.counts[value].wrapping_add_signed(delta);
         let block = &mut self.blocks[value / HISTOGRAM_BLOCK];
         *block = block.wrapping_add_signed(delta);
