@@ -144,12 +144,12 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
         .iter()
         .map(|&v| stats::fixed_point_units(v))
         .collect();
-    let present: Vec<i64> = segment.iter().map(|v| i64::from(!v.is_nan())).collect();
+    let present = |index: usize| i64::from(!segment[index].is_nan());
     // Sum and count of the first `window` values (or all of them): the leading averages.
     let leading = |window: usize| {
         let filled = window.min(n);
         let total: i64 = units[..filled].iter().sum();
-        let count: i64 = present[..filled].iter().sum();
+        let count: i64 = (0..filled).map(present).sum();
         (filled, total, count)
     };
     let (short_filled, short_fill_total, short_fill_count) = leading(short);
@@ -164,10 +164,10 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     let (mut short_total, mut short_count) = (0_i64, 0_i64);
     for index in 0..long_filled {
         short_total += units[index];
-        short_count += present[index];
+        short_count += present(index);
         if index >= short {
             short_total -= units[index - short];
-            short_count -= present[index - short];
+            short_count -= present(index - short);
         }
         let (total, count) = if index < short_filled {
             (short_fill_total, short_fill_count)
@@ -179,10 +179,16 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     // The rest: each step a value enters both windows and one leaves each.
     let (mut long_total, mut long_count) = (long_fill_total, long_fill_count);
     if n > long {
-        let entering = units[long..].iter().zip(&present[long..]);
-        let leaving_short = units[long - short..].iter().zip(&present[long - short..]);
-        let leaving_long = units.iter().zip(&present);
-        for (((&unit, &count), (&short_unit, &short_present)), (&long_unit, &long_present)) in
+        let with_counts = |from: usize| {
+            units[from..]
+                .iter()
+                .zip(&segment[from..])
+                .map(|(&unit, value)| (unit, i64::from(!value.is_nan())))
+        };
+        let entering = with_counts(long);
+        let leaving_short = with_counts(long - short);
+        let leaving_long = with_counts(0);
+        for (((unit, count), (short_unit, short_present)), (long_unit, long_present)) in
             entering.zip(leaving_short).zip(leaving_long)
         {
             short_total += unit - short_unit;
