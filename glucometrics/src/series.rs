@@ -521,8 +521,10 @@ fn median_interval_min(times_s: &[f64]) -> f64 {
             .collect();
         return crate::stats::ValueDistribution::of_runs(runs_min).median();
     }
-    let mut minutes: Vec<f64> = times_s.windows(2).map(|w| (w[1] - w[0]) / 60.0).collect();
-    crate::stats::quantile_unsorted(&mut minutes, 0.5)
+    // Selected in seconds and only the median's neighbours turned into minutes: a
+    // division per interval was a third of the selection's time.
+    let mut seconds: Vec<f64> = times_s.windows(2).map(|w| w[1] - w[0]).collect();
+    crate::stats::quantile_unsorted_of(&mut seconds, 0.5, |interval_s| interval_s / 60.0)
 }
 
 /// The intervals between consecutive `times_s` as runs of equal intervals (seconds,

@@ -387,16 +387,25 @@ pub(crate) fn type7_position(count: usize, p: f64) -> (usize, f64) {
 /// quantile is wanted. NaN when empty or `p` is outside \[0, 1\].
 #[must_use]
 pub fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
+    quantile_unsorted_of(values, p, |v| v)
+}
+
+/// [`quantile_unsorted`] of `scale(v)` for every value, `scale` non-decreasing (a
+/// change of unit): the order statistics are those of the values, so only the two
+/// that the quantile lies between are scaled, not every value, and the result is the
+/// same, bit for bit, as scaling first.
+#[must_use]
+pub fn quantile_unsorted_of(values: &mut [f64], p: f64, scale: impl Fn(f64) -> f64) -> f64 {
     if values.is_empty() || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
     }
     let (low_index, fraction) = type7_position(values.len(), p);
     let (_, low, upper) = values.select_nth_unstable_by(low_index, f64::total_cmp);
-    let low = *low;
+    let low = scale(*low);
     if fraction == 0.0 || upper.is_empty() {
         return low;
     }
-    let high = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = scale(upper.iter().copied().fold(f64::INFINITY, f64::min));
     low + fraction * (high - low)
 }
 
@@ -963,6 +972,27 @@ mod tests {
             assert!(
                 (quantile_unsorted(&mut scratch, p) - quantile_sorted(&sorted, p)).abs() < 1e-12
             );
+        }
+    }
+
+    #[test]
+    fn scaled_selection_equals_selecting_scaled_values() {
+        // Intervals in seconds, fractional and repeated, odd and even counts: the median
+        // in minutes is the same whether every value or only the neighbours are scaled.
+        let minutes = |s: f64| s / 60.0;
+        for count in [1_usize, 2, 7, 60, 61, 1000] {
+            let seconds: Vec<f64> = (0..count)
+                .map(|i| 40.0 + ((i * 7919) % 83) as f64 + 0.001 * ((i * 31) % 997) as f64)
+                .collect();
+            for p in [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0] {
+                let mut scaled: Vec<f64> = seconds.iter().copied().map(minutes).collect();
+                let mut scratch = seconds.clone();
+                assert_eq!(
+                    quantile_unsorted_of(&mut scratch, p, minutes).to_bits(),
+                    quantile_unsorted(&mut scaled, p).to_bits(),
+                    "{count} values, p {p}"
+                );
+            }
         }
     }
 
