@@ -42,15 +42,19 @@ pub fn active_period(series: &GlucoseSeries, interval_min: Option<f64>) -> Activ
     let expected = (span_min.round_ties_even() / interval).round_ties_even() + 1.0;
     // A gap counts when it rounds (half to even) above the interval. Gaps are rare:
     // eight intervals are tested at a time without a branch between them, and only a
-    // chunk holding a gap is walked, adding its gaps in order as before.
+    // chunk that may hold a gap is walked, adding its gaps in order as before. The
+    // chunk test is in seconds, without a division per interval: any interval whose
+    // minutes can count is at least `possible_s` long (the minutes' rounding moves
+    // them by far less than the second of margin).
     let counts = gap_rounds_above(interval);
+    let possible_s = (interval.floor() + 0.5) * 60.0 - 1.0;
     let minutes = |later: f64, earlier: f64| (later - earlier) / 60.0;
     let (mut gap_count, mut gap_minutes) = (0_usize, 0.0);
     for (later, earlier) in times[1..].chunks(8).zip(times.chunks(8)) {
         let pairs = later.iter().zip(earlier);
         let any = pairs
             .clone()
-            .fold(false, |any, (&l, &e)| any | counts(minutes(l, e)));
+            .fold(false, |any, (&l, &e)| any | (l - e >= possible_s));
         if !any {
             continue;
         }
@@ -168,6 +172,48 @@ mod tests {
             period.active_percent.to_bits(),
             ((expected - missing) / expected * 100.0).to_bits()
         );
+    }
+
+    #[test]
+    fn gaps_at_the_rounding_boundary_are_found_by_the_chunk_test() {
+        // Intervals just below, at and above the half-way gap of 1-, 2- and 5-minute
+        // sampling (in ms), each alone in a chunk, against testing every interval.
+        for interval in [1.0_f64, 2.0, 5.0] {
+            let halfway_ms = ((interval.floor() + 0.5) * 60_000.0) as i64;
+            let odd = [-1_000, -1, 0, 1, 7, 1_000];
+            let mut at_ms = 1_600_000_000_000_i64;
+            let mut readings = Vec::new();
+            for k in 0..100_usize {
+                at_ms += match odd.get(k / 9).filter(|_| k % 9 == 4) {
+                    Some(offset) => halfway_ms + offset,
+                    None => (interval * 60_000.0) as i64,
+                };
+                let time = Utc.timestamp_millis_opt(at_ms).unwrap();
+                readings.push(GlucoseReading::new(time, 100.0));
+            }
+            let series =
+                GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default())
+                    .unwrap();
+            let counts = gap_rounds_above(interval);
+            let (n, total) = series
+                .times_s()
+                .windows(2)
+                .map(|w| (w[1] - w[0]) / 60.0)
+                .filter(|&gap| counts(gap))
+                .fold((0_usize, 0.0), |(n, total), gap| (n + 1, total + gap));
+            assert!(n >= 3, "some boundary gaps count at {interval} min");
+            let times = series.times_s();
+            let span = (times[times.len() - 1] - times[0]) / 60.0;
+            let expected = (span.round_ties_even() / interval).round_ties_even() + 1.0;
+            let missing = ((total - n as f64 * interval) / interval).round_ties_even();
+            assert_eq!(
+                active_period(&series, Some(interval))
+                    .active_percent
+                    .to_bits(),
+                ((expected - missing) / expected * 100.0).to_bits(),
+                "{interval} min"
+            );
+        }
     }
 
     #[test]
