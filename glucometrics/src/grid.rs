@@ -125,30 +125,21 @@ impl DayByDayGrid {
         let max_gap_s = config.max_interpolation_gap_min * 60.0;
 
         let mut grid = Vec::with_capacity(days * per_day);
-        // The reading at or before each grid instant (the last one not after it). Readings
-        // keep their cadence, so the last step's advance is tried first, and only where
-        // it misses are the readings walked one by one.
-        let (mut left, mut advance) = (0_usize, 0_usize);
-        let at_or_before = |index: usize, at: f64| {
-            index < times.len()
-                && times[index] <= at
-                && times.get(index + 1).is_none_or(|&next| next > at)
-        };
-        for k in 1..=days * per_day {
-            let at = origin_s + k as f64 * step_s;
-            let guess = left + advance;
-            let found = if at_or_before(guess, at) {
-                guess
-            } else {
-                let mut index = left;
-                while index + 1 < times.len() && times[index + 1] <= at {
-                    index += 1;
-                }
-                index
+        let mut search = ReadingSearch::new(times, step_s, series.median_interval_min());
+        let points = days * per_day;
+        let mut branch_free = false;
+        for first in (1..=points).step_by(ReadingSearch::BLOCK) {
+            let block = first..=(first + ReadingSearch::BLOCK - 1).min(points);
+            let mut each = |at: f64, left: usize| {
+                grid.push(interpolate(times, values, left, at, max_gap_s));
             };
-            advance = found - left;
-            left = found;
-            grid.push(interpolate(times, values, left, at, max_gap_s));
+            let instants = block.map(|k| origin_s + k as f64 * step_s);
+            let changes = if branch_free {
+                search.block::<true>(instants, &mut each)
+            } else {
+                search.block::<false>(instants, &mut each)
+            };
+            branch_free = changes > ReadingSearch::BLOCK / 8;
         }
         Ok(Self {
             step_min,
@@ -227,6 +218,98 @@ impl DayByDayGrid {
 
 /// Linear interpolation as R's `approx(rule = 1)`: NaN outside the data, the reading
 /// itself on an exact hit, NaN strictly inside a gap longer than `max_gap_s`.
+/// Finds, for ascending instants, the last reading at or before each (the reading a grid
+/// point interpolates from).
+///
+/// Two ways, chosen block by block. Readings that keep their cadence pass the same
+/// number of readings each step: the last step's advance is tried first, a branch the
+/// processor predicts, so one point's search need not wait for the last one's. When
+/// timestamps jitter around the grid's instants, a step passes one reading more or
+/// less at random, that branch mispredicts on half the points, and the search instead
+/// compares the three candidates around the expected advance without a branch (each
+/// point then waits on the last, a few cycles). A block of [`Self::BLOCK`] points takes
+/// the branch-free way when the advance changed on more than an eighth of the block
+/// before. Either way the answer is exact: outside the candidates, the readings are
+/// walked one by one.
+struct ReadingSearch<'a> {
+    times: &'a [f64],
+    /// Readings a step passes at the sampling interval (at least 1).
+    expected: usize,
+    /// The last answer and the advance that led to it.
+    left: usize,
+    advance: usize,
+}
+
+impl<'a> ReadingSearch<'a> {
+    /// Points per block between choices of the way to search.
+    const BLOCK: usize = 256;
+
+    fn new(times: &'a [f64], step_s: f64, interval_min: f64) -> Self {
+        let expected = (step_s / (interval_min * 60.0))
+            .round_ties_even()
+            .clamp(1.0, 1e6) as usize;
+        Self {
+            times,
+            expected,
+            left: 0,
+            advance: 0,
+        }
+    }
+
+    /// Calls `each(at, reading)` for the ascending `instants` with the last reading at
+    /// or before `at` (0 when none is), searching branch-free or not; returns how many
+    /// points changed the advance.
+    fn block<const BRANCH_FREE: bool>(
+        &mut self,
+        instants: impl Iterator<Item = f64>,
+        each: &mut impl FnMut(f64, usize),
+    ) -> usize {
+        let times = self.times;
+        let (mut left, mut advance, mut changes) = (self.left, self.advance, 0);
+        for at in instants {
+            let found = if BRANCH_FREE {
+                let guess = left + self.expected - 1;
+                match times.get(guess..guess + 4) {
+                    Some(&[first, second, third, fourth]) if first <= at && fourth > at => {
+                        guess + usize::from(second <= at) + usize::from(third <= at)
+                    }
+                    _ => Self::walk(times, left, at),
+                }
+            } else {
+                let guess = left + advance;
+                if guess < times.len()
+                    && times[guess] <= at
+                    && times.get(guess + 1).is_none_or(|&next| next > at)
+                {
+                    guess
+                } else {
+                    // The last advance missed: the advance changes.
+                    changes += 1;
+                    Self::walk(times, left, at)
+                }
+            };
+            if BRANCH_FREE {
+                changes += usize::from(found - left != advance);
+            }
+            advance = found - left;
+            left = found;
+            each(at, left);
+        }
+        (self.left, self.advance) = (left, advance);
+        changes
+    }
+
+    /// The last of `times` at or before `at`, walking on from `from`.
+    #[cold]
+    fn walk(times: &[f64], from: usize, at: f64) -> usize {
+        let mut index = from;
+        while index + 1 < times.len() && times[index + 1] <= at {
+            index += 1;
+        }
+        index
+    }
+}
+
 fn interpolate(times: &[f64], values: &[f64], left: usize, at: f64, max_gap_s: f64) -> f64 {
     if at < times[0] || at > times[times.len() - 1] {
         return f64::NAN;
@@ -316,6 +399,52 @@ mod tests {
         }
         let s = series(&points);
         for step_min in [5, 1] {
+            let config = GridConfig {
+                step_min: Some(step_min),
+                ..GridConfig::default()
+            };
+            let grid = DayByDayGrid::new(&s, &config).unwrap();
+            let times = s.times_s();
+            for (index, &value) in grid.values().iter().enumerate() {
+                let at = grid.time_s(index);
+                let left = times.partition_point(|&t| t <= at).saturating_sub(1);
+                let expected = interpolate(times, s.values(), left, at, 45.0 * 60.0);
+                assert_eq!(
+                    value.to_bits(),
+                    expected.to_bits(),
+                    "step {step_min}, {index}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn jittered_readings_find_the_same_readings_as_a_search() {
+        // Readings a few seconds either side of the grid's instants (the branch-free
+        // search), interrupted by gaps and a change of cadence (its walks), then steady
+        // again (back to the last step's advance).
+        let base = 1_577_836_800;
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut jitter = |span: i64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % (2 * span as u64 + 1)) as i64 - span
+        };
+        let mut points = Vec::new();
+        let mut minute = 1_i64;
+        for (interval_min, count, span_s) in [(1, 1500, 20), (1, 0, 0), (5, 400, 40), (1, 600, 0)] {
+            if count == 0 {
+                minute += 200; // a gap longer than the interpolation limit
+            }
+            for _ in 0..count {
+                let at = base + minute * 60 + jitter(span_s);
+                points.push((at, 80.0 + (at % 113) as f64));
+                minute += interval_min;
+            }
+        }
+        let s = series(&points);
+        for step_min in [1, 5] {
             let config = GridConfig {
                 step_min: Some(step_min),
                 ..GridConfig::default()
