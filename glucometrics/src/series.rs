@@ -122,13 +122,22 @@ impl GlucoseSeries {
         // Readings mostly come in that order already: then they are merged as they are
         // read, in one pass and without a copy of the input; the first one out of
         // order sends the whole input through the sorting path instead.
-        let (merged, exclusions) = match merge_in_order(readings, config) {
-            Some(in_order) => in_order,
-            None => merge_sorted(readings, config),
+        let (times_s, values, exclusions) = match distinct_in_order(readings, config) {
+            Some((times_s, values)) => {
+                let exclusions = ExclusionCounts {
+                    received: readings.len(),
+                    ..ExclusionCounts::default()
+                };
+                (times_s, values, exclusions)
+            }
+            None => {
+                let (merged, exclusions) = match merge_in_order(readings, config) {
+                    Some(in_order) => in_order,
+                    None => merge_sorted(readings, config),
+                };
+                (merged.times_s, merged.values, exclusions)
+            }
         };
-        let InstantMerger {
-            times_s, values, ..
-        } = merged;
         if values.is_empty() {
             return Err(MetricsError::NoValidReadings { exclusions });
         }
@@ -348,6 +357,38 @@ impl MicrosSinceEpoch {
 /// by value.
 fn instant_then_value(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
     a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+}
+
+/// The instants (seconds since the epoch, UTC) and values of `readings` when every
+/// reading is plausible and each comes strictly after the one before, as most inputs
+/// are: then nothing is excluded or merged, and the series is the readings as they
+/// are. Each step is a whole pass that the compiler can keep in registers (collecting
+/// from a slice knows its length; pushing one reading at a time into two vectors
+/// reloads their lengths from memory on every reading). `None` otherwise, for
+/// [`merge_in_order`] and [`merge_sorted`].
+fn distinct_in_order(
+    readings: &[GlucoseReading],
+    config: &ValidationConfig,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let (low, high) = (config.min_mg_dl, config.max_mg_dl);
+    // NaN fails both comparisons; infinities fail one.
+    let plausible = readings.iter().fold(true, |all, r| {
+        all & (r.mg_dl >= low) & (r.mg_dl <= high) & r.mg_dl.is_finite()
+    });
+    if !plausible {
+        return None;
+    }
+    let mut clock = MicrosSinceEpoch::default();
+    let micros: Vec<i64> = readings.iter().map(|r| clock.of(r.time)).collect();
+    let increasing = micros
+        .windows(2)
+        .fold(true, |all, pair| all & (pair[0] < pair[1]));
+    if !increasing {
+        return None;
+    }
+    let times_s = micros.iter().map(|&us| us as f64 / 1e6).collect();
+    let values = readings.iter().map(|r| r.mg_dl).collect();
+    Some((times_s, values))
 }
 
 /// [`merge_sorted`] for readings already in [`instant_then_value`] order, read once;
@@ -682,6 +723,41 @@ mod tests {
             Utc.timestamp_opt(1_600_000_000 + minute * 60, 0).unwrap(),
             mg_dl,
         )
+    }
+
+    #[test]
+    fn distinct_readings_in_order_take_the_direct_path_with_the_same_result() {
+        let config = ValidationConfig::default();
+        // Sub-second instants, a day boundary, values at both limits.
+        let mut readings: Vec<GlucoseReading> = (0..3000)
+            .map(|k| {
+                let time = Utc
+                    .timestamp_millis_opt(1_600_000_000_000 + k * 61_003)
+                    .unwrap();
+                GlucoseReading::new(time, 40.0 + (k % 23) as f64 * 0.5)
+            })
+            .collect();
+        readings[7].mg_dl = config.min_mg_dl;
+        readings[8].mg_dl = config.max_mg_dl;
+        let (times_s, values) = distinct_in_order(&readings, &config).expect("in order");
+        let (merged, exclusions) = merge_in_order(&readings, &config).expect("in order");
+        assert_eq!(exclusions.kept(), readings.len());
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&times_s), bits(&merged.times_s));
+        assert_eq!(bits(&values), bits(&merged.values));
+        // Anything to exclude, merge or sort leaves it to the general path.
+        let nudged = |index: usize, change: &dyn Fn(&mut GlucoseReading)| {
+            let mut changed = readings.clone();
+            change(&mut changed[index]);
+            distinct_in_order(&changed, &config).is_none()
+        };
+        assert!(nudged(5, &|r| r.mg_dl = f64::NAN));
+        assert!(nudged(5, &|r| r.mg_dl = f64::INFINITY));
+        assert!(nudged(5, &|r| r.mg_dl = config.min_mg_dl - 0.5));
+        assert!(nudged(2999, &|r| r.mg_dl = config.max_mg_dl + 0.5));
+        let first_time = readings[0].time;
+        assert!(nudged(1, &|r| r.time = first_time), "a duplicate instant");
+        assert!(nudged(2999, &|r| r.time = first_time), "out of order");
     }
 
     #[test]
