@@ -148,7 +148,11 @@ fn time_of_day_runs(
         bin
     };
     let times_s = series.times_s();
-    let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
+    // A day's readings form at most one run per bin (more only on a day when clocks
+    // fall back): room for that many, not grown a doubling at a time.
+    let days = series.local_days().count();
+    let mut runs: Vec<(usize, Range<usize>)> =
+        Vec::with_capacity(series.len().min(days.saturating_mul(bins)));
     // The current run and its bin's bounds (seconds into the day), kept in registers:
     // most readings fall in the bin of the one before.
     let (mut bin, mut run_start) = (-1_i32, 0_usize);
