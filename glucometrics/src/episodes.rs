@@ -474,9 +474,12 @@ fn event_of(
 ) -> GlycemicEvent {
     let (first, last) = (span.start, span.end - 1);
     let values = &grid.values()[span];
+    // Lowest and highest in four lanes ([`stats::extremes`]): one running minimum
+    // waits on the comparison before, for every point of every event.
+    let (lowest, highest) = stats::extremes(values);
     let extreme = match kind {
-        EventKind::Hypo => values.iter().copied().fold(f64::INFINITY, f64::min),
-        EventKind::Hyper => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        EventKind::Hypo => lowest,
+        EventKind::Hyper => highest,
     };
     GlycemicEvent {
         kind,
