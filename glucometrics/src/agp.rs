@@ -95,13 +95,12 @@ pub fn agp_profile(series: &GlucoseSeries, config: &AgpConfig) -> Vec<AgpBin> {
     for b in 0..bins {
         starts[b + 1] += starts[b];
     }
-    // Whole numbers in range, tested while grouping: all whole, the histogram path;
-    // else sorting.
-    let as_whole = |v: f64| stats::whole_number(v, HISTOGRAM_MAX);
-    if let Some(by_bin) = group_by_bin(series, &runs, &starts, as_whole) {
+    // Whole numbers: the histogram path; else sorting.
+    if let Some(whole) = series.whole_values() {
+        let by_bin = group_by_bin(whole, &runs, &starts);
         return sliding_histogram_bins(&by_bin, &starts, bins, reach, bin);
     }
-    let mut by_bin = group_by_bin(series, &runs, &starts, |v| (v, true)).unwrap_or_default();
+    let mut by_bin = group_by_bin(series.values(), &runs, &starts);
     for b in 0..bins {
         by_bin[starts[b]..starts[b + 1]].sort_unstable_by(f64::total_cmp);
     }
@@ -189,38 +188,26 @@ fn time_of_day_runs(
     runs
 }
 
-/// The series' values, `convert`ed, grouped by time-of-day bin (bin `b` at
-/// `starts[b]..starts[b + 1]`), in time order within a bin; `None` when `convert`
-/// refuses a value (says false beside it).
+/// `values` (the series' values, or their whole numbers) grouped by time-of-day bin
+/// (bin `b` at `starts[b]..starts[b + 1]`), in time order within a bin: each run of
+/// readings in one bin is copied as a slice.
 fn group_by_bin<T: Copy + Default>(
-    series: &GlucoseSeries,
+    values: &[T],
     runs: &[(usize, Range<usize>)],
     starts: &[usize],
-    convert: impl Fn(f64) -> (T, bool),
-) -> Option<Vec<T>> {
+) -> Vec<T> {
     let mut fill = starts.to_vec();
-    let mut by_bin = vec![T::default(); series.len()];
-    let values = series.values();
-    let mut accepted = true;
+    let mut by_bin = vec![T::default(); values.len()];
     for (b, readings) in runs {
         let to = fill[*b];
         fill[*b] += readings.len();
-        for (slot, &value) in by_bin[to..fill[*b]]
-            .iter_mut()
-            .zip(&values[readings.clone()])
-        {
-            let (converted, ok) = convert(value);
-            *slot = converted;
-            accepted &= ok;
-        }
+        by_bin[to..fill[*b]].copy_from_slice(&values[readings.clone()]);
     }
-    accepted.then_some(by_bin)
+    by_bin
 }
 
-/// Largest whole mg/dL value handled by the histogram path: one below a power of two,
-/// so that the histogram's tables have a power-of-two length and a value indexes them
-/// without a bounds check.
-const HISTOGRAM_MAX: u16 = 1023;
+/// Largest whole mg/dL value handled by the histogram path (the series' whole values).
+const HISTOGRAM_MAX: u16 = stats::WHOLE_MG_DL_MAX;
 
 /// Length of the histogram's table of counts.
 const HISTOGRAM_VALUES: usize = HISTOGRAM_MAX as usize + 1;

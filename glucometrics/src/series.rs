@@ -93,6 +93,8 @@ pub struct GlucoseSeries {
     times_s: Vec<f64>,
     /// Values, mg/dL, aligned with `times_s`.
     values: Vec<f64>,
+    /// The values as whole mg/dL when every one is ([`crate::stats::whole_values`]).
+    whole_values: Option<Vec<u16>>,
     /// The zone's UTC offsets over the readings, seconds: (index of the first reading
     /// it applies to, offset), ascending, the first at index 0. Offsets change a few
     /// times a year, so this stands for a local time per reading at a fraction of the
@@ -151,10 +153,12 @@ impl GlucoseSeries {
         let clock = LocalClock::new(tz, times_s[0], times_s[times_s.len() - 1]);
         let offsets = clock.offset_runs(&times_s);
         let median_interval_min = median_interval_min(&times_s);
+        let whole_values = crate::stats::whole_values(&values);
         let mut series = Self {
             tz,
             times_s,
             values,
+            whole_values,
             offsets,
             days: Vec::new(),
             median_interval_min,
@@ -180,6 +184,14 @@ impl GlucoseSeries {
     #[must_use]
     pub fn values(&self) -> &[f64] {
         &self.values
+    }
+
+    /// The values as whole mg/dL (0 to [`crate::stats::WHOLE_MG_DL_MAX`]) when every one
+    /// is, as sensors report glucose; `None` when any is not. Tables and histograms
+    /// count these without converting and testing each value again.
+    #[must_use]
+    pub fn whole_values(&self) -> Option<&[u16]> {
+        self.whole_values.as_deref()
     }
 
     /// Number of distinct readings kept.

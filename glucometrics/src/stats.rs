@@ -259,6 +259,31 @@ pub(crate) fn whole_number(value: f64, max: u16) -> (u16, bool) {
     (whole, is_whole)
 }
 
+/// Largest whole mg/dL value counted in tables (the value distribution, the AGP's
+/// histogram): one below a power of two, so that a table of `WHOLE_MG_DL_MAX + 1`
+/// counts is indexed without a bounds check; above any glucose a sensor reports.
+pub const WHOLE_MG_DL_MAX: u16 = 1023;
+
+/// `values` as whole numbers from 0 to [`WHOLE_MG_DL_MAX`] ([`whole_number`]) when every
+/// one is (as sensors report glucose); `None` otherwise. Tables and histograms then
+/// count the `u16`s without testing them again. The test is floating-point only
+/// (adding and taking away 2⁵² rounds a value in range to a whole number, which equals
+/// it only if it is one), eight values at a time without a branch between them, so
+/// that it runs on packed instructions; a conversion to integers and back would not.
+#[must_use]
+pub fn whole_values(values: &[f64]) -> Option<Vec<u16>> {
+    const ROUNDING: f64 = 4_503_599_627_370_496.0; // 2^52
+    let max = f64::from(WHOLE_MG_DL_MAX);
+    // NaN fails the first comparison.
+    #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
+    let whole =
+        |all: bool, &v: &f64| all & (v >= 0.0) & (v <= max) & ((v + ROUNDING) - ROUNDING == v);
+    let mut eights = values.chunks_exact(8);
+    let all = eights.all(|eight| eight.iter().fold(true, whole))
+        && eights.remainder().iter().fold(true, whole);
+    all.then(|| values.iter().map(|&v| v as u16).collect())
+}
+
 /// The first index at or after `from` whose value is not `state` inside the condition,
 /// or the length of `values`. Values cross thresholds rarely: eight are tested at a
 /// time without a branch between them (the tests compile to packed comparisons), and
@@ -591,38 +616,37 @@ pub struct ValueDistribution {
 }
 
 impl ValueDistribution {
-    /// Whole values up to this are counted in a table instead of sorted.
-    const TABLE_LIMIT: u16 = 1023;
-
     /// The distribution of `values` (any order; NaN skipped, as R's `na.rm = TRUE`).
+    /// Whole mg/dL values ([`whole_values`]) are counted in a table instead of sorted.
     #[must_use]
     pub fn of(values: &[f64]) -> Self {
-        let mut table = vec![0_u32; usize::from(Self::TABLE_LIMIT) + 1];
-        let mut whole = true;
-        for &value in values {
-            let (whole_value, is_whole) = whole_number(value, Self::TABLE_LIMIT);
-            if is_whole {
-                table[usize::from(whole_value)] += 1;
-            } else if !value.is_nan() {
-                whole = false;
-                break;
-            }
-        }
-        if whole {
-            let distinct = table.iter().filter(|&&count| count > 0).count();
-            let mut distribution = Self::with_capacity(distinct);
-            for (value, &count) in table.iter().enumerate() {
-                if count > 0 {
-                    distribution.push(value as f64, count);
-                }
-            }
-            return distribution;
+        if let Some(whole) = whole_values(values) {
+            return Self::of_whole(&whole);
         }
         let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
         sorted.sort_unstable_by(f64::total_cmp);
         let mut distribution = Self::with_capacity(sorted.len());
         for value in sorted {
             distribution.push(value, 1);
+        }
+        distribution
+    }
+
+    /// The distribution of whole mg/dL values ([`whole_values`]), counted in a table.
+    #[must_use]
+    pub fn of_whole(values: &[u16]) -> Self {
+        const LENGTH: usize = WHOLE_MG_DL_MAX as usize + 1;
+        let mut table = vec![0_u32; LENGTH];
+        for &value in values {
+            // Whole values are at most WHOLE_MG_DL_MAX: the modulo spares the check.
+            table[usize::from(value) % LENGTH] += 1;
+        }
+        let distinct = table.iter().filter(|&&count| count > 0).count();
+        let mut distribution = Self::with_capacity(distinct);
+        for (value, &count) in table.iter().enumerate() {
+            if count > 0 {
+                distribution.push(value as f64, count);
+            }
         }
         distribution
     }
@@ -799,6 +823,35 @@ mod tests {
                 "at {at}"
             );
         }
+    }
+
+    #[test]
+    fn whole_values_are_found_as_the_round_trip_finds_them() {
+        let every: Vec<f64> = (0..=WHOLE_MG_DL_MAX).map(f64::from).collect();
+        let whole = whole_values(&every).expect("all whole");
+        assert!(whole
+            .iter()
+            .zip(&every)
+            .all(|(&w, &v)| f64::from(w).to_bits() == v.to_bits()));
+        // One value that is not, early, in a chunk of eight or in the remainder.
+        for at in [0, 5, 17, 1019, 1023] {
+            for odd in [
+                f64::NAN,
+                -1.0,
+                1024.0,
+                12.5,
+                100.000_000_1,
+                f64::INFINITY,
+                1e300,
+            ] {
+                let mut values = every.clone();
+                values[at] = odd;
+                assert_eq!(whole_values(&values), None, "{odd} at {at}");
+                assert!(!whole_number(odd, WHOLE_MG_DL_MAX).1, "{odd}");
+            }
+        }
+        assert_eq!(whole_values(&[-0.0, 40.0]), Some(vec![0, 40]));
+        assert_eq!(whole_values(&[]), Some(vec![]));
     }
 
     #[test]

@@ -188,7 +188,10 @@ pub fn summarize(
 #[must_use]
 pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> GlucoseSummary {
     let values = series.values();
-    let distribution = ValueDistribution::of(values);
+    let distribution = series.whole_values().map_or_else(
+        || ValueDistribution::of(values),
+        ValueDistribution::of_whole,
+    );
     let q = |p: f64| distribution.quantile(p);
     let mean = distribution.mean();
     let sd = distribution.sd();
