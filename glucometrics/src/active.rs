@@ -137,6 +137,23 @@ mod tests {
     use crate::series::{GlucoseReading, ValidationConfig};
     use chrono::{TimeZone, Utc};
 
+    /// The gaps and % time active of `series` at `interval` minutes, every interval
+    /// turned into minutes and tested, in order: the rule without the chunk test.
+    fn every_interval_tested(series: &GlucoseSeries, interval: f64) -> (usize, f64) {
+        let counts = gap_rounds_above(interval);
+        let (n, total) = series
+            .times_s()
+            .windows(2)
+            .map(|w| (w[1] - w[0]) / 60.0)
+            .filter(|&gap| counts(gap))
+            .fold((0_usize, 0.0), |(n, total), gap| (n + 1, total + gap));
+        let times = series.times_s();
+        let span = (times[times.len() - 1] - times[0]) / 60.0;
+        let expected = (span.round_ties_even() / interval).round_ties_even() + 1.0;
+        let missing = ((total - n as f64 * interval) / interval).round_ties_even();
+        (n, (expected - missing) / expected * 100.0)
+    }
+
     #[test]
     fn gaps_anywhere_in_a_chunk_are_counted_in_order() {
         // 5-minute readings with gaps of 10 to 90 minutes at positions around the
@@ -157,21 +174,9 @@ mod tests {
         let series =
             GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default()).unwrap();
         let period = active_period(&series, None);
-        let counts = gap_rounds_above(5.0);
-        let (n, total) = series
-            .times_s()
-            .windows(2)
-            .map(|w| (w[1] - w[0]) / 60.0)
-            .filter(|&gap| counts(gap))
-            .fold((0_usize, 0.0), |(n, total), gap| (n + 1, total + gap));
-        assert_eq!(n, 8);
-        let span = (series.times_s()[199] - series.times_s()[0]) / 60.0;
-        let expected = (span.round_ties_even() / 5.0).round_ties_even() + 1.0;
-        let missing = ((total - n as f64 * 5.0) / 5.0).round_ties_even();
-        assert_eq!(
-            period.active_percent.to_bits(),
-            ((expected - missing) / expected * 100.0).to_bits()
-        );
+        let (gaps, percent) = every_interval_tested(&series, 5.0);
+        assert_eq!(gaps, 8);
+        assert_eq!(period.active_percent.to_bits(), percent.to_bits());
     }
 
     #[test]
@@ -194,23 +199,13 @@ mod tests {
             let series =
                 GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default())
                     .unwrap();
-            let counts = gap_rounds_above(interval);
-            let (n, total) = series
-                .times_s()
-                .windows(2)
-                .map(|w| (w[1] - w[0]) / 60.0)
-                .filter(|&gap| counts(gap))
-                .fold((0_usize, 0.0), |(n, total), gap| (n + 1, total + gap));
-            assert!(n >= 3, "some boundary gaps count at {interval} min");
-            let times = series.times_s();
-            let span = (times[times.len() - 1] - times[0]) / 60.0;
-            let expected = (span.round_ties_even() / interval).round_ties_even() + 1.0;
-            let missing = ((total - n as f64 * interval) / interval).round_ties_even();
+            let (gaps, percent) = every_interval_tested(&series, interval);
+            assert!(gaps >= 3, "some boundary gaps count at {interval} min");
             assert_eq!(
                 active_period(&series, Some(interval))
                     .active_percent
                     .to_bits(),
-                ((expected - missing) / expected * 100.0).to_bits(),
+                percent.to_bits(),
                 "{interval} min"
             );
         }

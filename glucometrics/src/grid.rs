@@ -359,6 +359,29 @@ mod tests {
         GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default()).unwrap()
     }
 
+    /// Every point of the 5- and 1-minute grids of `s` equals the interpolation from
+    /// the reading a binary search finds for it, bit for bit.
+    fn assert_grids_match_a_search(s: &GlucoseSeries) {
+        for step_min in [5, 1] {
+            let config = GridConfig {
+                step_min: Some(step_min),
+                ..GridConfig::default()
+            };
+            let grid = DayByDayGrid::new(s, &config).unwrap();
+            let times = s.times_s();
+            for (index, &value) in grid.values().iter().enumerate() {
+                let at = grid.time_s(index);
+                let left = times.partition_point(|&t| t <= at).saturating_sub(1);
+                let expected = interpolate(times, s.values(), left, at, 45.0 * 60.0);
+                assert_eq!(
+                    value.to_bits(),
+                    expected.to_bits(),
+                    "step {step_min}, {index}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn interpolates_between_readings_and_not_across_gaps() {
         // 2020-01-01T00:02:00Z .. readings every 5 min, then a 60-min gap.
@@ -397,25 +420,7 @@ mod tests {
                 at += interval_s;
             }
         }
-        let s = series(&points);
-        for step_min in [5, 1] {
-            let config = GridConfig {
-                step_min: Some(step_min),
-                ..GridConfig::default()
-            };
-            let grid = DayByDayGrid::new(&s, &config).unwrap();
-            let times = s.times_s();
-            for (index, &value) in grid.values().iter().enumerate() {
-                let at = grid.time_s(index);
-                let left = times.partition_point(|&t| t <= at).saturating_sub(1);
-                let expected = interpolate(times, s.values(), left, at, 45.0 * 60.0);
-                assert_eq!(
-                    value.to_bits(),
-                    expected.to_bits(),
-                    "step {step_min}, {index}"
-                );
-            }
-        }
+        assert_grids_match_a_search(&series(&points));
     }
 
     #[test]
@@ -443,25 +448,7 @@ mod tests {
                 minute += interval_min;
             }
         }
-        let s = series(&points);
-        for step_min in [1, 5] {
-            let config = GridConfig {
-                step_min: Some(step_min),
-                ..GridConfig::default()
-            };
-            let grid = DayByDayGrid::new(&s, &config).unwrap();
-            let times = s.times_s();
-            for (index, &value) in grid.values().iter().enumerate() {
-                let at = grid.time_s(index);
-                let left = times.partition_point(|&t| t <= at).saturating_sub(1);
-                let expected = interpolate(times, s.values(), left, at, 45.0 * 60.0);
-                assert_eq!(
-                    value.to_bits(),
-                    expected.to_bits(),
-                    "step {step_min}, {index}"
-                );
-            }
-        }
+        assert_grids_match_a_search(&series(&points));
     }
 
     #[test]
