@@ -275,7 +275,18 @@ fn excursion_index(
 /// (ULTR 140, a 1.1, c 30; LLTR 80, b 2, d 30). Rodbard (2009); iglu `igc`.
 #[must_use]
 pub fn igc(values: &ValueDistribution) -> f64 {
-    hyper_index(values, 140.0, 1.1, 30.0) + hypo_index(values, 80.0, 2.0, 30.0)
+    let (hyper, hypo) = default_excursion_indices(values);
+    hyper + hypo
+}
+
+/// The hyper- and hypoglycaemia indices with iglu's defaults, as [`igc`] adds them: for
+/// callers that report all three without computing the two twice.
+#[must_use]
+pub fn default_excursion_indices(values: &ValueDistribution) -> (f64, f64) {
+    (
+        hyper_index(values, 140.0, 1.1, 30.0),
+        hypo_index(values, 80.0, 2.0, 30.0),
+    )
 }
 
 /// Continuous Glucose Monitoring Index (COGI), 0–100: 50 % weight on time in

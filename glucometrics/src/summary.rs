@@ -249,6 +249,8 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
     let time_in_ranges = TimeInRanges::from_values(&distribution);
     let (lbgi, hbgi) = indices::risk_indices(&distribution);
     let gvp = on_grid(&variability::gvp);
+    // IGC is their sum (indices::igc): computed once for the three fields.
+    let (hyper_index, hypo_index) = indices::default_excursion_indices(&distribution);
     let research = ResearchIndices {
         mage: five_minute_grid
             .as_ref()
@@ -263,9 +265,9 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         gvp,
         mag: on_grid(&variability::mag),
         m_value: indices::m_value(&distribution, 90.0),
-        igc: indices::igc(&distribution),
-        hyper_index: indices::hyper_index(&distribution, 140.0, 1.1, 30.0),
-        hypo_index: indices::hypo_index(&distribution, 80.0, 2.0, 30.0),
+        igc: hyper_index + hypo_index,
+        hyper_index,
+        hypo_index,
         grade: grade.mean,
         grade_hypo_percent: grade.hypo_percent,
         grade_eugly_percent: grade.eugly_percent,
