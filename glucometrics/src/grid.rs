@@ -245,9 +245,13 @@ impl<'a> ReadingSearch<'a> {
     const BLOCK: usize = 256;
 
     fn new(times: &'a [f64], step_s: f64, interval_min: f64) -> Self {
-        let expected = (step_s / (interval_min * 60.0))
-            .round_ties_even()
-            .clamp(1.0, 1e6) as usize;
+        // One reading has no interval (NaN): then, as for any ratio below one, 1.
+        let ratio = (step_s / (interval_min * 60.0)).round_ties_even();
+        let expected = if ratio > 1.0 {
+            ratio.min(1e6) as usize
+        } else {
+            1
+        };
         Self {
             times,
             expected,
@@ -283,9 +287,11 @@ impl<'a> ReadingSearch<'a> {
                 {
                     guess
                 } else {
-                    // The last advance missed: the advance changes.
-                    changes += 1;
-                    Self::walk(times, left, at)
+                    // The last advance missed. Before the first reading it misses
+                    // without the advance changing: that is not counted.
+                    let found = Self::walk(times, left, at);
+                    changes += usize::from(found - left != advance);
+                    found
                 }
             };
             if BRANCH_FREE {
@@ -449,6 +455,25 @@ mod tests {
             }
         }
         assert_grids_match_a_search(&series(&points));
+    }
+
+    #[test]
+    fn one_reading_late_in_the_day_fills_a_grid_of_missing_values_but_one() {
+        // No interval to expect an advance from, and hundreds of points before the
+        // reading: the search must neither overflow nor lose the reading.
+        let s = series(&[(1_577_836_800 + 20 * 3600, 120.0)]);
+        let grid = DayByDayGrid::new(&s, &GridConfig::five_minutes()).unwrap();
+        let present: Vec<f64> = grid
+            .values()
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .collect();
+        assert_eq!(present, vec![120.0]);
+        assert_grids_match_a_search(&s);
+        // Without an interval, the expected advance is one reading a step.
+        assert_eq!(ReadingSearch::new(s.times_s(), 300.0, f64::NAN).expected, 1);
+        assert_eq!(ReadingSearch::new(s.times_s(), 300.0, 0.4).expected, 12);
     }
 
     #[test]

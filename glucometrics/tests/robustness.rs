@@ -125,6 +125,17 @@ fn one_reading_gets_a_summary_without_grid_metrics() {
     assert!(summary.research.mage.is_nan());
     assert!(summary.research.modd.is_nan());
     assert!((summary.wear.active_percent - 100.0).abs() < f64::EPSILON);
+    // Late in the local day there are hundreds of grid points before the one reading,
+    // and no interval to expect the readings' advance from (found by the proptest
+    // below: 1970-01-01T00:00Z, which is evening in Santiago).
+    for (seconds, zone) in [
+        (0, chrono_tz::America::Santiago),
+        (START_2024 + 22 * 3600, chrono_tz::Europe::Rome),
+    ] {
+        let one = [GlucoseReading::new(instant(seconds), 39.0)];
+        let summary = summarize(&one, zone, &SummaryConfig::default()).unwrap();
+        assert_eq!(summary.readings, 1, "{zone}");
+    }
 }
 
 #[test]
