@@ -264,8 +264,8 @@ pub(crate) fn whole_number(value: f64, max: u16) -> (u16, bool) {
 /// counts is indexed without a bounds check; above any glucose a sensor reports.
 pub const WHOLE_MG_DL_MAX: u16 = 1023;
 
-/// `values` as whole numbers from 0 to [`WHOLE_MG_DL_MAX`] ([`whole_number`]) when every
-/// one is (as sensors report glucose); `None` otherwise. Tables and histograms then
+/// `values` as whole numbers from 0 to [`WHOLE_MG_DL_MAX`] when every one is (as
+/// sensors report glucose); `None` otherwise. Tables and histograms then
 /// count the `u16`s without testing them again. The test is floating-point only
 /// (adding and taking away 2⁵² rounds a value in range to a whole number, which equals
 /// it only if it is one), eight values at a time without a branch between them, so
