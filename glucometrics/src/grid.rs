@@ -216,8 +216,6 @@ impl DayByDayGrid {
     }
 }
 
-/// Linear interpolation as R's `approx(rule = 1)`: NaN outside the data, the reading
-/// itself on an exact hit, NaN strictly inside a gap longer than `max_gap_s`.
 /// Finds, for ascending instants, the last reading at or before each (the reading a grid
 /// point interpolates from).
 ///
@@ -316,6 +314,8 @@ impl<'a> ReadingSearch<'a> {
     }
 }
 
+/// Linear interpolation as R's `approx(rule = 1)`: NaN outside the data, the reading
+/// itself on an exact hit, NaN strictly inside a gap longer than `max_gap_s`.
 fn interpolate(times: &[f64], values: &[f64], left: usize, at: f64, max_gap_s: f64) -> f64 {
     if at < times[0] || at > times[times.len() - 1] {
         return f64::NAN;
