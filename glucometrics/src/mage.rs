@@ -133,10 +133,10 @@ fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usiz
 fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     let largest = stats::largest_magnitude(segment);
     let windows = long.max(short).max(1) as f64;
-    if short == 0
-        || short > long
-        || largest * 4_294_967_296.0 * windows * windows >= 2.0_f64.powi(62)
-    {
+    // In the windows' fixed-point units (a value too large for them saturates, and
+    // takes the wide path).
+    let largest_units = stats::fixed_point_units(largest) as f64;
+    if short == 0 || short > long || largest_units * windows * windows >= 2.0_f64.powi(62) {
         return moving_average_signs_wide(segment, short, long);
     }
     let n = segment.len();
@@ -144,7 +144,8 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
         .iter()
         .map(|&v| stats::fixed_point_units(v))
         .collect();
-    let present = |index: usize| i64::from(!segment[index].is_nan());
+    let present_value = |value: &f64| i64::from(!value.is_nan());
+    let present = |index: usize| present_value(&segment[index]);
     // Sum and count of the first `window` values (or all of them): the leading averages.
     let leading = |window: usize| {
         let filled = window.min(n);
@@ -183,7 +184,7 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
             units[from..]
                 .iter()
                 .zip(&segment[from..])
-                .map(|(&unit, value)| (unit, i64::from(!value.is_nan())))
+                .map(|(&unit, value)| (unit, present_value(value)))
         };
         let entering = with_counts(long);
         let leaving_short = with_counts(long - short);

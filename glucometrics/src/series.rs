@@ -41,6 +41,16 @@ pub struct ValidationConfig {
     pub max_span_days: u32,
 }
 
+impl ValidationConfig {
+    /// Whether `mg_dl` is kept: finite and within the plausible limits (inclusive).
+    /// Comparisons joined without branches, so that whole inputs can be tested in one
+    /// pass; NaN fails them.
+    #[must_use]
+    pub fn accepts(&self, mg_dl: f64) -> bool {
+        (mg_dl >= self.min_mg_dl) & (mg_dl <= self.max_mg_dl) & mg_dl.is_finite()
+    }
+}
+
 impl Default for ValidationConfig {
     fn default() -> Self {
         Self {
@@ -322,14 +332,15 @@ fn plausible(
     clock: &mut MicrosSinceEpoch,
 ) -> Option<(i64, f64)> {
     let value = reading.mg_dl;
+    if config.accepts(value) {
+        return Some((clock.of(reading.time), value));
+    }
     if !value.is_finite() {
         exclusions.not_a_number += 1;
     } else if value < config.min_mg_dl {
         exclusions.below_plausible += 1;
-    } else if value > config.max_mg_dl {
-        exclusions.above_plausible += 1;
     } else {
-        return Some((clock.of(reading.time), value));
+        exclusions.above_plausible += 1;
     }
     None
 }
@@ -382,11 +393,9 @@ fn distinct_in_order(
     readings: &[GlucoseReading],
     config: &ValidationConfig,
 ) -> Option<(Vec<f64>, Vec<f64>)> {
-    let (low, high) = (config.min_mg_dl, config.max_mg_dl);
-    // NaN fails both comparisons; infinities fail one.
-    let plausible = readings.iter().fold(true, |all, r| {
-        all & (r.mg_dl >= low) & (r.mg_dl <= high) & r.mg_dl.is_finite()
-    });
+    let plausible = readings
+        .iter()
+        .fold(true, |all, r| all & config.accepts(r.mg_dl));
     if !plausible {
         return None;
     }

@@ -248,15 +248,24 @@ pub fn mean_and_sd(values: &[f64]) -> (f64, f64) {
 
 /// `value` as a whole number, and whether it is one from 0 to `max` (the number is
 /// meaningless when not): glucose as sensors report it, which tables and histograms can
-/// count. An exact integer round trip (unlike `f64::fract`, not a library call on
-/// baseline x86-64); NaN converts to 0 and fails it. A pair rather than an `Option` so
-/// that loops testing every value keep no branch.
+/// count ([`is_whole_number`]). A pair rather than an `Option` so that loops testing
+/// every value keep no branch.
 #[must_use]
 pub(crate) fn whole_number(value: f64, max: u16) -> (u16, bool) {
-    let whole = value as u16;
+    (value as u16, is_whole_number(value, max))
+}
+
+/// Whether `value` is a whole number from 0 to `max`. Floating-point only: adding and
+/// taking away 2⁵² rounds a value in range to a whole number, which equals it only if it
+/// is one (unlike `f64::fract`, not a library call on baseline x86-64, and unlike a
+/// round trip through an integer, it runs on packed instructions when tested for many
+/// values). NaN fails the first comparison.
+#[must_use]
+fn is_whole_number(value: f64, max: u16) -> bool {
+    const ROUNDING: f64 = 4_503_599_627_370_496.0; // 2^52
     #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-    let is_whole = f64::from(whole) == value && whole <= max;
-    (whole, is_whole)
+    let whole = (value + ROUNDING) - ROUNDING == value;
+    (value >= 0.0) & (value <= f64::from(max)) & whole
 }
 
 /// Largest whole mg/dL value counted in tables (the value distribution, the AGP's
@@ -265,19 +274,12 @@ pub(crate) fn whole_number(value: f64, max: u16) -> (u16, bool) {
 pub const WHOLE_MG_DL_MAX: u16 = 1023;
 
 /// `values` as whole numbers from 0 to [`WHOLE_MG_DL_MAX`] when every one is (as
-/// sensors report glucose); `None` otherwise. Tables and histograms then
-/// count the `u16`s without testing them again. The test is floating-point only
-/// (adding and taking away 2⁵² rounds a value in range to a whole number, which equals
-/// it only if it is one), eight values at a time without a branch between them, so
-/// that it runs on packed instructions; a conversion to integers and back would not.
+/// sensors report glucose); `None` otherwise. Tables and histograms then count the
+/// `u16`s without testing them again. The values are tested eight at a time without a
+/// branch between them, so that the test runs on packed instructions.
 #[must_use]
 pub fn whole_values(values: &[f64]) -> Option<Vec<u16>> {
-    const ROUNDING: f64 = 4_503_599_627_370_496.0; // 2^52
-    let max = f64::from(WHOLE_MG_DL_MAX);
-    // NaN fails the first comparison.
-    #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-    let whole =
-        |all: bool, &v: &f64| all & (v >= 0.0) & (v <= max) & ((v + ROUNDING) - ROUNDING == v);
+    let whole = |all: bool, &v: &f64| all & is_whole_number(v, WHOLE_MG_DL_MAX);
     let mut eights = values.chunks_exact(8);
     let all = eights.all(|eight| eight.iter().fold(true, whole))
         && eights.remainder().iter().fold(true, whole);
@@ -620,9 +622,13 @@ impl ValueDistribution {
     /// Whole mg/dL values ([`whole_values`]) are counted in a table instead of sorted.
     #[must_use]
     pub fn of(values: &[f64]) -> Self {
-        if let Some(whole) = whole_values(values) {
-            return Self::of_whole(&whole);
-        }
+        whole_values(values).map_or_else(|| Self::of_sorted(values), |w| Self::of_whole(&w))
+    }
+
+    /// [`Self::of`] by sorting the values, for values known not to be all whole (the
+    /// series has tested them: [`crate::GlucoseSeries::whole_values`]).
+    #[must_use]
+    pub(crate) fn of_sorted(values: &[f64]) -> Self {
         let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
         sorted.sort_unstable_by(f64::total_cmp);
         let mut distribution = Self::with_capacity(sorted.len());

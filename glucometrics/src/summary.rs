@@ -189,7 +189,7 @@ pub fn summarize(
 pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> GlucoseSummary {
     let values = series.values();
     let distribution = series.whole_values().map_or_else(
-        || ValueDistribution::of(values),
+        || ValueDistribution::of_sorted(values),
         ValueDistribution::of_whole,
     );
     let q = |p: f64| distribution.quantile(p);
