@@ -185,10 +185,107 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
 /// Sum and number of the SDs (n − 1) of the windows of `window` points starting at
 /// every index (the last ones run past the end and hold fewer points, as iglu 4.3.0
 /// pads with missing values); windows with fewer than two values are skipped. The
-/// window's exact fixed-point sums ([`WindowSums`]) slide along: linear in the series
-/// length.
+/// windows' exact fixed-point sums slide along: linear in the series length. In 64-bit
+/// units when the values' range allows a resolution of 2⁻¹⁶ mg/dL or finer
+/// ([`narrow_units_per_value`]), else in [`WindowSums`]' 128-bit squares.
 fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
     let window = window.max(1);
+    let (low, high) = stats::extremes(values);
+    match narrow_units_per_value(high - low, window) {
+        Some(units_per_value) => narrow_window_sds(values, window, low, units_per_value),
+        None => wide_window_sds(values, window),
+    }
+}
+
+/// Fixed-point units per mg/dL for [`narrow_window_sds`]: the largest power of two up to
+/// 2³² (the resolution of [`WindowSums`]) at which every window of `window` values
+/// spread over `range` mg/dL keeps `n Σu² − (Σu)²` below 2⁶². That sum is
+/// `Σ_{i<j} (u_i − u_j)²`, at most `(n/2)² (range × units)²`, so `(n/2) × range ×
+/// units < 2³¹` suffices. `None` when that would be coarser than 2¹⁶ units per mg/dL
+/// (a range near 1,000 mg/dL in hourly windows of a one-minute grid): the wide path then
+/// keeps 2³². No range (no values, or all equal) takes the finest.
+fn narrow_units_per_value(range: f64, window: usize) -> Option<f64> {
+    const FINEST: f64 = 4_294_967_296.0; // 2^32
+    const COARSEST: f64 = 65_536.0; // 2^16
+    let limit = 2_147_483_648.0 / (window as f64 / 2.0).max(1.0); // 2^31 / (n/2)
+    let range = if range > 0.0 { range } else { 0.0 };
+    let mut units = FINEST;
+    while range * units >= limit && units >= COARSEST {
+        units /= 2.0;
+    }
+    (units >= COARSEST).then_some(units)
+}
+
+/// [`sliding_window_sds`] in 64-bit integers: each value becomes `⌊(v − low) × units⌋`
+/// once, and a window's count, sum and sum of squares slide in wrapping 64-bit
+/// arithmetic. `n Σu² − (Σu)²` is exact modulo 2⁶⁴ and, by the choice of `units`
+/// ([`narrow_units_per_value`]), below 2⁶², so exact: a window of equal values gives
+/// exactly 0, and the same values give the same SD whatever passed before. Truncating
+/// to `1/units` mg/dL moves each SD by at most `√(n/(n − 1))/(2 units)` mg/dL (the SD
+/// of the truncation errors, which lie in `[0, 1/units)`): below 10⁻⁵ mg/dL.
+fn narrow_window_sds(values: &[f64], window: usize, low: f64, units: f64) -> (f64, usize) {
+    let low = if low.is_finite() { low } else { 0.0 };
+    // Each value's units and presence, then `window` missing values that the windows
+    // running past the end take in (a NaN converts to 0 units).
+    let padded = values.len() + window;
+    let mut scaled: Vec<i64> = Vec::with_capacity(padded);
+    scaled.extend(values.iter().map(|&v| ((v - low) * units) as i64));
+    scaled.resize(padded, 0);
+    let mut present: Vec<i64> = Vec::with_capacity(padded);
+    present.extend(values.iter().map(|v| i64::from(!v.is_nan())));
+    present.resize(padded, 0);
+    // 1 / (n(n − 1) units²) for every count a window can hold, 0 below two values (whose
+    // numerator is 0 anyway): a multiplication per window, not a division or a branch.
+    let per_pair: Vec<f64> = (0..=window)
+        .map(|n| {
+            if n < 2 {
+                0.0
+            } else {
+                1.0 / (n as f64 * (n as f64 - 1.0) * units * units)
+            }
+        })
+        .collect();
+    let first = window.min(values.len());
+    let mut count: i64 = present[..first].iter().sum();
+    let mut sum = scaled[..first]
+        .iter()
+        .fold(0_i64, |total, &u| total.wrapping_add(u));
+    let mut squares = scaled[..first]
+        .iter()
+        .fold(0_i64, |total, &u| total.wrapping_add(u.wrapping_mul(u)));
+    let (mut total, mut windows) = (0.0, 0_usize);
+    let mut add_window = |count: i64, sum: i64, squares: i64| {
+        let numerator = count
+            .wrapping_mul(squares)
+            .wrapping_sub(sum.wrapping_mul(sum));
+        let per_pair = per_pair[usize::try_from(count).unwrap_or(0).min(window)];
+        total += (numerator as f64 * per_pair).sqrt();
+        windows += usize::from(count >= 2);
+    };
+    if !values.is_empty() {
+        add_window(count, sum, squares);
+    }
+    // Window `start` gains the value at `start + window − 1` and loses `start − 1`.
+    let entering = scaled[window..].iter().zip(&present[window..]);
+    let leaving = scaled.iter().zip(&present);
+    for ((&unit_in, &present_in), (&unit_out, &present_out)) in
+        entering.zip(leaving).take(values.len().saturating_sub(1))
+    {
+        count += present_in - present_out;
+        sum = sum.wrapping_add(unit_in.wrapping_sub(unit_out));
+        squares = squares.wrapping_add(
+            unit_in
+                .wrapping_mul(unit_in)
+                .wrapping_sub(unit_out.wrapping_mul(unit_out)),
+        );
+        add_window(count, sum, squares);
+    }
+    (total, windows)
+}
+
+/// [`sliding_window_sds`] with [`WindowSums`]' 128-bit squares at 2³² units per mg/dL,
+/// for any range of values.
+fn wide_window_sds(values: &[f64], window: usize) -> (f64, usize) {
     let mut sums = WindowSums::default();
     // The window's values' terms, in a ring: each value is converted once, on entering.
     let mut held: Vec<WindowTerms> = (0..window)
@@ -323,4 +420,87 @@ pub fn adrr_of_extremes(days: impl Iterator<Item = (f64, f64)>) -> f64 {
         .map(|(lowest, highest)| daily_risk_range(lowest, highest))
         .collect();
     stats::mean(&ranges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// R's `sd` of each window's present values, summed, with the windows counted: the
+    /// definition the sliding sums implement.
+    fn two_pass_window_sds(values: &[f64], window: usize) -> (f64, usize) {
+        (0..values.len())
+            .map(|start| stats::sd(&values[start..(start + window).min(values.len())]))
+            .filter(|sd| !sd.is_nan())
+            .fold((0.0, 0), |(total, windows), sd| (total + sd, windows + 1))
+    }
+
+    #[test]
+    fn narrow_resolution_follows_the_range_and_the_window() {
+        // 400 mg/dL in windows of 12: (12/2) × 400 × 2¹⁹ < 2³¹ ≤ (12/2) × 400 × 2²⁰.
+        assert_eq!(narrow_units_per_value(400.0, 12), Some(524_288.0));
+        // Nothing to spread over: the finest.
+        assert_eq!(narrow_units_per_value(0.0, 12), Some(4_294_967_296.0));
+        assert_eq!(
+            narrow_units_per_value(f64::NEG_INFINITY, 60),
+            Some(4_294_967_296.0)
+        );
+        // Hourly windows of a one-minute grid: 1,023 mg/dL still fit at 2¹⁶, 1,100 do not.
+        assert_eq!(narrow_units_per_value(1023.0, 60), Some(65_536.0));
+        assert_eq!(narrow_units_per_value(1100.0, 60), None);
+    }
+
+    #[test]
+    fn equal_values_have_no_spread_on_either_path() {
+        let values = [187.3; 40];
+        assert_eq!(
+            narrow_window_sds(&values, 12, 187.3, 4_294_967_296.0),
+            (0.0, 40 - 1)
+        );
+        assert_eq!(wide_window_sds(&values, 12), (0.0, 40 - 1));
+    }
+
+    #[test]
+    fn widest_spread_at_the_coarsest_resolution_does_not_overflow() {
+        // Windows half at the lowest and half at the highest value: the largest
+        // `n Σu² − (Σu)²` the range allows, at the limit of its resolution.
+        let values: Vec<f64> = (0..180)
+            .map(|i| if i % 2 == 0 { 20.0 } else { 1043.0 })
+            .collect();
+        let (total, windows) = sliding_window_sds(&values, 60);
+        let (expected, expected_windows) = two_pass_window_sds(&values, 60);
+        assert_eq!(windows, expected_windows);
+        assert!(
+            (total - expected).abs() <= 1e-9 * expected,
+            "{total} {expected}"
+        );
+    }
+
+    proptest::proptest! {
+        /// Both paths give every window's SD as R computes it, to each path's
+        /// truncation bound (`√(n/(n − 1))/(2 units)` mg/dL per window), and count the
+        /// same windows: values with fractions, missing runs, windows past the end.
+        #[test]
+        fn window_sds_match_two_pass_sds(
+            values in proptest::collection::vec(
+                proptest::option::weighted(0.85, 39.0_f64..401.0), 0..200),
+            window in 1_usize..30,
+        ) {
+            let values: Vec<f64> = values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+            let (expected, expected_windows) = two_pass_window_sds(&values, window);
+            let (low, high) = stats::extremes(&values);
+            // Both truncate: the narrow path to 1/units, the wide one to 2⁻³².
+            let bound = |units: f64| expected_windows as f64 * 2.0_f64.sqrt() / (2.0 * units);
+            let units = narrow_units_per_value(high - low, window).unwrap_or(4_294_967_296.0);
+            let (narrow, narrow_windows) = sliding_window_sds(&values, window);
+            let (wide, wide_windows) = wide_window_sds(&values, window);
+            proptest::prop_assert_eq!(narrow_windows, expected_windows);
+            proptest::prop_assert_eq!(wide_windows, expected_windows);
+            let rounding = 1e-12 * expected.max(1.0);
+            proptest::prop_assert!((narrow - expected).abs() <= bound(units) + rounding,
+                "narrow {} expected {} units {}", narrow, expected, units);
+            proptest::prop_assert!((wide - expected).abs() <= bound(4_294_967_296.0) + rounding,
+                "wide {} expected {}", wide, expected);
+        }
+    }
 }
