@@ -255,6 +255,21 @@ pub(crate) fn whole_number(value: f64, max: u16) -> (u16, bool) {
     (value as u16, is_whole_number(value, max))
 }
 
+/// `value`, from 0 to 2⁵², rounded to the nearest whole number (ties to even): adding
+/// 2⁵² leaves no bits below the units, and the sum's bits less 2⁵²'s are the integer.
+/// Floating-point and integer additions only, so that a loop converting many values
+/// runs on packed instructions (a cast checks for NaN and overflow on each).
+#[must_use]
+pub(crate) fn whole_below_2_52(value: f64) -> i64 {
+    (value + WHOLE_ROUNDING)
+        .to_bits()
+        .wrapping_sub(WHOLE_ROUNDING.to_bits()) as i64
+}
+
+/// 2⁵²: from it up to 2⁵³ the doubles are the whole numbers, so adding it to a value
+/// from 0 to 2⁵² rounds that value to a whole number.
+const WHOLE_ROUNDING: f64 = 4_503_599_627_370_496.0;
+
 /// Whether `value` is a whole number from 0 to `max`. Floating-point only: adding and
 /// taking away 2⁵² rounds a value in range to a whole number, which equals it only if it
 /// is one (unlike `f64::fract`, not a library call on baseline x86-64, and unlike a
@@ -262,9 +277,8 @@ pub(crate) fn whole_number(value: f64, max: u16) -> (u16, bool) {
 /// values). NaN fails the first comparison.
 #[must_use]
 fn is_whole_number(value: f64, max: u16) -> bool {
-    const ROUNDING: f64 = 4_503_599_627_370_496.0; // 2^52
     #[expect(clippy::float_cmp, reason = "exact test for a whole number")]
-    let whole = (value + ROUNDING) - ROUNDING == value;
+    let whole = (value + WHOLE_ROUNDING) - WHOLE_ROUNDING == value;
     (value >= 0.0) & (value <= f64::from(max)) & whole
 }
 
@@ -970,6 +984,23 @@ mod tests {
         assert!((total - 706.75).abs() < 1e-12);
         let variance_from_moments = (squares - total * total / 6.0) / 5.0;
         assert!((variance_from_moments - variance(&values)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn whole_below_2_52_rounds_to_the_nearest_whole_number() {
+        for (value, whole) in [
+            (0.0, 0),
+            (0.49, 0),
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (187.75, 188),
+            (1_048_575.25, 1_048_575),
+            (4_503_599_627_370_495.0, 4_503_599_627_370_495),
+            (4_503_599_627_370_496.0, 4_503_599_627_370_496),
+        ] {
+            assert_eq!(whole_below_2_52(value), whole, "{value}");
+        }
     }
 
     #[test]

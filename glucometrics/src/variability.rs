@@ -216,24 +216,25 @@ fn narrow_units_per_value(range: f64, window: usize) -> Option<f64> {
     (units >= COARSEST).then_some(units)
 }
 
-/// [`sliding_window_sds`] in 64-bit integers: each value becomes `⌊(v − low) × units⌋`
-/// once, and a window's count, sum and sum of squares slide in wrapping 64-bit
-/// arithmetic. `n Σu² − (Σu)²` is exact modulo 2⁶⁴ and, by the choice of `units`
-/// ([`narrow_units_per_value`]), below 2⁶², so exact: a window of equal values gives
-/// exactly 0, and the same values give the same SD whatever passed before. Truncating
-/// to `1/units` mg/dL moves each SD by at most `√(n/(n − 1))/(2 units)` mg/dL (the SD
-/// of the truncation errors, which lie in `[0, 1/units)`): below 10⁻⁵ mg/dL.
+/// [`sliding_window_sds`] in 64-bit integers: each value becomes `(v − low) × units`
+/// rounded to a whole number, once, and a window's count, sum and sum of squares slide
+/// in wrapping 64-bit arithmetic. `n Σu² − (Σu)²` is exact modulo 2⁶⁴ and, by the choice
+/// of `units` ([`narrow_units_per_value`]), below 2⁶², so exact: a window of equal values
+/// gives exactly 0, and the same values give the same SD whatever passed before.
+/// Rounding to `1/units` mg/dL moves each SD by at most `√(n/(n − 1))/(2 units)` mg/dL
+/// (the largest SD of errors lying in an interval `1/units` wide): below 10⁻⁵ mg/dL.
+#[inline(never)]
 fn narrow_window_sds(values: &[f64], window: usize, low: f64, units: f64) -> (f64, usize) {
     let low = if low.is_finite() { low } else { 0.0 };
+    let n = values.len();
     // Each value's units and presence, then `window` missing values that the windows
-    // running past the end take in (a NaN converts to 0 units).
-    let padded = values.len() + window;
-    let mut scaled: Vec<i64> = Vec::with_capacity(padded);
-    scaled.extend(values.iter().map(|&v| ((v - low) * units) as i64));
-    scaled.resize(padded, 0);
-    let mut present: Vec<i64> = Vec::with_capacity(padded);
-    present.extend(values.iter().map(|v| i64::from(!v.is_nan())));
-    present.resize(padded, 0);
+    // running past the end take in (a missing value is 0 units, not present).
+    let mut scaled = vec![0_i64; n + window];
+    let mut present = vec![0_i64; n + window];
+    for ((scaled, present), &v) in scaled.iter_mut().zip(&mut present).zip(values) {
+        *scaled = stats::whole_below_2_52(stats::or_zero(v - low).0 * units);
+        *present = i64::from(!v.is_nan());
+    }
     // 1 / (n(n − 1) units²) for every count a window can hold, 0 below two values (whose
     // numerator is 0 anyway): a multiplication per window, not a division or a branch.
     let per_pair: Vec<f64> = (0..=window)
@@ -245,7 +246,16 @@ fn narrow_window_sds(values: &[f64], window: usize, low: f64, units: f64) -> (f6
             }
         })
         .collect();
-    let first = window.min(values.len());
+    // Indexed by a count clamped to the window: no bounds check.
+    let per_pair = &per_pair[..=window];
+    let window_sd = |count: i64, sum: i64, squares: i64| {
+        let numerator = count
+            .wrapping_mul(squares)
+            .wrapping_sub(sum.wrapping_mul(sum));
+        let per_pair = per_pair[usize::try_from(count).unwrap_or(0).min(window)];
+        (numerator as f64 * per_pair).sqrt()
+    };
+    let first = window.min(n);
     let mut count: i64 = present[..first].iter().sum();
     let mut sum = scaled[..first]
         .iter()
@@ -253,32 +263,26 @@ fn narrow_window_sds(values: &[f64], window: usize, low: f64, units: f64) -> (f6
     let mut squares = scaled[..first]
         .iter()
         .fold(0_i64, |total, &u| total.wrapping_add(u.wrapping_mul(u)));
-    let (mut total, mut windows) = (0.0, 0_usize);
-    let mut add_window = |count: i64, sum: i64, squares: i64| {
-        let numerator = count
-            .wrapping_mul(squares)
-            .wrapping_sub(sum.wrapping_mul(sum));
-        let per_pair = per_pair[usize::try_from(count).unwrap_or(0).min(window)];
-        total += (numerator as f64 * per_pair).sqrt();
-        windows += usize::from(count >= 2);
-    };
-    if !values.is_empty() {
-        add_window(count, sum, squares);
+    if n == 0 {
+        return (0.0, 0);
     }
+    let mut total = window_sd(count, sum, squares);
+    let mut windows = usize::from(count >= 2);
     // Window `start` gains the value at `start + window − 1` and loses `start − 1`.
-    let entering = scaled[window..].iter().zip(&present[window..]);
-    let leaving = scaled.iter().zip(&present);
-    for ((&unit_in, &present_in), (&unit_out, &present_out)) in
-        entering.zip(leaving).take(values.len().saturating_sub(1))
-    {
-        count += present_in - present_out;
+    let steps = n - 1;
+    let (units_in, units_out) = (&scaled[window..][..steps], &scaled[..steps]);
+    let (present_in, present_out) = (&present[window..][..steps], &present[..steps]);
+    for step in 0..steps {
+        let (unit_in, unit_out) = (units_in[step], units_out[step]);
+        count += present_in[step] - present_out[step];
         sum = sum.wrapping_add(unit_in.wrapping_sub(unit_out));
         squares = squares.wrapping_add(
             unit_in
                 .wrapping_mul(unit_in)
                 .wrapping_sub(unit_out.wrapping_mul(unit_out)),
         );
-        add_window(count, sum, squares);
+        total += window_sd(count, sum, squares);
+        windows += usize::from(count >= 2);
     }
     (total, windows)
 }
