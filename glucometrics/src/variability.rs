@@ -482,7 +482,7 @@ mod tests {
 
     proptest::proptest! {
         /// Both paths give every window's SD as R computes it, to each path's
-        /// truncation bound (`√(n/(n − 1))/(2 units)` mg/dL per window), and count the
+        /// rounding bound (`√(n/(n − 1))/(2 units)` mg/dL per window), and count the
         /// same windows: values with fractions, missing runs, windows past the end.
         #[test]
         fn window_sds_match_two_pass_sds(
@@ -493,7 +493,7 @@ mod tests {
             let values: Vec<f64> = values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
             let (expected, expected_windows) = two_pass_window_sds(&values, window);
             let (low, high) = stats::extremes(&values);
-            // Both truncate: the narrow path to 1/units, the wide one to 2⁻³².
+            // The narrow path rounds to 1/units, the wide one truncates to 2⁻³².
             let bound = |units: f64| expected_windows as f64 * 2.0_f64.sqrt() / (2.0 * units);
             let units = narrow_units_per_value(high - low, window).unwrap_or(4_294_967_296.0);
             let (narrow, narrow_windows) = sliding_window_sds(&values, window);
