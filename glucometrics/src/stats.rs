@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use wide::f64x4;
+
 /// Arithmetic mean of the non-NaN values, corrected in a second pass as R's
 /// `mean.default` is so that long series agree with R to the last bits; NaN when there
 /// are none. Read from the slice ([`sum_present_of`]).
@@ -29,69 +31,113 @@ pub fn mean_of_iter(values: impl Iterator<Item = f64>) -> f64 {
 /// four cycles a value), which made these sums the largest cost of the grid metrics.
 /// The grouping changes the rounding by a few units in the last place, not more.
 #[must_use]
-pub fn sum_present(mut values: impl Iterator<Item = f64>) -> (usize, f64) {
-    let mut lanes = SumLanes::default();
-    while let Some(a) = values.next() {
-        lanes.add(0, a);
-        let Some(b) = values.next() else { break };
-        lanes.add(1, b);
-        let Some(c) = values.next() else { break };
-        lanes.add(2, c);
-        let Some(d) = values.next() else { break };
-        lanes.add(3, d);
-    }
-    lanes.total()
+pub fn sum_present(values: impl Iterator<Item = f64>) -> (usize, f64) {
+    let lanes = PresentLanes::of_iter(values);
+    (lanes.count(), lanes.sum())
 }
 
-/// The four lanes of [`sum_present`] and its slice forms: one definition of how a value
-/// is added and how the lanes are combined, so that every form gives the same result.
+/// The four lanes of [`sum_present`], [`moments_present`] and their slice forms: one
+/// definition of how values are added (value `k` of a sequence to lane `k mod 4`) and
+/// how the lanes are combined, so that every form gives the same result bit for bit.
+/// The lanes are one packed vector per quantity ([`wide::f64x4`]), and a missing value
+/// is masked, not branched on: four values are added, squared and counted by a handful
+/// of packed instructions. Counts are kept as floating-point numbers (whole numbers,
+/// exact below 2⁵³) for the same reason. A form that only needs the sums leaves the
+/// squares unused, and the compiler drops them.
 #[derive(Default)]
-struct SumLanes {
-    sums: [f64; 4],
-    counts: [usize; 4],
+struct PresentLanes {
+    sums: f64x4,
+    squares: f64x4,
+    present: f64x4,
 }
 
-impl SumLanes {
-    /// Adds `v` to lane `lane`; branch-free: a NaN adds nothing and is not counted.
+impl PresentLanes {
+    /// Adds four values, one to each lane: a NaN adds +0 and is not counted. (A lane's
+    /// sum is never −0, since it starts at +0, so adding +0 changes nothing.)
     #[inline]
-    fn add(&mut self, lane: usize, v: f64) {
-        let present = !v.is_nan();
-        self.sums[lane] += if present { v } else { 0.0 };
-        self.counts[lane] += usize::from(present);
+    fn add(&mut self, four: [f64; 4]) {
+        let values = f64x4::new(four);
+        let present = values.simd_eq(values);
+        let values = values & present;
+        self.sums += values;
+        self.squares += values * values;
+        self.present += f64x4::ONE & present;
     }
 
-    /// Number and sum of the values added.
+    /// The lanes of the values an iterator yields (the last group padded with NaN).
+    fn of_iter(mut values: impl Iterator<Item = f64>) -> Self {
+        let mut lanes = Self::default();
+        loop {
+            let mut four = [f64::NAN; 4];
+            let mut taken = 0;
+            for (slot, value) in four.iter_mut().zip(&mut values) {
+                *slot = value;
+                taken += 1;
+            }
+            if taken > 0 {
+                lanes.add(four);
+            }
+            if taken < 4 {
+                return lanes;
+            }
+        }
+    }
+
+    /// The lanes of `transform(a[i], b[i])` over two slices of equal length, read four
+    /// at a time (the last group padded with NaN).
     #[inline]
-    fn total(&self) -> (usize, f64) {
-        (
-            self.counts.iter().sum(),
-            (self.sums[0] + self.sums[1]) + (self.sums[2] + self.sums[3]),
-        )
+    fn of_pairs(a: &[f64], b: &[f64], transform: impl Fn(f64, f64) -> f64) -> Self {
+        let mut lanes = Self::default();
+        let (mut a_fours, mut b_fours) = (a.chunks_exact(4), b.chunks_exact(4));
+        for (a_four, b_four) in (&mut a_fours).zip(&mut b_fours) {
+            lanes.add(std::array::from_fn(|lane| {
+                transform(a_four[lane], b_four[lane])
+            }));
+        }
+        let rest = a_fours.remainder().iter().zip(b_fours.remainder());
+        if rest.len() > 0 {
+            let mut four = [f64::NAN; 4];
+            for (slot, (&x, &y)) in four.iter_mut().zip(rest) {
+                *slot = transform(x, y);
+            }
+            lanes.add(four);
+        }
+        lanes
+    }
+
+    /// Number of values added.
+    #[inline]
+    fn count(&self) -> usize {
+        let [a, b, c, d] = self.present.to_array();
+        ((a + b) + (c + d)) as usize
+    }
+
+    /// Sum of the values added.
+    #[inline]
+    fn sum(&self) -> f64 {
+        let [a, b, c, d] = self.sums.to_array();
+        (a + b) + (c + d)
+    }
+
+    /// Sum of the squares of the values added.
+    #[inline]
+    fn sum_of_squares(&self) -> f64 {
+        let [a, b, c, d] = self.squares.to_array();
+        (a + b) + (c + d)
     }
 }
 
 /// [`sum_present`] of `transform(a[i], b[i])` over two slices of equal length, in the
 /// same lanes and so with the same result, read four at a time: the lanes then run in
-/// one instruction where they can (GVP's square roots two at a time instead of one,
-/// sums two at a time).
+/// packed instructions (GVP's square roots two or four at a time instead of one).
 #[must_use]
 pub fn sum_present_of_pairs(
     a: &[f64],
     b: &[f64],
     transform: impl Fn(f64, f64) -> f64,
 ) -> (usize, f64) {
-    let mut lanes = SumLanes::default();
-    let (mut a_fours, mut b_fours) = (a.chunks_exact(4), b.chunks_exact(4));
-    for (a_four, b_four) in (&mut a_fours).zip(&mut b_fours) {
-        for lane in 0..4 {
-            lanes.add(lane, transform(a_four[lane], b_four[lane]));
-        }
-    }
-    let rest = a_fours.remainder().iter().zip(b_fours.remainder());
-    for (lane, (&x, &y)) in rest.enumerate() {
-        lanes.add(lane, transform(x, y));
-    }
-    lanes.total()
+    let lanes = PresentLanes::of_pairs(a, b, transform);
+    (lanes.count(), lanes.sum())
 }
 
 /// [`sum_present`] of `transform(v)` over a slice ([`sum_present_of_pairs`]).
@@ -150,68 +196,24 @@ pub(crate) fn lagged_pairs(values: &[f64], lag: usize) -> (&[f64], &[f64]) {
     (later, &values[..later.len()])
 }
 
-/// Number, sum and sum of squares of the non-NaN `values`, in one pass with two
+/// Number, sum and sum of squares of the non-NaN `values`, in one pass with four
 /// interleaved partial sums of each (see [`sum_present`]).
 #[must_use]
-pub fn moments_present(mut values: impl Iterator<Item = f64>) -> (usize, f64, f64) {
-    let mut lanes = MomentLanes::default();
-    while let Some(a) = values.next() {
-        lanes.add(0, a);
-        let Some(b) = values.next() else { break };
-        lanes.add(1, b);
-    }
-    lanes.total()
-}
-
-/// The two lanes of [`moments_present`] and its slice forms (as [`SumLanes`]).
-#[derive(Default)]
-struct MomentLanes {
-    sums: [f64; 2],
-    squares: [f64; 2],
-    counts: [usize; 2],
-}
-
-impl MomentLanes {
-    /// Adds `v` and its square to lane `lane`; a NaN adds nothing and is not counted.
-    #[inline]
-    fn add(&mut self, lane: usize, v: f64) {
-        let present = !v.is_nan();
-        let v = if present { v } else { 0.0 };
-        self.sums[lane] += v;
-        self.squares[lane] += v * v;
-        self.counts[lane] += usize::from(present);
-    }
-
-    /// Number, sum and sum of squares of the values added.
-    #[inline]
-    fn total(&self) -> (usize, f64, f64) {
-        (
-            self.counts[0] + self.counts[1],
-            self.sums[0] + self.sums[1],
-            self.squares[0] + self.squares[1],
-        )
-    }
+pub fn moments_present(values: impl Iterator<Item = f64>) -> (usize, f64, f64) {
+    let lanes = PresentLanes::of_iter(values);
+    (lanes.count(), lanes.sum(), lanes.sum_of_squares())
 }
 
 /// [`moments_present`] of `transform(a[i], b[i])` over two slices of equal length, in
-/// the same lanes, read two at a time (see [`sum_present_of_pairs`]).
+/// the same lanes, read four at a time (see [`sum_present_of_pairs`]).
 #[must_use]
 pub fn moments_present_of_pairs(
     a: &[f64],
     b: &[f64],
     transform: impl Fn(f64, f64) -> f64,
 ) -> (usize, f64, f64) {
-    let mut lanes = MomentLanes::default();
-    let (mut a_twos, mut b_twos) = (a.chunks_exact(2), b.chunks_exact(2));
-    for (a_two, b_two) in (&mut a_twos).zip(&mut b_twos) {
-        for lane in 0..2 {
-            lanes.add(lane, transform(a_two[lane], b_two[lane]));
-        }
-    }
-    if let (Some(&x), Some(&y)) = (a_twos.remainder().first(), b_twos.remainder().first()) {
-        lanes.add(0, transform(x, y));
-    }
-    lanes.total()
+    let lanes = PresentLanes::of_pairs(a, b, transform);
+    (lanes.count(), lanes.sum(), lanes.sum_of_squares())
 }
 
 /// [`moments_present`] of the changes over `lag` steps, `values[i + lag] − values[i]`
