@@ -229,12 +229,18 @@ fn narrow_window_sds(values: &[f64], window: usize, low: f64, units: f64) -> (f6
     let n = values.len();
     // Each value's units and presence, then `window` missing values that the windows
     // running past the end take in (a missing value is 0 units, not present).
-    let mut scaled = vec![0_i64; n + window];
-    let mut present = vec![0_i64; n + window];
-    for ((scaled, present), &v) in scaled.iter_mut().zip(&mut present).zip(values) {
-        *scaled = stats::whole_below_2_52(stats::or_zero(v - low).0 * units);
-        *present = i64::from(!v.is_nan());
-    }
+    // Built by extending, not zero-filled and then written: zeroing twice 35 KB at 14
+    // days cost as much as the conversion.
+    let mut scaled: Vec<i64> = Vec::with_capacity(n + window);
+    scaled.extend(
+        values
+            .iter()
+            .map(|&v| stats::whole_below_2_52(stats::or_zero(v - low).0 * units)),
+    );
+    scaled.resize(n + window, 0);
+    let mut present: Vec<i64> = Vec::with_capacity(n + window);
+    present.extend(values.iter().map(|v| i64::from(!v.is_nan())));
+    present.resize(n + window, 0);
     // 1 / (n(n − 1) units²) for every count a window can hold, 0 below two values (whose
     // numerator is 0 anyway): a multiplication per window, not a division or a branch.
     let per_pair: Vec<f64> = (0..=window)
