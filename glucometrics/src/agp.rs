@@ -276,7 +276,7 @@ fn sliding_histogram_bins(
 }
 
 /// Values per block of the [`Histogram`]'s second level.
-const HISTOGRAM_BLOCK: usize = 16;
+const HISTOGRAM_BLOCK: usize = 8;
 
 /// Counts of whole mg/dL values 0..=[`HISTOGRAM_MAX`], with a second level counting
 /// blocks of [`HISTOGRAM_BLOCK`] values, so that finding the value of a rank walks the
