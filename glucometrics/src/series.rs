@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use wide::f64x4;
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -407,9 +409,29 @@ fn distinct_in_order(
     if !increasing {
         return None;
     }
-    let times_s = micros.iter().map(|&us| us as f64 / 1e6).collect();
+    let times_s = seconds_of_micros(&micros);
     let values = readings.iter().map(|r| r.mg_dl).collect();
     Some((times_s, values))
+}
+
+/// Seconds since the Unix epoch of each of `micros` (microseconds), `µs / 10⁶` rounded
+/// as a division rounds, four at a time: a division per reading was a quarter of the
+/// validation's time, and a packed division does two or four in the time of one.
+fn seconds_of_micros(micros: &[i64]) -> Vec<f64> {
+    let per_second = f64x4::splat(1e6);
+    let mut seconds = Vec::with_capacity(micros.len());
+    let mut fours = micros.chunks_exact(4);
+    for four in &mut fours {
+        let four = f64x4::new([
+            four[0] as f64,
+            four[1] as f64,
+            four[2] as f64,
+            four[3] as f64,
+        ]);
+        seconds.extend((four / per_second).to_array());
+    }
+    seconds.extend(fours.remainder().iter().map(|&us| us as f64 / 1e6));
+    seconds
 }
 
 /// [`merge_sorted`] for readings already in [`instant_then_value`] order, read once;
@@ -866,6 +888,32 @@ mod tests {
             series.local_date(0),
             NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()
         );
+    }
+
+    #[test]
+    fn packed_seconds_equal_one_division_each() {
+        let micros = [
+            1_700_000_000_000_000,
+            1_700_000_000_123_457,
+            -1,
+            0,
+            4_102_444_800_999_999,
+            -86_400_000_001,
+            1_700_000_300_000_000,
+            999_999,
+            1_700_000_600_500_000,
+        ];
+        for len in 0..=micros.len() {
+            let expected: Vec<u64> = micros[..len]
+                .iter()
+                .map(|&us| (us as f64 / 1e6).to_bits())
+                .collect();
+            let packed: Vec<u64> = seconds_of_micros(&micros[..len])
+                .iter()
+                .map(|s| s.to_bits())
+                .collect();
+            assert_eq!(packed, expected, "{len}");
+        }
     }
 
     #[test]
