@@ -4,8 +4,6 @@
 
 use std::ops::Range;
 
-use wide::f64x4;
-
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -414,24 +412,11 @@ fn distinct_in_order(
     Some((times_s, values))
 }
 
-/// Seconds since the Unix epoch of each of `micros` (microseconds), `µs / 10⁶` rounded
-/// as a division rounds, four at a time: a division per reading was a quarter of the
-/// validation's time, and a packed division does two or four in the time of one.
+/// Seconds since the Unix epoch of each of `micros` (microseconds), `µs / 10⁶` as a
+/// division rounds it ([`crate::stats::quotients`]: one division per reading
+/// was a quarter of the validation's time).
 fn seconds_of_micros(micros: &[i64]) -> Vec<f64> {
-    let per_second = f64x4::splat(1e6);
-    let mut seconds = Vec::with_capacity(micros.len());
-    let mut fours = micros.chunks_exact(4);
-    for four in &mut fours {
-        let four = f64x4::new([
-            four[0] as f64,
-            four[1] as f64,
-            four[2] as f64,
-            four[3] as f64,
-        ]);
-        seconds.extend((four / per_second).to_array());
-    }
-    seconds.extend(fours.remainder().iter().map(|&us| us as f64 / 1e6));
-    seconds
+    crate::stats::quotients(micros, |us| us as f64, 1e6)
 }
 
 /// [`merge_sorted`] for readings already in [`instant_then_value`] order, read once;

@@ -189,6 +189,33 @@ pub fn largest_magnitude(values: &[f64]) -> f64 {
     lanes.into_iter().fold(0.0, f64::max)
 }
 
+/// `numerator(item) / divisor` for each of `items`, in order. The divisions run four to
+/// a packed vector, with the quotients of one division each (IEEE division rounds each
+/// lane alike): one division per value otherwise keeps the divider busy for several
+/// cycles a value, the longest step of loops that convert every reading's time.
+#[must_use]
+pub fn quotients<T: Copy>(items: &[T], numerator: impl Fn(T) -> f64, divisor: f64) -> Vec<f64> {
+    let divisors = f64x4::splat(divisor);
+    let mut quotients = Vec::with_capacity(items.len());
+    let mut fours = items.chunks_exact(4);
+    for four in &mut fours {
+        let numerators = f64x4::new([
+            numerator(four[0]),
+            numerator(four[1]),
+            numerator(four[2]),
+            numerator(four[3]),
+        ]);
+        quotients.extend((numerators / divisors).to_array());
+    }
+    quotients.extend(
+        fours
+            .remainder()
+            .iter()
+            .map(|&item| numerator(item) / divisor),
+    );
+    quotients
+}
+
 /// The values `lag` steps later and those they follow, of equal length; empty when
 /// the lag is 0 or reaches past the values.
 pub(crate) fn lagged_pairs(values: &[f64], lag: usize) -> (&[f64], &[f64]) {
