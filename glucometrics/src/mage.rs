@@ -139,18 +139,54 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     if short == 0 || short > long || largest_units * windows * windows >= 2.0_f64.powi(62) {
         return moving_average_signs_wide(segment, short, long);
     }
-    let n = segment.len();
     let units: Vec<i64> = segment
         .iter()
         .map(|&v| stats::fixed_point_units(v))
         .collect();
-    let present_value = |value: &f64| i64::from(!value.is_nan());
-    let present = |index: usize| present_value(&segment[index]);
+    // Most segments have every value: then the counts are the windows' lengths, and
+    // the loop keeps no counts (the same code, with presence a constant 1).
+    if segment.iter().any(|v| v.is_nan()) {
+        let present: Vec<i64> = segment.iter().map(|v| i64::from(!v.is_nan())).collect();
+        narrow_signs(&units, &present[..], short, long)
+    } else {
+        narrow_signs(&units, EveryValuePresent, short, long)
+    }
+}
+
+/// Whether each value of a segment is present (1) or missing (0), for
+/// [`narrow_signs`]: a slice of the flags, or [`EveryValuePresent`].
+trait Presence: Copy {
+    /// 1 when value `index` is present, else 0.
+    fn at(self, index: usize) -> i64;
+}
+
+impl Presence for &[i64] {
+    #[inline]
+    fn at(self, index: usize) -> i64 {
+        self[index]
+    }
+}
+
+/// A segment without missing values.
+#[derive(Clone, Copy)]
+struct EveryValuePresent;
+
+impl Presence for EveryValuePresent {
+    #[inline]
+    fn at(self, _index: usize) -> i64 {
+        1
+    }
+}
+
+/// [`moving_average_signs`] over the values' fixed-point `units` (a missing value is 0
+/// units and not `present`) in 64-bit sums and counts, without a branch per point.
+fn narrow_signs(units: &[i64], present: impl Presence, short: usize, long: usize) -> Vec<i8> {
+    let n = units.len();
     // Sum and count of the first `window` values (or all of them): the leading averages.
     let leading = |window: usize| {
         let filled = window.min(n);
         let total: i64 = units[..filled].iter().sum();
-        let count: i64 = (0..filled).map(present).sum();
+        let count: i64 = (0..filled).map(|index| present.at(index)).sum();
         (filled, total, count)
     };
     let (short_filled, short_fill_total, short_fill_count) = leading(short);
@@ -165,10 +201,10 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     let (mut short_total, mut short_count) = (0_i64, 0_i64);
     for index in 0..long_filled {
         short_total += units[index];
-        short_count += present(index);
+        short_count += present.at(index);
         if index >= short {
             short_total -= units[index - short];
-            short_count -= present(index - short);
+            short_count -= present.at(index - short);
         }
         let (total, count) = if index < short_filled {
             (short_fill_total, short_fill_count)
@@ -180,23 +216,20 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
     // The rest: each step a value enters both windows and one leaves each.
     let (mut long_total, mut long_count) = (long_fill_total, long_fill_count);
     if n > long {
-        let with_counts = |from: usize| {
-            units[from..]
-                .iter()
-                .zip(&segment[from..])
-                .map(|(&unit, value)| (unit, present_value(value)))
-        };
-        let entering = with_counts(long);
-        let leaving_short = with_counts(long - short);
-        let leaving_long = with_counts(0);
-        for (((unit, count), (short_unit, short_present)), (long_unit, long_present)) in
-            entering.zip(leaving_short).zip(leaving_long)
-        {
-            short_total += unit - short_unit;
-            short_count += count - short_present;
-            long_total += unit - long_unit;
-            long_count += count - long_present;
-            signs.push(sign(short_total, short_count, long_total, long_count));
+        let steps = n - long;
+        let entering = &units[long..][..steps];
+        let leaving_short = &units[long - short..][..steps];
+        let leaving_long = &units[..steps];
+        // Written in place: a push per point checks the capacity each time.
+        signs.resize(n, 0);
+        let out = &mut signs[long..][..steps];
+        for step in 0..steps {
+            let (index, short_out, long_out) = (long + step, long - short + step, step);
+            short_total += entering[step] - leaving_short[step];
+            short_count += present.at(index) - present.at(short_out);
+            long_total += entering[step] - leaving_long[step];
+            long_count += present.at(index) - present.at(long_out);
+            out[step] = sign(short_total, short_count, long_total, long_count);
         }
     }
     signs
