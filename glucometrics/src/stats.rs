@@ -326,7 +326,13 @@ pub fn whole_values(values: &[f64]) -> Option<Vec<u16>> {
     let mut eights = values.chunks_exact(8);
     let all = eights.all(|eight| eight.iter().fold(true, whole))
         && eights.remainder().iter().fold(true, whole);
-    all.then(|| values.iter().map(|&v| v as u16).collect())
+    // Whole numbers from 0 to 1023 are the low bits of `v + 2⁵²`: no saturating cast.
+    all.then(|| {
+        values
+            .iter()
+            .map(|&v| (v + WHOLE_ROUNDING).to_bits() as u16)
+            .collect()
+    })
 }
 
 /// The first index at or after `from` whose value is not `state` inside the condition,
