@@ -50,6 +50,37 @@ static RISK_TRANSFORM: WholeMgDlTable = WholeMgDlTable::new(risk_transform);
 /// [`grade_score`], tabulated.
 static GRADE_SCORE: WholeMgDlTable = WholeMgDlTable::new(grade_score);
 
+/// M-value reference glucose of iglu's default, mg/dL.
+const M_VALUE_DEFAULT_REFERENCE_MG_DL: f64 = 90.0;
+
+/// One reading's M-value term at the default reference ([`m_value`]), tabulated.
+static M_VALUE_DEFAULT_TERM: WholeMgDlTable =
+    WholeMgDlTable::new(|gl| m_value_term(gl, M_VALUE_DEFAULT_REFERENCE_MG_DL));
+
+/// One reading's hyperglycaemia-index term with iglu's defaults, tabulated.
+static HYPER_DEFAULT_TERM: WholeMgDlTable = WholeMgDlTable::new(|gl| {
+    excursion_term(
+        gl,
+        |gl| (gl > HYPER_DEFAULTS.0).then_some(gl - HYPER_DEFAULTS.0),
+        HYPER_DEFAULTS.1,
+    )
+});
+
+/// One reading's hypoglycaemia-index term with iglu's defaults, tabulated.
+static HYPO_DEFAULT_TERM: WholeMgDlTable = WholeMgDlTable::new(|gl| {
+    excursion_term(
+        gl,
+        |gl| (gl < HYPO_DEFAULTS.0).then_some(HYPO_DEFAULTS.0 - gl),
+        HYPO_DEFAULTS.1,
+    )
+});
+
+/// iglu's default hyperglycaemia index parameters: ULTR (mg/dL), exponent a, scale c.
+const HYPER_DEFAULTS: (f64, f64, f64) = (140.0, 1.1, 30.0);
+
+/// iglu's default hypoglycaemia index parameters: LLTR (mg/dL), exponent b, scale d.
+const HYPO_DEFAULTS: (f64, f64, f64) = (80.0, 2.0, 30.0);
+
 /// Glucose Management Indicator, % (NGSP): `3.31 + 0.02392 × mean` (mean in mg/dL).
 /// Bergenstal et al. (2018) Diabetes Care 41:2275, doi:10.2337/dc18-1581; iglu `gmi`.
 #[must_use]
@@ -235,7 +266,17 @@ pub fn grade_breakdown(values: &ValueDistribution) -> GradeBreakdown {
 /// Schlichtkrull et al. (1965) Acta Med Scand 177:95; iglu `m_value`.
 #[must_use]
 pub fn m_value(values: &ValueDistribution, reference_mg_dl: f64) -> f64 {
-    1000.0 * values.mean_of(|gl: f64| (gl / reference_mg_dl).log10().abs().powi(3))
+    let mean = if reference_mg_dl == M_VALUE_DEFAULT_REFERENCE_MG_DL {
+        values.mean_of(M_VALUE_DEFAULT_TERM.lookup())
+    } else {
+        values.mean_of(|gl| m_value_term(gl, reference_mg_dl))
+    };
+    1000.0 * mean
+}
+
+/// One reading's M-value term, `|log10(gl / r)|³`.
+fn m_value_term(gl: f64, reference_mg_dl: f64) -> f64 {
+    (gl / reference_mg_dl).log10().abs().powi(3)
 }
 
 /// Hyperglycaemia index: `Σ (gl − ULTR)^a / (n × c)` over readings > ULTR (iglu defaults
@@ -268,7 +309,13 @@ fn excursion_index(
     exponent: f64,
     scale: f64,
 ) -> f64 {
-    values.mean_of(|gl: f64| excess(gl).map_or(0.0, |e| e.powf(exponent))) / scale
+    values.mean_of(|gl: f64| excursion_term(gl, &excess, exponent)) / scale
+}
+
+/// One reading's term of an excursion index: its excess beyond the limit to the power
+/// `exponent`, 0 within the limit.
+fn excursion_term(gl: f64, excess: impl Fn(f64) -> Option<f64>, exponent: f64) -> f64 {
+    excess(gl).map_or(0.0, |e| e.powf(exponent))
 }
 
 /// Index of Glycaemic Control: hyper index + hypo index with iglu's defaults
@@ -283,9 +330,10 @@ pub fn igc(values: &ValueDistribution) -> f64 {
 /// callers that report all three without computing the two twice.
 #[must_use]
 pub fn default_excursion_indices(values: &ValueDistribution) -> (f64, f64) {
+    // The same terms as hyper_index and hypo_index compute, read from their tables.
     (
-        hyper_index(values, 140.0, 1.1, 30.0),
-        hypo_index(values, 80.0, 2.0, 30.0),
+        values.mean_of(HYPER_DEFAULT_TERM.lookup()) / HYPER_DEFAULTS.2,
+        values.mean_of(HYPO_DEFAULT_TERM.lookup()) / HYPO_DEFAULTS.2,
     )
 }
 
@@ -389,8 +437,33 @@ mod tests {
     }
 
     #[test]
+    fn tabulated_defaults_equal_the_parameterised_indices() {
+        // Whole values (read from the tables), fractions and values beyond the tables.
+        let values = ValueDistribution::of(&[
+            39.0, 54.0, 69.5, 80.0, 90.0, 139.0, 140.0, 141.0, 180.25, 250.0, 1000.0, 1200.0,
+        ]);
+        let (hyper, hypo) = default_excursion_indices(&values);
+        assert_eq!(
+            hyper.to_bits(),
+            hyper_index(&values, 140.0, 1.1, 30.0).to_bits()
+        );
+        assert_eq!(
+            hypo.to_bits(),
+            hypo_index(&values, 80.0, 2.0, 30.0).to_bits()
+        );
+        let computed = 1000.0 * values.mean_of(|gl| m_value_term(gl, 90.0));
+        assert_eq!(m_value(&values, 90.0).to_bits(), computed.to_bits());
+    }
+
+    #[test]
     fn tables_hold_the_transforms_own_results() {
-        for table in [&RISK_TRANSFORM, &GRADE_SCORE] {
+        for table in [
+            &RISK_TRANSFORM,
+            &GRADE_SCORE,
+            &M_VALUE_DEFAULT_TERM,
+            &HYPER_DEFAULT_TERM,
+            &HYPO_DEFAULT_TERM,
+        ] {
             let lookup = table.lookup();
             for gl in [0.0, 1.0, 18.0, 39.0, 70.0, 112.0, 180.0, 999.0, 1000.0] {
                 assert_eq!(
