@@ -374,15 +374,14 @@ fn rate_lag(grid: &DayByDayGrid, timelag_min: u32) -> (usize, f64) {
     ((timelag / step) as usize, f64::from(timelag))
 }
 
-/// SD of the rate of change, mg/dL per minute (iglu `sd_roc`), from the rates read
-/// off the grid in pairs ([`stats::moments_present_of_pairs`]).
+/// SD of the rate of change, mg/dL per minute (iglu `sd_roc`): the SD of the changes
+/// over the time lag ([`stats::moments_present_of_steps`]) divided by the lag in
+/// minutes, which is the SD of the rates without a division per point (the same up to
+/// the last bits of rounding).
 #[must_use]
 pub fn sd_rate_of_change(grid: &DayByDayGrid, timelag_min: u32) -> f64 {
     let (lag, timelag) = rate_lag(grid, timelag_min);
-    let (later, earlier) = stats::lagged_pairs(grid.values(), lag);
-    sd_of_moments(stats::moments_present_of_pairs(later, earlier, |l, e| {
-        (l - e) / timelag
-    }))
+    sd_of_moments(stats::moments_present_of_steps(grid.values(), lag)) / timelag
 }
 
 /// Hourly area under the curve, mg/dL (AUC per hour, i.e. mg/dL·h ÷ h), by the
@@ -443,6 +442,28 @@ mod tests {
             .map(|start| stats::sd(&values[start..(start + window).min(values.len())]))
             .filter(|sd| !sd.is_nan())
             .fold((0.0, 0), |(total, windows), sd| (total + sd, windows + 1))
+    }
+
+    #[test]
+    fn sd_of_rates_is_the_sd_of_the_rate_of_change() {
+        use crate::grid::GridConfig;
+        use crate::synthetic::SyntheticTrace;
+        for jitter_s in [0, 20] {
+            let readings = SyntheticTrace {
+                jitter_s,
+                ..SyntheticTrace::default()
+            }
+            .generate();
+            let series =
+                GlucoseSeries::new(&readings, chrono_tz::Europe::Rome, &Default::default())
+                    .unwrap();
+            let grid = DayByDayGrid::new(&series, &GridConfig::default()).unwrap();
+            for timelag in [5, 15, 60] {
+                let expected = stats::sd(&rate_of_change(&grid, timelag));
+                let sd = sd_rate_of_change(&grid, timelag);
+                assert!((sd - expected).abs() <= 1e-12 * expected, "{sd} {expected}");
+            }
+        }
     }
 
     #[test]
