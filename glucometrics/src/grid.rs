@@ -124,16 +124,21 @@ impl DayByDayGrid {
         let step_s = f64::from(step_min) * 60.0;
         let max_gap_s = config.max_interpolation_gap_min * 60.0;
 
-        let mut grid = Vec::with_capacity(days * per_day);
-        let mut search = ReadingSearch::new(times, step_s, series.median_interval_min());
         let points = days * per_day;
+        let mut grid = vec![f64::NAN; points];
+        let mut search = ReadingSearch::new(times, step_s, series.median_interval_min());
+        let interpolation = Interpolation::new(times, values, max_gap_s);
         let mut branch_free = false;
-        for first in (1..=points).step_by(ReadingSearch::BLOCK) {
-            let block = first..=(first + ReadingSearch::BLOCK - 1).min(points);
+        for (block_number, out) in grid.chunks_mut(ReadingSearch::BLOCK).enumerate() {
+            // Point k (from 0) is k + 1 steps after the first local midnight.
+            let first = block_number * ReadingSearch::BLOCK + 1;
+            let instants = (first..first + out.len()).map(|k| origin_s + k as f64 * step_s);
+            let mut slots = out.iter_mut();
             let mut each = |at: f64, left: usize| {
-                grid.push(interpolate(times, values, left, at, max_gap_s));
+                if let Some(slot) = slots.next() {
+                    *slot = interpolation.at(left, at);
+                }
             };
-            let instants = block.map(|k| origin_s + k as f64 * step_s);
             let changes = if branch_free {
                 search.block::<true>(instants, &mut each)
             } else {
@@ -314,27 +319,53 @@ impl<'a> ReadingSearch<'a> {
     }
 }
 
-/// Linear interpolation as R's `approx(rule = 1)`: NaN outside the data, the reading
-/// itself on an exact hit, NaN strictly inside a gap longer than `max_gap_s`.
-fn interpolate(times: &[f64], values: &[f64], left: usize, at: f64, max_gap_s: f64) -> f64 {
-    if at < times[0] || at > times[times.len() - 1] {
-        return f64::NAN;
+/// Linear interpolation as R's `approx(rule = 1)` over a series' readings: NaN outside
+/// the data, the reading itself on an exact hit, NaN strictly inside a gap longer than
+/// `max_gap_s`. The first and last instants are read once, not at every point.
+struct Interpolation<'a> {
+    times: &'a [f64],
+    values: &'a [f64],
+    /// Instants of the first and last reading, seconds (NaN without readings).
+    first_s: f64,
+    last_s: f64,
+    max_gap_s: f64,
+}
+
+impl<'a> Interpolation<'a> {
+    fn new(times: &'a [f64], values: &'a [f64], max_gap_s: f64) -> Self {
+        Self {
+            times,
+            values,
+            first_s: times.first().copied().unwrap_or(f64::NAN),
+            last_s: times.last().copied().unwrap_or(f64::NAN),
+            max_gap_s,
+        }
     }
-    // R's `approx` returns the reading itself on an exact hit; exact on purpose.
-    #[expect(
-        clippy::float_cmp,
-        reason = "an exact hit on a reading instant, as R's approx"
-    )]
-    let exact_hit = times[left] == at;
-    if exact_hit {
-        return values[left];
+
+    /// The value at `at`, given `left`, the last reading at or before it.
+    #[inline]
+    fn at(&self, left: usize, at: f64) -> f64 {
+        // Written so that NaN bounds (no readings) fall outside too.
+        if !(self.first_s <= at && at <= self.last_s) {
+            return f64::NAN;
+        }
+        let (times, values) = (self.times, self.values);
+        // R's `approx` returns the reading itself on an exact hit; exact on purpose.
+        #[expect(
+            clippy::float_cmp,
+            reason = "an exact hit on a reading instant, as R's approx"
+        )]
+        let exact_hit = times[left] == at;
+        if exact_hit {
+            return values[left];
+        }
+        let right = left + 1;
+        let (x0, x1) = (times[left], times[right]);
+        if x1 - x0 > self.max_gap_s {
+            return f64::NAN;
+        }
+        values[left] + (values[right] - values[left]) * ((at - x0) / (x1 - x0))
     }
-    let right = left + 1;
-    let (x0, x1) = (times[left], times[right]);
-    if x1 - x0 > max_gap_s {
-        return f64::NAN;
-    }
-    values[left] + (values[right] - values[left]) * ((at - x0) / (x1 - x0))
 }
 
 /// The UTC instant of local midnight starting `date` in `tz`. Where midnight does not
@@ -378,7 +409,7 @@ mod tests {
             for (index, &value) in grid.values().iter().enumerate() {
                 let at = grid.time_s(index);
                 let left = times.partition_point(|&t| t <= at).saturating_sub(1);
-                let expected = interpolate(times, s.values(), left, at, 45.0 * 60.0);
+                let expected = Interpolation::new(times, s.values(), 45.0 * 60.0).at(left, at);
                 assert_eq!(
                     value.to_bits(),
                     expected.to_bits(),
