@@ -174,7 +174,7 @@ impl GlucoseSeries {
             median_interval_min,
             exclusions,
         };
-        series.days = day_ranges(series.local_seconds(0..series.len()));
+        series.days = day_ranges(&series.times_s, series.offset_runs(0..series.len()));
         Ok(series)
     }
 
@@ -546,32 +546,34 @@ impl InstantMerger {
     }
 }
 
-/// The local days of ascending local times `local_s` as (day number, index range). The
-/// day is worked out again only when a time leaves the current day's bounds, and the
-/// current range is kept aside until it ends rather than lengthened in the vector.
-fn day_ranges(local_s: impl Iterator<Item = f64>) -> Vec<(i64, Range<usize>)> {
+/// The local days of the readings of `times_s` (seconds, UTC) as (day number, index
+/// range), in order, given the runs of readings sharing one UTC offset (seconds).
+/// Within a run the local times ascend, so each day's end is found by a binary search,
+/// making the comparison a walk would make at each reading (`local < end of day`), not
+/// a test of every reading. A day continuing into the next run extends its range; a day
+/// that local time re-enters after leaving it (clocks set back over midnight) starts a
+/// new one.
+fn day_ranges(
+    times_s: &[f64],
+    offset_runs: impl Iterator<Item = (Range<usize>, f64)>,
+) -> Vec<(i64, Range<usize>)> {
     let mut days: Vec<(i64, Range<usize>)> = Vec::new();
-    let (mut day, mut first, mut count) = (None, 0_usize, 0_usize);
-    // Local seconds at which the current day starts and ends.
-    let (mut day_start, mut day_end) = (0.0, -1.0);
-    local_s.for_each(|local| {
-        let index = count;
-        count += 1;
-        if day_start <= local && local < day_end {
-            return;
-        }
-        let found = local_day_of(local);
-        day_start = found as f64 * 86_400.0;
-        day_end = day_start + 86_400.0;
-        if day != Some(found) {
-            if let Some(previous) = day {
-                days.push((previous, first..index));
+    for (run, offset) in offset_runs {
+        let mut start = run.start;
+        while start < run.end {
+            let day = local_day_of(times_s[start] + offset);
+            let day_end = day as f64 * 86_400.0 + 86_400.0;
+            // At least the reading at `start`, whose local time is before the day's end.
+            let end = start
+                + times_s[start..run.end]
+                    .partition_point(|&t| t + offset < day_end)
+                    .max(1);
+            match days.last_mut() {
+                Some((last, range)) if *last == day && range.end == start => range.end = end,
+                _ => days.push((day, start..end)),
             }
-            (day, first) = (Some(found), index);
+            start = end;
         }
-    });
-    if let Some(last) = day {
-        days.push((last, first..count));
     }
     days
 }
@@ -873,6 +875,39 @@ mod tests {
             series.local_date(0),
             NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()
         );
+    }
+
+    #[test]
+    fn days_found_by_search_are_the_days_a_walk_finds() {
+        // Readings every 7 min 13 s for 30 days over DST changes: at 02:00 (Rome), at
+        // midnight (Santiago, Asuncion: local time leaves a day and comes back), by 30
+        // minutes (Lord Howe), and none (UTC).
+        let start = Utc.with_ymd_and_hms(2023, 3, 20, 0, 0, 0).unwrap();
+        let readings: Vec<GlucoseReading> = (0..6_000)
+            .map(|k| GlucoseReading::new(start + Duration::seconds(k * 433), 120.0))
+            .collect();
+        for tz in [
+            chrono_tz::Europe::Rome,
+            chrono_tz::America::Santiago,
+            chrono_tz::America::Asuncion,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::UTC,
+        ] {
+            for period in [&readings[..], &readings[2_500..]] {
+                let series = GlucoseSeries::new(period, tz, &ValidationConfig::default()).unwrap();
+                // The walk: a new range wherever a reading's local day differs from the
+                // one before.
+                let mut expected: Vec<(i64, Range<usize>)> = Vec::new();
+                for index in 0..series.len() {
+                    let day = series.local_day_number(index);
+                    match expected.last_mut() {
+                        Some((last, range)) if *last == day => range.end = index + 1,
+                        _ => expected.push((day, index..index + 1)),
+                    }
+                }
+                assert_eq!(series.local_days().collect::<Vec<_>>(), expected, "{tz}");
+            }
+        }
     }
 
     #[test]
