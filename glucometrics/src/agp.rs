@@ -324,14 +324,14 @@ impl Histogram {
         }
         let mut seen = below;
         let first = block * HISTOGRAM_BLOCK;
-        let last = (first + HISTOGRAM_BLOCK).min(self.counts.len()) - 1;
-        for value in first..=last {
-            seen += self.counts[value] as usize;
+        let counts = &self.counts[first..(first + HISTOGRAM_BLOCK).min(self.counts.len())];
+        for (offset, &count) in counts.iter().enumerate() {
+            seen += count as usize;
             if rank < seen {
-                return (value, block, below, seen);
+                return (first + offset, block, below, seen);
             }
         }
-        (last, block, below, seen)
+        (first + counts.len() - 1, block, below, seen)
     }
 
     /// The lowest counted value above `value` (`value` itself when there is none).
