@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::series::GlucoseSeries;
+use crate::stats;
 
 /// Wear over the observed period (iglu `active_percent(range_type = "automatic")`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -50,22 +51,29 @@ pub fn active_period(series: &GlucoseSeries, interval_min: Option<f64>) -> Activ
     let possible_s = (interval.floor() + 0.5) * 60.0 - 1.0;
     let minutes = |later: f64, earlier: f64| (later - earlier) / 60.0;
     let (mut gap_count, mut gap_minutes) = (0_usize, 0.0);
-    for (later, earlier) in times[1..].chunks(8).zip(times.chunks(8)) {
-        let pairs = later.iter().zip(earlier);
-        let any = pairs
-            .clone()
-            .fold(false, |any, (&l, &e)| any | (l - e >= possible_s));
-        if !any {
-            continue;
-        }
-        for gap in pairs
+    let (later, earlier) = stats::lagged_pairs(times, 1);
+    let (mut later_eights, mut earlier_eights) = (later.chunks_exact(8), earlier.chunks_exact(8));
+    let mut add_gaps = |later: &[f64], earlier: &[f64]| {
+        for gap in later
+            .iter()
+            .zip(earlier)
             .map(|(&l, &e)| minutes(l, e))
             .filter(|&gap| counts(gap))
         {
             gap_count += 1;
             gap_minutes += gap;
         }
+    };
+    for (later, earlier) in (&mut later_eights).zip(&mut earlier_eights) {
+        let any = later
+            .iter()
+            .zip(earlier)
+            .fold(false, |any, (&l, &e)| any | (l - e >= possible_s));
+        if any {
+            add_gaps(later, earlier);
+        }
     }
+    add_gaps(later_eights.remainder(), earlier_eights.remainder());
     let missing = ((gap_minutes - gap_count as f64 * interval) / interval).round_ties_even();
     ActivePeriod {
         active_percent: (expected - missing) / expected * 100.0,
