@@ -9,6 +9,7 @@
 //! first local midnight, so after a DST change rows are an hour off local midnight.
 //! Consensus metrics that need civil days use readings' local dates instead.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
@@ -125,18 +126,28 @@ impl DayByDayGrid {
         let max_gap_s = config.max_interpolation_gap_min * 60.0;
 
         let points = days * per_day;
+        // Point k (from 0) is k + 1 steps after the first local midnight.
+        let instant = |k: usize| origin_s + (k + 1) as f64 * step_s;
+        // Points before the first reading or after the last are missing (R's `approx`
+        // with rule 1): the points between are found once, by the same instants, so
+        // that the loop does not test every point against the data's span.
+        let inside = points_within(points, instant, times[0], times[times.len() - 1]);
         let mut grid = vec![f64::NAN; points];
         let mut search = ReadingSearch::new(times, step_s, series.median_interval_min());
-        let interpolation = Interpolation::new(times, values, max_gap_s);
+        let interpolation = Interpolation {
+            times,
+            values,
+            max_gap_s,
+        };
         let mut branch_free = false;
-        for (block_number, out) in grid.chunks_mut(ReadingSearch::BLOCK).enumerate() {
-            // Point k (from 0) is k + 1 steps after the first local midnight.
-            let first = block_number * ReadingSearch::BLOCK + 1;
-            let instants = (first..first + out.len()).map(|k| origin_s + k as f64 * step_s);
+        let within = &mut grid[inside.clone()];
+        for (block_number, out) in within.chunks_mut(ReadingSearch::BLOCK).enumerate() {
+            let first = inside.start + block_number * ReadingSearch::BLOCK;
+            let instants = (first..first + out.len()).map(instant);
             let mut slots = out.iter_mut();
             let mut each = |at: f64, left: usize| {
                 if let Some(slot) = slots.next() {
-                    *slot = interpolation.at(left, at);
+                    *slot = interpolation.within(left, at);
                 }
             };
             let changes = if branch_free {
@@ -319,36 +330,59 @@ impl<'a> ReadingSearch<'a> {
     }
 }
 
-/// Linear interpolation as R's `approx(rule = 1)` over a series' readings: NaN outside
-/// the data, the reading itself on an exact hit, NaN strictly inside a gap longer than
-/// `max_gap_s`. The first and last instants are read once, not at every point.
+/// The indices of the `points` ascending instants `instant(k)` that lie from `first_s`
+/// to `last_s` (seconds, inclusive): estimated by division, then settled by comparing
+/// the instants themselves, so that the answer is exactly the points the comparison
+/// would keep.
+fn points_within(
+    points: usize,
+    instant: impl Fn(usize) -> f64,
+    first_s: f64,
+    last_s: f64,
+) -> Range<usize> {
+    let first_at_or_after = |time: f64| {
+        let mut k = if points == 0 || instant(0) >= time {
+            0
+        } else {
+            // The instants are evenly spaced: start from the proportional guess.
+            let step = if points > 1 {
+                instant(1) - instant(0)
+            } else {
+                1.0
+            };
+            (((time - instant(0)) / step).max(0.0) as usize).min(points)
+        };
+        while k > 0 && instant(k - 1) >= time {
+            k -= 1;
+        }
+        while k < points && instant(k) < time {
+            k += 1;
+        }
+        k
+    };
+    let start = first_at_or_after(first_s);
+    // One past the last point at or before `last_s`.
+    let mut end = first_at_or_after(last_s).max(start);
+    while end < points && instant(end) <= last_s {
+        end += 1;
+    }
+    start..end
+}
+
+/// Linear interpolation as R's `approx(rule = 1)` over a series' readings, within their
+/// span (the grid leaves the points outside it missing, [`points_within`]): the reading
+/// itself on an exact hit, NaN strictly inside a gap longer than `max_gap_s`.
 struct Interpolation<'a> {
     times: &'a [f64],
     values: &'a [f64],
-    /// Instants of the first and last reading, seconds (NaN without readings).
-    first_s: f64,
-    last_s: f64,
     max_gap_s: f64,
 }
 
-impl<'a> Interpolation<'a> {
-    fn new(times: &'a [f64], values: &'a [f64], max_gap_s: f64) -> Self {
-        Self {
-            times,
-            values,
-            first_s: times.first().copied().unwrap_or(f64::NAN),
-            last_s: times.last().copied().unwrap_or(f64::NAN),
-            max_gap_s,
-        }
-    }
-
-    /// The value at `at`, given `left`, the last reading at or before it.
+impl Interpolation<'_> {
+    /// The value at `at`, from the first reading's instant to the last's, given `left`,
+    /// the last reading at or before it.
     #[inline]
-    fn at(&self, left: usize, at: f64) -> f64 {
-        // Written so that NaN bounds (no readings) fall outside too.
-        if !(self.first_s <= at && at <= self.last_s) {
-            return f64::NAN;
-        }
+    fn within(&self, left: usize, at: f64) -> f64 {
         let (times, values) = (self.times, self.values);
         // R's `approx` returns the reading itself on an exact hit; exact on purpose.
         #[expect(
@@ -409,12 +443,45 @@ mod tests {
             for (index, &value) in grid.values().iter().enumerate() {
                 let at = grid.time_s(index);
                 let left = times.partition_point(|&t| t <= at).saturating_sub(1);
-                let expected = Interpolation::new(times, s.values(), 45.0 * 60.0).at(left, at);
+                let interpolation = Interpolation {
+                    times,
+                    values: s.values(),
+                    max_gap_s: 45.0 * 60.0,
+                };
+                // R's `approx(rule = 1)`: missing outside the readings' span.
+                let expected = if at < times[0] || at > times[times.len() - 1] {
+                    f64::NAN
+                } else {
+                    interpolation.within(left, at)
+                };
                 assert_eq!(
                     value.to_bits(),
                     expected.to_bits(),
                     "step {step_min}, {index}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn points_within_are_the_points_a_comparison_keeps() {
+        let origin = 1_577_836_800.0;
+        for points in [0, 1, 2, 7, 288] {
+            for step in [60.0, 300.0, 420.0] {
+                let instant = |k: usize| origin + (k + 1) as f64 * step;
+                // Bounds before, on, between and after the instants.
+                let bounds = [-1e6, 0.0, step, step + 0.5, 3.0 * step - 1.0, 1e6];
+                for first in bounds {
+                    for last in bounds {
+                        let (first_s, last_s) = (origin + first, origin + last);
+                        let expected: Vec<usize> = (0..points)
+                            .filter(|&k| first_s <= instant(k) && instant(k) <= last_s)
+                            .collect();
+                        let found: Vec<usize> =
+                            points_within(points, instant, first_s, last_s).collect();
+                        assert_eq!(found, expected, "{points} {step} {first} {last}");
+                    }
+                }
             }
         }
     }
