@@ -127,7 +127,9 @@ impl DayByDayGrid {
 
         let points = days * per_day;
         // Point k (from 0) is k + 1 steps after the first local midnight.
-        let instant = |k: usize| origin_s + (k + 1) as f64 * step_s;
+        // Whole seconds, so exact; through i64, whose conversion to f64 is one
+        // instruction (an unsigned one is several).
+        let instant = |k: usize| origin_s + (k + 1) as i64 as f64 * step_s;
         // Points before the first reading or after the last are missing (R's `approx`
         // with rule 1): the points between are found once, by the same instants, so
         // that the loop does not test every point against the data's span.
