@@ -325,6 +325,68 @@ pub fn analyse_hypo_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAn
 }
 
 fn analyse(grid: &DayByDayGrid, config: &EventConfig, only_hypo: bool) -> EventAnalysis {
+    let (spans, days_of_data) = find_spans(grid, config, only_hypo);
+    let mut summaries = Vec::with_capacity(EVENT_CLASSES.len());
+    let mut events = Vec::new();
+    for (class_spans, &(kind, level)) in spans.iter().zip(&EVENT_CLASSES) {
+        let first = events.len();
+        events.extend(
+            class_spans
+                .iter()
+                .map(|span| event_of(grid, span.clone(), kind, level)),
+        );
+        let class_events = &events[first..];
+        let total = class_events.len();
+        summaries.push(EventClassSummary {
+            kind,
+            level,
+            events_per_day: events_per_day(total, days_of_data),
+            mean_duration_min: if total == 0 {
+                0.0
+            } else {
+                class_events.iter().map(|e| e.duration_min).sum::<f64>() / total as f64
+            },
+            mean_glucose: if total == 0 {
+                f64::NAN
+            } else {
+                class_events.iter().map(|e| e.mean).sum::<f64>() / total as f64
+            },
+            total,
+        });
+    }
+    EventAnalysis {
+        spans,
+        summaries,
+        events,
+    }
+}
+
+/// Events per day of each hypoglycaemia class (level 1, level 2, level 1 exclusive, in
+/// that order), counted without building the events: what indices that only count
+/// them need (PGS). The same figures as [`analyse_hypo_events`]' summaries.
+#[must_use]
+pub fn hypo_events_per_day(grid: &DayByDayGrid, config: &EventConfig) -> [f64; 3] {
+    let (spans, days_of_data) = find_spans(grid, config, true);
+    let per_day = |class: usize| events_per_day(spans[class].len(), days_of_data);
+    [per_day(0), per_day(1), per_day(5)]
+}
+
+/// `total` events over `days_of_data` days of readings; 0 without events.
+fn events_per_day(total: usize, days_of_data: f64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        total as f64 / days_of_data
+    }
+}
+
+/// Each class's events as grid index ranges ([`EventAnalysis::spans`]), and the days
+/// the grid's values cover (points with a value × step).
+fn find_spans(
+    grid: &DayByDayGrid,
+    config: &EventConfig,
+    only_hypo: bool,
+) -> ([Vec<Range<usize>>; 8], f64) {
     let step = f64::from(grid.step_min());
     let points_for = |minutes: f64| (minutes / step).ceil() as usize;
     let start_points = points_for(f64::from(config.start_duration_min));
@@ -408,44 +470,7 @@ fn analyse(grid: &DayByDayGrid, config: &EventConfig, only_hypo: bool) -> EventA
         );
     }
 
-    let days_of_data = present as f64 * step / 60.0 / 24.0;
-    let mut summaries = Vec::with_capacity(EVENT_CLASSES.len());
-    let mut events = Vec::new();
-    for (class_spans, &(kind, level)) in spans.iter().zip(&EVENT_CLASSES) {
-        let first = events.len();
-        events.extend(
-            class_spans
-                .iter()
-                .map(|span| event_of(grid, span.clone(), kind, level)),
-        );
-        let class_events = &events[first..];
-        let total = class_events.len();
-        summaries.push(EventClassSummary {
-            kind,
-            level,
-            events_per_day: if total == 0 {
-                0.0
-            } else {
-                total as f64 / days_of_data
-            },
-            mean_duration_min: if total == 0 {
-                0.0
-            } else {
-                class_events.iter().map(|e| e.duration_min).sum::<f64>() / total as f64
-            },
-            mean_glucose: if total == 0 {
-                f64::NAN
-            } else {
-                class_events.iter().map(|e| e.mean).sum::<f64>() / total as f64
-            },
-            total,
-        });
-    }
-    EventAnalysis {
-        spans,
-        summaries,
-        events,
-    }
+    (spans, present as f64 * step / 60.0 / 24.0)
 }
 
 /// The level 1 events (of one run) that contain no level 2 point, appended to `result`.
@@ -539,6 +564,33 @@ mod tests {
             labels_of(&inside, 3, 3),
             vec![1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2]
         );
+    }
+
+    #[test]
+    fn hypo_counts_equal_the_analysis_summaries() {
+        use crate::grid::GridConfig;
+        use crate::synthetic::SyntheticTrace;
+        let readings = SyntheticTrace::default().generate();
+        let series =
+            crate::GlucoseSeries::new(&readings, chrono_tz::Europe::Rome, &Default::default())
+                .unwrap();
+        let grid = DayByDayGrid::new(&series, &GridConfig::default()).unwrap();
+        for config in [
+            EventConfig::default(),
+            EventConfig {
+                start_duration_min: 20,
+                end_duration_min: 30,
+                ..EventConfig::default()
+            },
+        ] {
+            let analysis = analyse_hypo_events(&grid, &config);
+            let expected = [0, 1, 5].map(|class| analysis.summaries[class].events_per_day);
+            assert!(expected.iter().any(|&per_day| per_day > 0.0));
+            assert_eq!(
+                hypo_events_per_day(&grid, &config).map(f64::to_bits),
+                expected.map(f64::to_bits)
+            );
+        }
     }
 
     #[test]

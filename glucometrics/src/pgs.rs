@@ -3,7 +3,7 @@
 //! Hirsch et al. (2017) Diabetes Technol Ther 19:S42 (poster), as implemented by
 //! iglu 4.3.0 `pgs` (events of ≥ 20 min, ended by ≥ 30 min of recovery).
 
-use crate::episodes::{analyse_hypo_events, EventConfig};
+use crate::episodes::{hypo_events_per_day, EventConfig};
 use crate::grid::DayByDayGrid;
 use crate::ranges::percent_in_range;
 use crate::stats;
@@ -35,10 +35,10 @@ pub fn pgs_of(
         end_duration_min: 30,
         ..EventConfig::default()
     };
-    let events = analyse_hypo_events(grid, &config);
     // Hypo level 2 and hypo level 1 exclusive, per week.
-    let level2_per_week = events.summaries[1].events_per_day * 7.0;
-    let level1_per_week = events.summaries[5].events_per_day * 7.0;
+    let [_, level2_per_day, level1_exclusive_per_day] = hypo_events_per_day(grid, &config);
+    let level2_per_week = level2_per_day * 7.0;
+    let level1_per_week = level1_exclusive_per_day * 7.0;
     let f_gvp = 1.0 + 9.0 / (1.0 + (-0.049 * (gvp_percent - 65.47)).exp());
     let f_tir = 1.0 + 9.0 / (1.0 + (0.0833 * (time_in_range_percent - 55.04)).exp());
     let f_mean = 1.0
