@@ -275,36 +275,44 @@ fn sliding_histogram_bins(
     out
 }
 
-/// Values per block of the [`Histogram`]'s second level.
+/// Counts per block that the [`Histogram`]'s rank search sums at a time.
 const HISTOGRAM_BLOCK: usize = 8;
 
-/// Counts of whole mg/dL values 0..=[`HISTOGRAM_MAX`], with a second level counting
-/// blocks of [`HISTOGRAM_BLOCK`] values, so that finding the value of a rank walks the
-/// blocks and then one block, not every value below it.
+/// Counts of whole mg/dL values 0..=[`HISTOGRAM_MAX`]. Finding the value of a rank
+/// walks blocks of [`HISTOGRAM_BLOCK`] counts, each summed on packed instructions, and
+/// then one block's counts. The block sums are not kept: updating a second level at
+/// every reading made consecutive updates of the same block wait on each other.
 #[derive(Debug)]
 struct Histogram {
     counts: Box<[u32; HISTOGRAM_VALUES]>,
-    blocks: [u32; HISTOGRAM_VALUES / HISTOGRAM_BLOCK],
 }
 
 impl Default for Histogram {
     fn default() -> Self {
         Self {
             counts: Box::new([0; HISTOGRAM_VALUES]),
-            blocks: [0; HISTOGRAM_VALUES / HISTOGRAM_BLOCK],
         }
     }
 }
 
 impl Histogram {
+    /// Blocks of counts.
+    const BLOCKS: usize = HISTOGRAM_VALUES / HISTOGRAM_BLOCK;
+
     /// Adds (`delta` 1) or removes (−1) one reading of `value` mg/dL.
     fn add(&mut self, value: usize, delta: i32) {
         // Values come from `u16`s up to HISTOGRAM_MAX: the modulo changes none of them
         // and lets the compiler drop the bounds checks.
         let value = value % HISTOGRAM_VALUES;
         self.counts[value] = self.counts[value].wrapping_add_signed(delta);
-        let block = &mut self.blocks[value / HISTOGRAM_BLOCK];
-        *block = block.wrapping_add_signed(delta);
+    }
+
+    /// The counts of block `block`.
+    fn block(&self, block: usize) -> &[u32; HISTOGRAM_BLOCK] {
+        let first = (block % Self::BLOCKS) * HISTOGRAM_BLOCK;
+        self.counts[first..first + HISTOGRAM_BLOCK]
+            .try_into()
+            .unwrap_or(&[0; HISTOGRAM_BLOCK])
     }
 
     /// The value of 0-based rank `rank` among the counted values, searching from block
@@ -318,44 +326,30 @@ impl Histogram {
         before: usize,
     ) -> (usize, usize, usize, usize) {
         let (mut block, mut below) = (from, before);
-        while block + 1 < self.blocks.len() && below + self.blocks[block] as usize <= rank {
-            below += self.blocks[block] as usize;
+        let block_sum = |block: usize| self.block(block).iter().sum::<u32>() as usize;
+        while block + 1 < Self::BLOCKS && below + block_sum(block) <= rank {
+            below += block_sum(block);
             block += 1;
         }
         let mut seen = below;
         let first = block * HISTOGRAM_BLOCK;
-        let counts = &self.counts[first..(first + HISTOGRAM_BLOCK).min(self.counts.len())];
-        for (offset, &count) in counts.iter().enumerate() {
+        for (offset, &count) in self.block(block).iter().enumerate() {
             seen += count as usize;
             if rank < seen {
                 return (first + offset, block, below, seen);
             }
         }
-        (first + counts.len() - 1, block, below, seen)
+        (first + HISTOGRAM_BLOCK - 1, block, below, seen)
     }
 
     /// The lowest counted value above `value` (`value` itself when there is none).
     fn next_value_above(&self, value: usize) -> usize {
-        let block_end = ((value / HISTOGRAM_BLOCK + 1) * HISTOGRAM_BLOCK).min(self.counts.len());
-        if let Some(offset) = self.counts[value + 1..block_end]
+        self.counts
             .iter()
-            .position(|&c| c > 0)
-        {
-            return value + 1 + offset;
-        }
-        let next_block = value / HISTOGRAM_BLOCK + 1;
-        let Some(block) = self.blocks[next_block.min(self.blocks.len())..]
-            .iter()
-            .position(|&c| c > 0)
-            .map(|offset| next_block + offset)
-        else {
-            return value;
-        };
-        let first = block * HISTOGRAM_BLOCK;
-        self.counts[first..]
-            .iter()
-            .position(|&c| c > 0)
-            .map_or(value, |offset| first + offset)
+            .enumerate()
+            .skip(value + 1)
+            .find(|&(_, &count)| count > 0)
+            .map_or(value, |(above, _)| above)
     }
 
     /// Type-7 percentiles [`AGP_PERCENTILES`] of the `total` values counted. The lower
