@@ -128,6 +128,15 @@ impl Browser {
 
     /// The element matching `css`, waiting up to 20 s for it to appear.
     fn find(&self, css: &str) -> String {
+        self.find_within(css, Duration::from_secs(20))
+            .unwrap_or_else(|found| {
+                panic!("no element {css}: {found}; page: {}", self.text_of("body"))
+            })
+    }
+
+    /// The element matching `css`, waiting up to `patience` for it to appear; the
+    /// driver's last answer if it does not.
+    fn find_within(&self, css: &str, patience: Duration) -> Result<String, Value> {
         let started = Instant::now();
         loop {
             let found = self.command(
@@ -136,13 +145,11 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": css})),
             );
             if let Some(id) = found[ELEMENT].as_str() {
-                return id.to_owned();
+                return Ok(id.to_owned());
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "no element {css}: {found}; page: {}",
-                self.text_of("body")
-            );
+            if started.elapsed() >= patience {
+                return Err(found);
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -239,12 +246,21 @@ impl Browser {
             .collect()
     }
 
+    /// Logs in as `login` through the form. Going to the login route may render the
+    /// form again after the fields were found (seen once on a loaded machine: the
+    /// credentials went into the old form, the click into the new, empty one), so a
+    /// login that shows no session within 10 s is typed again, up to three times.
     fn log_in(&self, hub: &Hub, login: &str) {
         let password = &hub.passwords.iter().find(|(l, _)| l == login).unwrap().1;
         self.go(&format!("{}/#/login", hub.base));
-        self.type_into("#login", login);
-        self.type_into("#password", password);
-        self.click("#login-submit");
+        for _ in 0..3 {
+            self.type_into("#login", login);
+            self.type_into("#password", password);
+            self.click("#login-submit");
+            if self.find_within("#logout", Duration::from_secs(10)).is_ok() {
+                return;
+            }
+        }
         self.find("#logout");
     }
 
