@@ -344,12 +344,10 @@ impl Histogram {
 
     /// The lowest counted value above `value` (`value` itself when there is none).
     fn next_value_above(&self, value: usize) -> usize {
-        self.counts
+        self.counts[value + 1..]
             .iter()
-            .enumerate()
-            .skip(value + 1)
-            .find(|&(_, &count)| count > 0)
-            .map_or(value, |(above, _)| above)
+            .position(|&count| count > 0)
+            .map_or(value, |offset| value + 1 + offset)
     }
 
     /// Type-7 percentiles [`AGP_PERCENTILES`] of the `total` values counted. The lower

@@ -126,21 +126,13 @@ impl DayByDayGrid {
         let max_gap_s = config.max_interpolation_gap_min * 60.0;
 
         let points = days * per_day;
-        // Point k (from 0) is k + 1 steps after the first local midnight.
-        // Whole seconds, so exact; through i64, whose conversion to f64 is one
-        // instruction (an unsigned one is several).
-        let instant = |k: usize| origin_s + (k + 1) as i64 as f64 * step_s;
+        let instant = |k: usize| point_instant(origin_s, step_s, k);
         // Points before the first reading or after the last are missing (R's `approx`
         // with rule 1): the points between are found once, by the same instants, so
         // that the loop does not test every point against the data's span.
         let inside = points_within(points, instant, times[0], times[times.len() - 1]);
         let mut grid = vec![f64::NAN; points];
         let mut search = ReadingSearch::new(times, step_s, series.median_interval_min());
-        let interpolation = Interpolation {
-            times,
-            values,
-            max_gap_s,
-        };
         let mut branch_free = false;
         let within = &mut grid[inside.clone()];
         for (block_number, out) in within.chunks_mut(ReadingSearch::BLOCK).enumerate() {
@@ -149,7 +141,7 @@ impl DayByDayGrid {
             let mut slots = out.iter_mut();
             let mut each = |at: f64, left: usize| {
                 if let Some(slot) = slots.next() {
-                    *slot = interpolation.within(left, at);
+                    *slot = interpolate_within(times, values, left, at, max_gap_s);
                 }
             };
             let changes = if branch_free {
@@ -230,7 +222,7 @@ impl DayByDayGrid {
     /// epoch: one step after local midnight of the first day for index 0.
     #[must_use]
     pub fn time_s(&self, index: usize) -> f64 {
-        self.origin_s + (index + 1) as f64 * f64::from(self.step_min) * 60.0
+        point_instant(self.origin_s, f64::from(self.step_min) * 60.0, index)
     }
 }
 
@@ -332,76 +324,62 @@ impl<'a> ReadingSearch<'a> {
     }
 }
 
+/// Grid point `index` (from 0, across rows), seconds since the epoch: `index + 1` steps
+/// of `step_s` after `origin_s`, local midnight of the first day. Whole seconds, so
+/// exact; the count goes through i64, whose conversion to f64 is one instruction (an
+/// unsigned one is several).
+fn point_instant(origin_s: f64, step_s: f64, index: usize) -> f64 {
+    origin_s + (index + 1) as i64 as f64 * step_s
+}
+
 /// The indices of the `points` ascending instants `instant(k)` that lie from `first_s`
-/// to `last_s` (seconds, inclusive): estimated by division, then settled by comparing
-/// the instants themselves, so that the answer is exactly the points the comparison
-/// would keep.
+/// to `last_s` (seconds, inclusive), found by binary search on the instants themselves,
+/// so that the answer is exactly the points the comparison would keep.
 fn points_within(
     points: usize,
     instant: impl Fn(usize) -> f64,
     first_s: f64,
     last_s: f64,
 ) -> Range<usize> {
-    let first_at_or_after = |time: f64| {
-        let mut k = if points == 0 || instant(0) >= time {
-            0
-        } else {
-            // The instants are evenly spaced: start from the proportional guess.
-            let step = if points > 1 {
-                instant(1) - instant(0)
+    // The first point for which `before` no longer holds (it holds for a prefix).
+    let first_not = |before: &dyn Fn(f64) -> bool| {
+        let (mut low, mut high) = (0, points);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if before(instant(middle)) {
+                low = middle + 1;
             } else {
-                1.0
-            };
-            (((time - instant(0)) / step).max(0.0) as usize).min(points)
-        };
-        while k > 0 && instant(k - 1) >= time {
-            k -= 1;
+                high = middle;
+            }
         }
-        while k < points && instant(k) < time {
-            k += 1;
-        }
-        k
+        low
     };
-    let start = first_at_or_after(first_s);
-    // One past the last point at or before `last_s`.
-    let mut end = first_at_or_after(last_s).max(start);
-    while end < points && instant(end) <= last_s {
-        end += 1;
-    }
+    let start = first_not(&|t| t < first_s);
+    let end = first_not(&|t| t <= last_s).max(start);
     start..end
 }
 
-/// Linear interpolation as R's `approx(rule = 1)` over a series' readings, within their
-/// span (the grid leaves the points outside it missing, [`points_within`]): the reading
-/// itself on an exact hit, NaN strictly inside a gap longer than `max_gap_s`.
-struct Interpolation<'a> {
-    times: &'a [f64],
-    values: &'a [f64],
-    max_gap_s: f64,
-}
-
-impl Interpolation<'_> {
-    /// The value at `at`, from the first reading's instant to the last's, given `left`,
-    /// the last reading at or before it.
-    #[inline]
-    fn within(&self, left: usize, at: f64) -> f64 {
-        let (times, values) = (self.times, self.values);
-        // R's `approx` returns the reading itself on an exact hit; exact on purpose.
-        #[expect(
-            clippy::float_cmp,
-            reason = "an exact hit on a reading instant, as R's approx"
-        )]
-        let exact_hit = times[left] == at;
-        if exact_hit {
-            return values[left];
-        }
-        let right = left + 1;
-        let (x0, x1) = (times[left], times[right]);
-        if x1 - x0 > self.max_gap_s {
-            return f64::NAN;
-        }
-        values[left] + (values[right] - values[left]) * ((at - x0) / (x1 - x0))
+/// Linear interpolation as R's `approx(rule = 1)` at `at`, within the readings' span
+/// (the grid leaves the points outside it missing, [`points_within`]), given `left`,
+/// the last reading at or before `at`: the reading itself on an exact hit, NaN strictly
+/// inside a gap longer than `max_gap_s`.
+#[inline]
+fn interpolate_within(times: &[f64], values: &[f64], left: usize, at: f64, max_gap_s: f64) -> f64 {
+    // R's `approx` returns the reading itself on an exact hit; exact on purpose.
+    #[expect(
+        clippy::float_cmp,
+        reason = "an exact hit on a reading instant, as R's approx"
+    )]
+    let exact_hit = times[left] == at;
+    if exact_hit {
+        return values[left];
     }
+    let right = left + 1;
+    let (x0, x1) = (times[left], times[right]);
+    if x1 - x0 > max_gap_s {
+        return f64::NAN;
+    }
+    values[left] + (values[right] - values[left]) * ((at - x0) / (x1 - x0))
 }
 
 /// The UTC instant of local midnight starting `date` in `tz`. Where midnight does not
@@ -445,16 +423,11 @@ mod tests {
             for (index, &value) in grid.values().iter().enumerate() {
                 let at = grid.time_s(index);
                 let left = times.partition_point(|&t| t <= at).saturating_sub(1);
-                let interpolation = Interpolation {
-                    times,
-                    values: s.values(),
-                    max_gap_s: 45.0 * 60.0,
-                };
                 // R's `approx(rule = 1)`: missing outside the readings' span.
                 let expected = if at < times[0] || at > times[times.len() - 1] {
                     f64::NAN
                 } else {
-                    interpolation.within(left, at)
+                    interpolate_within(times, s.values(), left, at, 45.0 * 60.0)
                 };
                 assert_eq!(
                     value.to_bits(),

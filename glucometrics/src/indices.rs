@@ -30,6 +30,22 @@ impl WholeMgDlTable {
         }
     }
 
+    /// The mean of `term` over `values`, read from this table when `tabulated` (the
+    /// parameters are those the table was filled with), else computed: indices with
+    /// parameters tabulate their defaults only.
+    fn mean_of(
+        &self,
+        values: &ValueDistribution,
+        tabulated: bool,
+        term: impl Fn(f64) -> f64,
+    ) -> f64 {
+        if tabulated {
+            values.mean_of(self.lookup())
+        } else {
+            values.mean_of(term)
+        }
+    }
+
     /// The transform, looked up where `gl` is a tabulated whole number.
     fn lookup(&self) -> impl Fn(f64) -> f64 + '_ {
         let table = self.table.get_or_init(|| {
@@ -58,22 +74,12 @@ static M_VALUE_DEFAULT_TERM: WholeMgDlTable =
     WholeMgDlTable::new(|gl| m_value_term(gl, M_VALUE_DEFAULT_REFERENCE_MG_DL));
 
 /// One reading's hyperglycaemia-index term with iglu's defaults, tabulated.
-static HYPER_DEFAULT_TERM: WholeMgDlTable = WholeMgDlTable::new(|gl| {
-    excursion_term(
-        gl,
-        |gl| (gl > HYPER_DEFAULTS.0).then_some(gl - HYPER_DEFAULTS.0),
-        HYPER_DEFAULTS.1,
-    )
-});
+static HYPER_DEFAULT_TERM: WholeMgDlTable =
+    WholeMgDlTable::new(|gl| hyper_term(gl, HYPER_DEFAULTS.0, HYPER_DEFAULTS.1));
 
 /// One reading's hypoglycaemia-index term with iglu's defaults, tabulated.
-static HYPO_DEFAULT_TERM: WholeMgDlTable = WholeMgDlTable::new(|gl| {
-    excursion_term(
-        gl,
-        |gl| (gl < HYPO_DEFAULTS.0).then_some(HYPO_DEFAULTS.0 - gl),
-        HYPO_DEFAULTS.1,
-    )
-});
+static HYPO_DEFAULT_TERM: WholeMgDlTable =
+    WholeMgDlTable::new(|gl| hypo_term(gl, HYPO_DEFAULTS.0, HYPO_DEFAULTS.1));
 
 /// iglu's default hyperglycaemia index parameters: ULTR (mg/dL), exponent a, scale c.
 const HYPER_DEFAULTS: (f64, f64, f64) = (140.0, 1.1, 30.0);
@@ -266,12 +272,8 @@ pub fn grade_breakdown(values: &ValueDistribution) -> GradeBreakdown {
 /// Schlichtkrull et al. (1965) Acta Med Scand 177:95; iglu `m_value`.
 #[must_use]
 pub fn m_value(values: &ValueDistribution, reference_mg_dl: f64) -> f64 {
-    let mean = if reference_mg_dl == M_VALUE_DEFAULT_REFERENCE_MG_DL {
-        values.mean_of(M_VALUE_DEFAULT_TERM.lookup())
-    } else {
-        values.mean_of(|gl| m_value_term(gl, reference_mg_dl))
-    };
-    1000.0 * mean
+    let tabulated = reference_mg_dl == M_VALUE_DEFAULT_REFERENCE_MG_DL;
+    1000.0 * M_VALUE_DEFAULT_TERM.mean_of(values, tabulated, |gl| m_value_term(gl, reference_mg_dl))
 }
 
 /// One reading's M-value term, `|log10(gl / r)|³`.
@@ -283,39 +285,33 @@ fn m_value_term(gl: f64, reference_mg_dl: f64) -> f64 {
 /// ULTR 140 mg/dL, a 1.1, c 30). Rodbard (2009) Diabetes Technol Ther 11 Suppl 1:S55.
 #[must_use]
 pub fn hyper_index(values: &ValueDistribution, upper_limit: f64, exponent: f64, scale: f64) -> f64 {
-    excursion_index(
-        values,
-        |gl| (gl > upper_limit).then_some(gl - upper_limit),
-        exponent,
-        scale,
-    )
+    let tabulated = (upper_limit, exponent) == (HYPER_DEFAULTS.0, HYPER_DEFAULTS.1);
+    HYPER_DEFAULT_TERM.mean_of(values, tabulated, |gl| {
+        hyper_term(gl, upper_limit, exponent)
+    }) / scale
 }
 
 /// Hypoglycaemia index: `Σ (LLTR − gl)^b / (n × d)` over readings < LLTR (iglu defaults
 /// LLTR 80 mg/dL, b 2, d 30). Rodbard (2009).
 #[must_use]
 pub fn hypo_index(values: &ValueDistribution, lower_limit: f64, exponent: f64, scale: f64) -> f64 {
-    excursion_index(
-        values,
-        |gl| (gl < lower_limit).then_some(lower_limit - gl),
-        exponent,
-        scale,
-    )
+    let tabulated = (lower_limit, exponent) == (HYPO_DEFAULTS.0, HYPO_DEFAULTS.1);
+    HYPO_DEFAULT_TERM.mean_of(values, tabulated, |gl| hypo_term(gl, lower_limit, exponent)) / scale
 }
 
-fn excursion_index(
-    values: &ValueDistribution,
-    excess: impl Fn(f64) -> Option<f64>,
-    exponent: f64,
-    scale: f64,
-) -> f64 {
-    values.mean_of(|gl: f64| excursion_term(gl, &excess, exponent)) / scale
+/// One reading's hyperglycaemia-index term: `(gl − ULTR)^a` above ULTR, else 0.
+fn hyper_term(gl: f64, upper_limit: f64, exponent: f64) -> f64 {
+    excursion_term((gl > upper_limit).then_some(gl - upper_limit), exponent)
 }
 
-/// One reading's term of an excursion index: its excess beyond the limit to the power
-/// `exponent`, 0 within the limit.
-fn excursion_term(gl: f64, excess: impl Fn(f64) -> Option<f64>, exponent: f64) -> f64 {
-    excess(gl).map_or(0.0, |e| e.powf(exponent))
+/// One reading's hypoglycaemia-index term: `(LLTR − gl)^b` below LLTR, else 0.
+fn hypo_term(gl: f64, lower_limit: f64, exponent: f64) -> f64 {
+    excursion_term((gl < lower_limit).then_some(lower_limit - gl), exponent)
+}
+
+/// An excursion beyond a limit to the power `exponent`; 0 without one.
+fn excursion_term(excess: Option<f64>, exponent: f64) -> f64 {
+    excess.map_or(0.0, |e| e.powf(exponent))
 }
 
 /// Index of Glycaemic Control: hyper index + hypo index with iglu's defaults
@@ -330,10 +326,9 @@ pub fn igc(values: &ValueDistribution) -> f64 {
 /// callers that report all three without computing the two twice.
 #[must_use]
 pub fn default_excursion_indices(values: &ValueDistribution) -> (f64, f64) {
-    // The same terms as hyper_index and hypo_index compute, read from their tables.
     (
-        values.mean_of(HYPER_DEFAULT_TERM.lookup()) / HYPER_DEFAULTS.2,
-        values.mean_of(HYPO_DEFAULT_TERM.lookup()) / HYPO_DEFAULTS.2,
+        hyper_index(values, HYPER_DEFAULTS.0, HYPER_DEFAULTS.1, HYPER_DEFAULTS.2),
+        hypo_index(values, HYPO_DEFAULTS.0, HYPO_DEFAULTS.1, HYPO_DEFAULTS.2),
     )
 }
 
@@ -443,14 +438,10 @@ mod tests {
             39.0, 54.0, 69.5, 80.0, 90.0, 139.0, 140.0, 141.0, 180.25, 250.0, 1000.0, 1200.0,
         ]);
         let (hyper, hypo) = default_excursion_indices(&values);
-        assert_eq!(
-            hyper.to_bits(),
-            hyper_index(&values, 140.0, 1.1, 30.0).to_bits()
-        );
-        assert_eq!(
-            hypo.to_bits(),
-            hypo_index(&values, 80.0, 2.0, 30.0).to_bits()
-        );
+        let computed_hyper = values.mean_of(|gl| hyper_term(gl, 140.0, 1.1)) / 30.0;
+        let computed_hypo = values.mean_of(|gl| hypo_term(gl, 80.0, 2.0)) / 30.0;
+        assert_eq!(hyper.to_bits(), computed_hyper.to_bits());
+        assert_eq!(hypo.to_bits(), computed_hypo.to_bits());
         let computed = 1000.0 * values.mean_of(|gl| m_value_term(gl, 90.0));
         assert_eq!(m_value(&values, 90.0).to_bits(), computed.to_bits());
     }

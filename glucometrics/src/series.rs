@@ -416,8 +416,16 @@ fn distinct_in_order(
 /// division rounds it ([`crate::stats::quotients`]: one division per reading
 /// was a quarter of the validation's time).
 fn seconds_of_micros(micros: &[i64]) -> Vec<f64> {
-    crate::stats::quotients(micros, |us| us as f64, 1e6)
+    crate::stats::quotients(micros, |us| us as f64, MICROS_PER_SECOND)
 }
+
+/// Seconds since the Unix epoch of `micros` microseconds: one of [`seconds_of_micros`].
+fn second_of_micros(micros: i64) -> f64 {
+    micros as f64 / MICROS_PER_SECOND
+}
+
+/// Microseconds in a second.
+const MICROS_PER_SECOND: f64 = 1e6;
 
 /// [`merge_sorted`] for readings already in [`instant_then_value`] order, read once;
 /// `None` at the first reading out of that order.
@@ -541,7 +549,7 @@ impl InstantMerger {
             exclusions.conflicting_instants += 1;
             group.sum / group.count as f64
         };
-        self.times_s.push(group.instant as f64 / 1e6);
+        self.times_s.push(second_of_micros(group.instant));
         self.values.push(value);
     }
 }
@@ -740,7 +748,8 @@ impl LocalClock {
 #[must_use]
 pub fn utc_from_seconds(seconds: f64) -> DateTime<Utc> {
     // Instants come from validated `DateTime<Utc>` values, so they are in range.
-    DateTime::from_timestamp_micros((seconds * 1e6).round() as i64).unwrap_or_default()
+    DateTime::from_timestamp_micros((seconds * MICROS_PER_SECOND).round() as i64)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -926,7 +935,7 @@ mod tests {
         for len in 0..=micros.len() {
             let expected: Vec<u64> = micros[..len]
                 .iter()
-                .map(|&us| (us as f64 / 1e6).to_bits())
+                .map(|&us| second_of_micros(us).to_bits())
                 .collect();
             let packed: Vec<u64> = seconds_of_micros(&micros[..len])
                 .iter()

@@ -326,13 +326,8 @@ pub fn whole_values(values: &[f64]) -> Option<Vec<u16>> {
     let mut eights = values.chunks_exact(8);
     let all = eights.all(|eight| eight.iter().fold(true, whole))
         && eights.remainder().iter().fold(true, whole);
-    // Whole numbers from 0 to 1023 are the low bits of `v + 2⁵²`: no saturating cast.
-    all.then(|| {
-        values
-            .iter()
-            .map(|&v| (v + WHOLE_ROUNDING).to_bits() as u16)
-            .collect()
-    })
+    // Whole numbers from 0 to 1023 convert without a saturating cast.
+    all.then(|| values.iter().map(|&v| whole_below_2_52(v) as u16).collect())
 }
 
 /// The first index at or after `from` whose value is not `state` inside the condition,
@@ -499,7 +494,7 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
 
 /// Units of [`WindowSums`] per unit of the values (2³²): mg/dL are kept to
 /// 2.3 × 10⁻¹⁰ mg/dL, far below any sensor's resolution.
-const FIXED_POINT_UNITS: f64 = 4_294_967_296.0;
+pub(crate) const FIXED_POINT_UNITS: f64 = 4_294_967_296.0;
 
 /// `value` in the fixed-point units of [`WindowSums`] (2³² per unit of the value; NaN
 /// converts to 0), for callers that keep their own sums of the same units.

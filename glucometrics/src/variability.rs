@@ -205,7 +205,7 @@ fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
 /// (a range near 1,000 mg/dL in hourly windows of a one-minute grid): the wide path then
 /// keeps 2³². No range (no values, or all equal) takes the finest.
 fn narrow_units_per_value(range: f64, window: usize) -> Option<f64> {
-    const FINEST: f64 = 4_294_967_296.0; // 2^32
+    const FINEST: f64 = stats::FIXED_POINT_UNITS; // 2^32
     const COARSEST: f64 = 65_536.0; // 2^16
     let limit = 2_147_483_648.0 / (window as f64 / 2.0).max(1.0); // 2^31 / (n/2)
     let range = if range > 0.0 { range } else { 0.0 };
@@ -471,10 +471,13 @@ mod tests {
         // 400 mg/dL in windows of 12: (12/2) × 400 × 2¹⁹ < 2³¹ ≤ (12/2) × 400 × 2²⁰.
         assert_eq!(narrow_units_per_value(400.0, 12), Some(524_288.0));
         // Nothing to spread over: the finest.
-        assert_eq!(narrow_units_per_value(0.0, 12), Some(4_294_967_296.0));
+        assert_eq!(
+            narrow_units_per_value(0.0, 12),
+            Some(stats::FIXED_POINT_UNITS)
+        );
         assert_eq!(
             narrow_units_per_value(f64::NEG_INFINITY, 60),
-            Some(4_294_967_296.0)
+            Some(stats::FIXED_POINT_UNITS)
         );
         // Hourly windows of a one-minute grid: 1,023 mg/dL still fit at 2¹⁶, 1,100 do not.
         assert_eq!(narrow_units_per_value(1023.0, 60), Some(65_536.0));
@@ -485,7 +488,7 @@ mod tests {
     fn equal_values_have_no_spread_on_either_path() {
         let values = [187.3; 40];
         assert_eq!(
-            narrow_window_sds(&values, 12, 187.3, 4_294_967_296.0),
+            narrow_window_sds(&values, 12, 187.3, stats::FIXED_POINT_UNITS),
             (0.0, 40 - 1)
         );
         assert_eq!(wide_window_sds(&values, 12), (0.0, 40 - 1));
@@ -522,7 +525,7 @@ mod tests {
             let (low, high) = stats::extremes(&values);
             // The narrow path rounds to 1/units, the wide one truncates to 2⁻³².
             let bound = |units: f64| expected_windows as f64 * 2.0_f64.sqrt() / (2.0 * units);
-            let units = narrow_units_per_value(high - low, window).unwrap_or(4_294_967_296.0);
+            let units = narrow_units_per_value(high - low, window).unwrap_or(stats::FIXED_POINT_UNITS);
             let (narrow, narrow_windows) = sliding_window_sds(&values, window);
             let (wide, wide_windows) = wide_window_sds(&values, window);
             proptest::prop_assert_eq!(narrow_windows, expected_windows);
@@ -530,7 +533,7 @@ mod tests {
             let rounding = 1e-12 * expected.max(1.0);
             proptest::prop_assert!((narrow - expected).abs() <= bound(units) + rounding,
                 "narrow {} expected {} units {}", narrow, expected, units);
-            proptest::prop_assert!((wide - expected).abs() <= bound(4_294_967_296.0) + rounding,
+            proptest::prop_assert!((wide - expected).abs() <= bound(stats::FIXED_POINT_UNITS) + rounding,
                 "wide {} expected {}", wide, expected);
         }
     }
