@@ -107,6 +107,21 @@ impl SyntheticTrace {
     }
 }
 
+/// The default trace validated in Europe/Rome, gridded by `config`: the data that unit
+/// tests of the grid metrics run on (it has gaps, events and whole values).
+#[cfg(test)]
+pub(crate) fn default_grid(config: &crate::grid::GridConfig) -> crate::grid::DayByDayGrid {
+    crate::grid::DayByDayGrid::new(&default_series(), config).expect("the trace spans days")
+}
+
+/// The default trace validated in Europe/Rome (see [`default_grid`]).
+#[cfg(test)]
+pub(crate) fn default_series() -> crate::GlucoseSeries {
+    let readings = SyntheticTrace::default().generate();
+    crate::GlucoseSeries::new(&readings, chrono_tz::Europe::Rome, &Default::default())
+        .expect("synthetic readings are valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
