@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::grid::DayByDayGrid;
 use crate::series::utc_from_seconds;
-use crate::stats;
+use crate::stats::{self, Flags};
 
 /// Hypo- or hyperglycaemia.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -208,104 +208,68 @@ impl EventAnalysis {
     }
 }
 
-/// Finds events in one run of consecutive values (iglu's `event_class`): an event
-/// starts at a run of ≥ `start_points` points inside the condition and lasts until the
-/// point before the next run of ≥ `end_points` points outside it. Appends each event's
-/// index range, shifted by `offset`, to `spans`.
+/// Finds events in one run of consecutive values (iglu's `event_class`), `within`
+/// the grid, where `inside` flags the points inside the condition: an event starts at a
+/// run of ≥ `start_points` points inside and lasts until the point before the next run
+/// of ≥ `end_points` points outside it. Appends each event's grid index range to
+/// `spans`.
 fn find_events(
-    values: &[f64],
-    inside: impl Fn(f64) -> bool,
+    inside: &Flags,
+    within: Range<usize>,
     start_points: usize,
     end_points: usize,
-    offset: usize,
     spans: &mut Vec<Range<usize>>,
 ) {
-    let n = values.len();
-    // Runs of points inside and outside, in order: a start is the first point of an
-    // inside run of ≥ `start_points`, an end the first point of an outside run of
-    // ≥ `end_points` (or the end of the values). Both come out ascending, so the end
-    // that closes a start is the first end after it, and starts before that end belong
-    // to the same event.
+    // A start is the first point of an inside run of ≥ `start_points`, an end the first
+    // point of an outside run of ≥ `end_points` (or the end of the values). Both come
+    // out ascending, so the end that closes a start is the first end after it, and
+    // starts before that end belong to the same event.
+    let end_of_values = within.end;
     let mut event_start = None;
-    let mut index = 0;
-    while index < n {
-        let state = inside(values[index]);
-        let run_start = index;
-        index = stats::next_change(values, index + 1, state, &inside);
-        let length = index - run_start;
-        if state && length >= start_points {
-            event_start.get_or_insert(run_start);
-        } else if !state && length >= end_points {
+    for (state, run) in inside.runs(within) {
+        if state && run.len() >= start_points {
+            event_start.get_or_insert(run.start);
+        } else if !state && run.len() >= end_points {
             if let Some(start) = event_start.take() {
-                spans.push(offset + start..offset + run_start);
+                spans.push(start..run.start);
             }
         }
     }
     if let Some(start) = event_start {
-        spans.push(offset + start..offset + n);
+        spans.push(start..end_of_values);
     }
 }
 
-/// Extended hyperglycaemia in one run: starts at a point > `level2` where at least
-/// `required_points` of the next `window_points` points are > `level2`, ends before
-/// `end_points` consecutive points ≤ `level1`. Appends each event's index range,
-/// shifted by `offset`, to `spans`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one run, two thresholds, three durations"
-)]
+/// Extended hyperglycaemia in one run of consecutive values, `within` the grid: starts
+/// at a point > level 2 (`above_level2`) where at least `required_points` of the next
+/// `window_points` points are > level 2, ends before `end_points` consecutive points
+/// ≤ level 1 (not `above_level1`). Appends each event's grid index range to `spans`.
 fn find_extended_hyper(
-    values: &[f64],
-    level1: f64,
-    level2: f64,
-    window_points: usize,
-    required_points: usize,
-    end_points: usize,
-    offset: usize,
+    above_level1: &Flags,
+    above_level2: &Flags,
+    within: Range<usize>,
+    [window_points, required_points, end_points]: [usize; 3],
     spans: &mut Vec<Range<usize>>,
 ) {
-    let n = values.len();
-    let above = |v: f64| usize::from(v > level2);
-    let above_level2 = |v: f64| v > level2;
-    // Points > level2 in [window_start, window_end): the window of the candidate, slid
-    // from the last one's where they overlap, counted afresh where they do not.
-    let (mut window_start, mut window_end, mut above_in_window) = (0, 0, 0);
-    let mut index = 0;
+    let n = within.end;
+    let mut index = within.start;
     loop {
-        // Only a point > level2 can start an event: the next one is found eight values
-        // at a time.
-        index = stats::next_change(values, index, false, &above_level2);
+        // Only a point > level 2 can start an event.
+        index = above_level2.next_change(index, false).min(n);
         if index >= n {
             break;
         }
-        let end_of_window = (index + window_points).min(n);
-        if index >= window_end {
-            above_in_window = values[index..end_of_window].iter().map(|&v| above(v)).sum();
-        } else {
-            above_in_window -= values[window_start..index]
-                .iter()
-                .map(|&v| above(v))
-                .sum::<usize>();
-            above_in_window += values[window_end..end_of_window]
-                .iter()
-                .map(|&v| above(v))
-                .sum::<usize>();
-        }
-        (window_start, window_end) = (index, end_of_window);
-        if above_in_window < required_points {
+        let window = index..(index + window_points).min(n);
+        if above_level2.count_in(window) < required_points {
             index += 1;
             continue;
         }
-        let mut end = n;
-        let mut calm = 0;
-        for (k, &value) in values.iter().enumerate().skip(index) {
-            calm = if value <= level1 { calm + 1 } else { 0 };
-            if calm >= end_points {
-                end = k + 1 - calm;
-                break;
-            }
-        }
-        spans.push(offset + index..offset + end);
+        // The first run of ≥ `end_points` points ≤ level 1 ends the event.
+        let end = above_level1
+            .runs(index..n)
+            .find(|(above, run)| !above && run.len() >= end_points)
+            .map_or(n, |(_, calm)| calm.start);
+        spans.push(index..end);
         index = end.max(index + 1);
     }
 }
@@ -327,14 +291,35 @@ pub fn analyse_hypo_events(grid: &DayByDayGrid, config: &EventConfig) -> EventAn
 fn analyse(grid: &DayByDayGrid, config: &EventConfig, only_hypo: bool) -> EventAnalysis {
     let (spans, days_of_data) = find_spans(grid, config, only_hypo);
     let mut summaries = Vec::with_capacity(EVENT_CLASSES.len());
-    let mut events = Vec::new();
-    for (class_spans, &(kind, level)) in spans.iter().zip(&EVENT_CLASSES) {
+    let mut events: Vec<GlycemicEvent> = Vec::new();
+    // Where each class's events start in `events`.
+    let mut class_starts = [0; EVENT_CLASSES.len()];
+    for (class, (class_spans, &(kind, level))) in spans.iter().zip(&EVENT_CLASSES).enumerate() {
         let first = events.len();
-        events.extend(
-            class_spans
-                .iter()
-                .map(|span| event_of(grid, span.clone(), kind, level)),
-        );
+        class_starts[class] = first;
+        match level1_class_of(class) {
+            // An exclusive class's events are level 1 events, found above (both lists
+            // ascending): copied with their class, not measured again.
+            Some(level1) => {
+                let (level1_spans, level1_first) = (&spans[level1], class_starts[level1]);
+                let mut next = 0;
+                for span in class_spans {
+                    while level1_spans[next] != *span {
+                        next += 1;
+                    }
+                    let event = GlycemicEvent {
+                        level,
+                        ..events[level1_first + next].clone()
+                    };
+                    events.push(event);
+                }
+            }
+            None => events.extend(
+                class_spans
+                    .iter()
+                    .map(|span| event_of(grid, span.clone(), kind, level)),
+            ),
+        }
         let class_events = &events[first..];
         let total = class_events.len();
         summaries.push(EventClassSummary {
@@ -358,6 +343,17 @@ fn analyse(grid: &DayByDayGrid, config: &EventConfig, only_hypo: bool) -> EventA
         spans,
         summaries,
         events,
+    }
+}
+
+/// The level 1 class (index into [`EVENT_CLASSES`]) whose events an exclusive class
+/// keeps, for the exclusive classes.
+fn level1_class_of(class: usize) -> Option<usize> {
+    match EVENT_CLASSES[class] {
+        (kind, EventLevel::Level1Exclusive) => EVENT_CLASSES
+            .iter()
+            .position(|&other| other == (kind, EventLevel::Level1)),
+        _ => None,
     }
 }
 
@@ -397,70 +393,57 @@ fn find_spans(
 
     let values = grid.values();
     let mut spans: [Vec<Range<usize>>; 8] = Default::default();
+    // Each threshold's points flagged once, for every class and run that tests it.
+    let below_hypo1 = Flags::below(values, hypo1);
+    let below_hypo2 = Flags::below(values, hypo2);
+    let hyper_flags =
+        (!only_hypo).then(|| (Flags::above(values, hyper1), Flags::above(values, hyper2)));
     let mut present = 0;
     for (missing, run) in stats::missing_runs(values) {
         if missing {
             continue;
         }
         present += run.len();
-        let offset = run.start;
-        let run = &values[run];
         let [s_hypo1, s_hypo2, s_hypo_ext, s_hyper1, s_hyper2, s_hypo1_excl, s_hyper1_excl, s_hyper_ext] =
             &mut spans;
         let (hypo1_from, hypo2_from) = (s_hypo1.len(), s_hypo2.len());
-        find_events(
-            run,
-            |v| v < hypo1,
-            start_points,
-            end_points,
-            offset,
-            s_hypo1,
-        );
-        find_events(
-            run,
-            |v| v < hypo2,
-            start_points,
-            end_points,
-            offset,
-            s_hypo2,
-        );
+        find_events(&below_hypo1, run.clone(), start_points, end_points, s_hypo1);
+        find_events(&below_hypo2, run.clone(), start_points, end_points, s_hypo2);
         exclusive(&s_hypo1[hypo1_from..], &s_hypo2[hypo2_from..], s_hypo1_excl);
-        if only_hypo {
+        let Some((above_hyper1, above_hyper2)) = &hyper_flags else {
             continue;
-        }
+        };
         let (hyper1_from, hyper2_from) = (s_hyper1.len(), s_hyper2.len());
         find_events(
-            run,
-            |v| v < hypo1,
+            &below_hypo1,
+            run.clone(),
             extended_hypo_points,
             end_points,
-            offset,
             s_hypo_ext,
         );
         find_events(
-            run,
-            |v| v > hyper1,
+            above_hyper1,
+            run.clone(),
             start_points,
             end_points,
-            offset,
             s_hyper1,
         );
         find_events(
-            run,
-            |v| v > hyper2,
+            above_hyper2,
+            run.clone(),
             start_points,
             end_points,
-            offset,
             s_hyper2,
         );
         find_extended_hyper(
+            above_hyper1,
+            above_hyper2,
             run,
-            hyper1,
-            hyper2,
-            (120.0 / step).round() as usize,
-            (90.0 / step).ceil() as usize,
-            end_points,
-            offset,
+            [
+                (120.0 / step).round() as usize,
+                (90.0 / step).ceil() as usize,
+                end_points,
+            ],
             s_hyper_ext,
         );
         exclusive(
@@ -521,11 +504,16 @@ mod tests {
     use super::*;
 
     /// Labels (1, 2, … per event, 0 outside) that `find_events` gives booleans (inside
-    /// is a value of 1), as iglu lays them out.
+    /// is a value of 1), as iglu lays them out. The run starts at grid index 100, after
+    /// points inside the condition that are not part of it.
     fn labels_of(inside: &[bool], start: usize, end: usize) -> Vec<usize> {
-        let values: Vec<f64> = inside.iter().map(|&b| f64::from(u8::from(b))).collect();
+        let values: Vec<f64> = std::iter::repeat_n(true, 100)
+            .chain(inside.iter().copied())
+            .map(|b| f64::from(u8::from(b)))
+            .collect();
         let mut spans: Vec<Range<usize>> = std::iter::once(0..0).collect(); // appended after
-        find_events(&values, |v| v > 0.5, start, end, 100, &mut spans);
+        let flags = Flags::above(&values, 0.5);
+        find_events(&flags, 100..values.len(), start, end, &mut spans);
         assert_eq!(spans.remove(0), 0..0);
         let mut labels = vec![0; inside.len()];
         for (label, span) in (1..).zip(spans) {
@@ -568,13 +556,7 @@ mod tests {
 
     #[test]
     fn hypo_counts_equal_the_analysis_summaries() {
-        use crate::grid::GridConfig;
-        use crate::synthetic::SyntheticTrace;
-        let readings = SyntheticTrace::default().generate();
-        let series =
-            crate::GlucoseSeries::new(&readings, chrono_tz::Europe::Rome, &Default::default())
-                .unwrap();
-        let grid = DayByDayGrid::new(&series, &GridConfig::default()).unwrap();
+        let grid = crate::synthetic::default_grid(&crate::grid::GridConfig::default());
         for config in [
             EventConfig::default(),
             EventConfig {
@@ -594,11 +576,48 @@ mod tests {
     }
 
     #[test]
+    fn exclusive_events_are_measured_as_any_other() {
+        let grid = crate::synthetic::default_grid(&crate::grid::GridConfig::default());
+        let analysis = analyse_events(&grid, &EventConfig::default());
+        let mut checked = 0;
+        for &(kind, level) in &[
+            (EventKind::Hypo, EventLevel::Level1Exclusive),
+            (EventKind::Hyper, EventLevel::Level1Exclusive),
+        ] {
+            let class = EVENT_CLASSES
+                .iter()
+                .position(|&c| c == (kind, level))
+                .unwrap();
+            let events = analysis
+                .events
+                .iter()
+                .filter(|e| (e.kind, e.level) == (kind, level));
+            for (event, span) in events.zip(&analysis.spans[class]) {
+                assert_eq!(*event, event_of(&grid, span.clone(), kind, level));
+                checked += 1;
+            }
+            assert_eq!(analysis.summaries[class].total, analysis.spans[class].len());
+        }
+        assert!(checked > 10, "{checked}");
+    }
+
+    #[test]
     fn exclusive_drops_events_reaching_level_2() {
         // Level 1 events at 1–2, 4–5 and 8–9; level 2 at 2 and 9–10.
         let mut result: Vec<Range<usize>> = std::iter::once(0..1).collect();
         exclusive(&[1..3, 4..6, 8..10], &[2..3, 9..11], &mut result);
         assert_eq!(result, vec![0..1, 4..6]);
+    }
+
+    /// [`find_extended_hyper`] at the consensus thresholds (180 and 250 mg/dL).
+    fn extended_hyper_of(
+        values: &[f64],
+        within: Range<usize>,
+        durations: [usize; 3],
+        spans: &mut Vec<Range<usize>>,
+    ) {
+        let (level1, level2) = (Flags::above(values, 180.0), Flags::above(values, 250.0));
+        find_extended_hyper(&level1, &level2, within, durations, spans);
     }
 
     #[test]
@@ -641,9 +660,14 @@ mod tests {
                 index += 1;
             }
         }
+        // The run starts at grid index 7, after points that would start an event.
+        let grid: Vec<f64> = [300.0; 7].iter().chain(&values).copied().collect();
         let mut spans = Vec::new();
-        find_extended_hyper(
-            &values, 180.0, 250.0, window, required, end_points, 7, &mut spans,
+        extended_hyper_of(
+            &grid,
+            7..grid.len(),
+            [window, required, end_points],
+            &mut spans,
         );
         assert!(
             expected.len() > 3,
@@ -660,11 +684,11 @@ mod tests {
         values.extend([200.0; 6]);
         values.extend([150.0; 3]);
         let mut spans = Vec::new();
-        find_extended_hyper(&values, 180.0, 250.0, 24, 18, 3, 0, &mut spans);
+        extended_hyper_of(&values, 0..values.len(), [24, 18, 3], &mut spans);
         assert_eq!(spans, vec![0..24]);
         let short = vec![260.0; 17];
         let mut spans = Vec::new();
-        find_extended_hyper(&short, 180.0, 250.0, 24, 18, 3, 0, &mut spans);
+        extended_hyper_of(&short, 0..short.len(), [24, 18, 3], &mut spans);
         assert!(spans.is_empty());
     }
 }

@@ -126,22 +126,27 @@ fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usiz
 /// averages differ by far more than the rounding of a floating-point mean, so the
 /// signs are those that iglu's floating-point differences have.
 ///
-/// When the products fit in 64 bits (values below 2³⁰ / `long`² in magnitude: 2²⁰
-/// mg/dL for iglu's windows) the sums are kept in `i64` over the segment's units and
+/// When the products fit in 64 bits (a segment spanning less than 2³⁰ / `long`² mg/dL:
+/// 2²⁰ for iglu's windows) the sums are kept in `i64` over the segment's units and
 /// counts, without a branch per point; otherwise [`moving_average_signs_wide`]
-/// computes the same signs with 128-bit products.
+/// computes the same signs with 128-bit products. The units count from the segment's
+/// lowest value: taking the same amount from every value takes it from both averages,
+/// and the signs are unchanged.
 fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
-    let largest = stats::largest_magnitude(segment);
+    let (low, high) = stats::extremes(segment);
     let windows = long.max(short).max(1) as f64;
-    // In the windows' fixed-point units (a value too large for them saturates, and
-    // takes the wide path).
-    let largest_units = stats::fixed_point_units(largest) as f64;
-    if short == 0 || short > long || largest_units * windows * windows >= 2.0_f64.powi(62) {
+    // The segment's span in the windows' fixed-point units: below 2⁵² each value's
+    // units are found by adding 2⁵² (no saturating cast per value), and below
+    // 2⁶² / windows² no sum of products overflows. (No value: NaN, the wide path.)
+    let span_units = (high - low) * stats::FIXED_POINT_UNITS;
+    let narrow = span_units < 2.0_f64.powi(52) && span_units * windows * windows < 2.0_f64.powi(62);
+    if short == 0 || short > long || !narrow {
         return moving_average_signs_wide(segment, short, long);
     }
+    // A missing value is 0 units (and not present).
     let units: Vec<i64> = segment
         .iter()
-        .map(|&v| stats::fixed_point_units(v))
+        .map(|&v| stats::whole_below_2_52(stats::or_zero(v - low).0 * stats::FIXED_POINT_UNITS))
         .collect();
     // Most segments have every value: then the counts are the windows' lengths, and
     // the loop keeps no counts (the same code, with presence a constant 1).

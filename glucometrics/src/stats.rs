@@ -43,12 +43,15 @@ pub fn sum_present(values: impl Iterator<Item = f64>) -> (usize, f64) {
 /// is masked, not branched on: four values are added, squared and counted by a handful
 /// of packed instructions. Counts are kept as floating-point numbers (whole numbers,
 /// exact below 2⁵³) for the same reason. A form that only needs the sums leaves the
-/// squares unused, and the compiler drops them.
+/// squares (and the companions) unused, and the compiler drops them.
 #[derive(Default)]
 struct PresentLanes {
     sums: f64x4,
     squares: f64x4,
     present: f64x4,
+    /// Sums of a second quantity computed with each value, where the value is present
+    /// ([`sum_present_of_steps_with`]): two sums from one pass.
+    companions: f64x4,
 }
 
 impl PresentLanes {
@@ -56,12 +59,19 @@ impl PresentLanes {
     /// sum is never −0, since it starts at +0, so adding +0 changes nothing.)
     #[inline]
     fn add(&mut self, four: [f64; 4]) {
+        self.add_with(four, [0.0; 4]);
+    }
+
+    /// [`Self::add`], and adds each present value's companion to the companions' lanes.
+    #[inline]
+    fn add_with(&mut self, four: [f64; 4], companions: [f64; 4]) {
         let values = f64x4::new(four);
         let present = values.simd_eq(values);
         let values = values & present;
         self.sums += values;
         self.squares += values * values;
         self.present += f64x4::ONE & present;
+        self.companions += f64x4::new(companions) & present;
     }
 
     /// The lanes of the values an iterator yields (the last group padded with NaN).
@@ -87,20 +97,29 @@ impl PresentLanes {
     /// at a time (the last group padded with NaN).
     #[inline]
     fn of_pairs(a: &[f64], b: &[f64], transform: impl Fn(f64, f64) -> f64) -> Self {
+        Self::of_pairs_with(a, b, |x, y| (transform(x, y), 0.0))
+    }
+
+    /// [`Self::of_pairs`] where `transform` also gives each value's companion.
+    #[inline]
+    fn of_pairs_with(a: &[f64], b: &[f64], transform: impl Fn(f64, f64) -> (f64, f64)) -> Self {
         let mut lanes = Self::default();
         let (mut a_fours, mut b_fours) = (a.chunks_exact(4), b.chunks_exact(4));
         for (a_four, b_four) in (&mut a_fours).zip(&mut b_fours) {
-            lanes.add(std::array::from_fn(|lane| {
-                transform(a_four[lane], b_four[lane])
-            }));
+            let pairs: [(f64, f64); 4] =
+                std::array::from_fn(|lane| transform(a_four[lane], b_four[lane]));
+            lanes.add_with(
+                pairs.map(|(value, _)| value),
+                pairs.map(|(_, companion)| companion),
+            );
         }
         let rest = a_fours.remainder().iter().zip(b_fours.remainder());
         if rest.len() > 0 {
-            let mut four = [f64::NAN; 4];
-            for (slot, (&x, &y)) in four.iter_mut().zip(rest) {
-                *slot = transform(x, y);
+            let (mut four, mut companions) = ([f64::NAN; 4], [0.0; 4]);
+            for ((slot, companion), (&x, &y)) in four.iter_mut().zip(&mut companions).zip(rest) {
+                (*slot, *companion) = transform(x, y);
             }
-            lanes.add(four);
+            lanes.add_with(four, companions);
         }
         lanes
     }
@@ -116,6 +135,13 @@ impl PresentLanes {
     #[inline]
     fn sum(&self) -> f64 {
         let [a, b, c, d] = self.sums.to_array();
+        (a + b) + (c + d)
+    }
+
+    /// Sum of the companions of the values added.
+    #[inline]
+    fn companion_sum(&self) -> f64 {
+        let [a, b, c, d] = self.companions.to_array();
         (a + b) + (c + d)
     }
 
@@ -158,6 +184,44 @@ pub fn sum_present_of_steps(
     sum_present_of_pairs(later, earlier, |l, e| transform(l - e))
 }
 
+/// [`sum_present_of_steps`] with a second sum from the same pass: `transform` gives,
+/// for each change, a value (summed and counted where it is not NaN) and a companion
+/// (summed where the value is counted). Number, sum of values, sum of companions; the
+/// values' sum is bit for bit [`sum_present_of_steps`]'s.
+#[must_use]
+pub fn sum_present_of_steps_with(
+    values: &[f64],
+    lag: usize,
+    transform: impl Fn(f64) -> (f64, f64),
+) -> (usize, f64, f64) {
+    let (later, earlier) = lagged_pairs(values, lag);
+    let lanes = PresentLanes::of_pairs_with(later, earlier, |l, e| transform(l - e));
+    (lanes.count(), lanes.sum(), lanes.companion_sum())
+}
+
+/// [`moments_present_of_steps`] with a companion sum from the same pass
+/// ([`sum_present_of_steps_with`]): number, sum and sum of squares of the changes
+/// (bit for bit [`moments_present_of_steps`]'s), and the sum of `companion(change)`
+/// over the changes counted.
+#[must_use]
+pub fn moments_present_of_steps_with(
+    values: &[f64],
+    lag: usize,
+    companion: impl Fn(f64) -> f64,
+) -> (usize, f64, f64, f64) {
+    let (later, earlier) = lagged_pairs(values, lag);
+    let lanes = PresentLanes::of_pairs_with(later, earlier, |l, e| {
+        let change = l - e;
+        (change, companion(change))
+    });
+    (
+        lanes.count(),
+        lanes.sum(),
+        lanes.sum_of_squares(),
+        lanes.companion_sum(),
+    )
+}
+
 /// `(v, 1.0)` for a number, `(0.0, 0.0)` for NaN: a missing value that adds nothing
 /// and counts nothing. Bit masks, not a comparison and a branch, so that loops over
 /// columns of values run several to an instruction.
@@ -169,24 +233,6 @@ pub fn or_zero(v: f64) -> (f64, f64) {
         f64::from_bits(v.to_bits() & mask),
         f64::from_bits(1.0_f64.to_bits() & mask),
     )
-}
-
-/// The largest magnitude `|v|` among the non-NaN `values` (0 when there are none), in
-/// four independent lanes: a single running maximum waits on the comparison before.
-#[must_use]
-pub fn largest_magnitude(values: &[f64]) -> f64 {
-    let mut lanes = [0.0_f64; 4];
-    let mut fours = values.chunks_exact(4);
-    for four in &mut fours {
-        for (lane, &v) in lanes.iter_mut().zip(four) {
-            // A NaN compares false and is passed over.
-            *lane = if v.abs() > *lane { v.abs() } else { *lane };
-        }
-    }
-    for (lane, &v) in lanes.iter_mut().zip(fours.remainder()) {
-        *lane = if v.abs() > *lane { v.abs() } else { *lane };
-    }
-    lanes.into_iter().fold(0.0, f64::max)
 }
 
 /// `numerator(item) / divisor` for each of `items`, in order. The divisions run four to
@@ -330,44 +376,142 @@ pub fn whole_values(values: &[f64]) -> Option<Vec<u16>> {
     all.then(|| values.iter().map(|&v| whole_below_2_52(v) as u16).collect())
 }
 
-/// The first index at or after `from` whose value is not `state` inside the condition,
-/// or the length of `values`. Values cross thresholds rarely: eight are tested at a
-/// time without a branch between them (the tests compile to packed comparisons), and
-/// only the chunk where the state changes is walked value by value.
-pub(crate) fn next_change(
-    values: &[f64],
-    from: usize,
-    state: bool,
-    inside: &impl Fn(f64) -> bool,
-) -> usize {
-    const CHUNK: usize = 8;
-    let mut index = from;
-    while let Some(chunk) = values.get(index..index + CHUNK) {
-        let unchanged = chunk
-            .iter()
-            .fold(true, |same, &value| same & (inside(value) == state));
-        if !unchanged {
-            break;
-        }
-        index += CHUNK;
-    }
-    while index < values.len() && inside(values[index]) == state {
-        index += 1;
-    }
-    index
+/// Which values of a slice meet a condition, one bit each (value `i` at bit `i % 64`
+/// of word `i / 64`). Values cross glucose thresholds rarely: the runs in and out of a
+/// condition are then found 64 values at a time (a word's trailing zeros), and the
+/// values are read once to set the bits, four per packed comparison, not once per
+/// search. The bits past the last value are clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Flags {
+    words: Vec<u64>,
+    len: usize,
 }
 
-/// The runs of `values` with and without a value, in order: (missing, index range),
-/// each found by [`next_change`] eight values at a time.
-pub(crate) fn missing_runs(values: &[f64]) -> impl Iterator<Item = (bool, Range<usize>)> + '_ {
-    let mut start = 0;
+impl Flags {
+    /// The values below `threshold` (a missing value is not).
+    pub(crate) fn below(values: &[f64], threshold: f64) -> Self {
+        let threshold = f64x4::splat(threshold);
+        Self::of(values, |four| four.simd_lt(threshold))
+    }
+
+    /// The values above `threshold` (a missing value is not).
+    pub(crate) fn above(values: &[f64], threshold: f64) -> Self {
+        let threshold = f64x4::splat(threshold);
+        Self::of(values, |four| four.simd_gt(threshold))
+    }
+
+    /// The missing values (NaN).
+    pub(crate) fn missing(values: &[f64]) -> Self {
+        Self::of(values, |four| four.simd_ne(four))
+    }
+
+    /// The flags of `values` under `test`, a packed comparison giving a lane mask. Whole
+    /// words are set from fixed blocks of 64 values (a loop the compiler unrolls); the
+    /// last block is padded with zeros and its extra bits cleared.
+    fn of(values: &[f64], test: impl Fn(f64x4) -> f64x4) -> Self {
+        let word_of = |block: &[f64; 64]| {
+            let mut word = 0_u64;
+            for (quad, four) in block.chunks_exact(4).enumerate() {
+                let four = f64x4::new([four[0], four[1], four[2], four[3]]);
+                word |= u64::from(test(four).to_bitmask()) << (4 * quad);
+            }
+            word
+        };
+        let blocks = values.chunks_exact(64);
+        let rest = blocks.remainder();
+        let mut words: Vec<u64> = Vec::with_capacity(values.len().div_ceil(64));
+        words.extend(blocks.map(|block| word_of(block.try_into().unwrap_or(&[0.0; 64]))));
+        if !rest.is_empty() {
+            let mut last = [0.0; 64];
+            last[..rest.len()].copy_from_slice(rest);
+            words.push(word_of(&last) & ((1_u64 << rest.len()) - 1));
+        }
+        Self {
+            words,
+            len: values.len(),
+        }
+    }
+
+    /// Whether value `index` meets the condition (false past the end).
+    pub(crate) fn get(&self, index: usize) -> bool {
+        self.words
+            .get(index / 64)
+            .is_some_and(|word| word >> (index % 64) & 1 == 1)
+    }
+
+    /// The first index at or after `from` whose flag is not `state`, or the number of
+    /// values.
+    pub(crate) fn next_change(&self, from: usize, state: bool) -> usize {
+        if from >= self.len {
+            return self.len;
+        }
+        let flip = if state { u64::MAX } else { 0 };
+        let mut word_index = from / 64;
+        let mut differing = (self.words[word_index] ^ flip) & (u64::MAX << (from % 64));
+        while differing == 0 {
+            word_index += 1;
+            match self.words.get(word_index) {
+                Some(&word) => differing = word ^ flip,
+                None => return self.len,
+            }
+        }
+        // Past the last value the bits are clear: a search for a set bit ends with the
+        // words, a search for a clear one at the first bit past the last value.
+        word_index * 64 + differing.trailing_zeros() as usize
+    }
+
+    /// How many values in `range` meet the condition.
+    pub(crate) fn count_in(&self, range: Range<usize>) -> usize {
+        let range = range.start.min(self.len)..range.end.min(self.len);
+        if range.is_empty() {
+            return 0;
+        }
+        let (first, last) = (range.start / 64, (range.end - 1) / 64);
+        let below_end = u64::MAX >> (63 - (range.end - 1) % 64);
+        let from_start = u64::MAX << (range.start % 64);
+        if first == last {
+            return (self.words[first] & from_start & below_end).count_ones() as usize;
+        }
+        let inner: u32 = self.words[first + 1..last]
+            .iter()
+            .map(|word| word.count_ones())
+            .sum();
+        ((self.words[first] & from_start).count_ones()
+            + inner
+            + (self.words[last] & below_end).count_ones()) as usize
+    }
+
+    /// The runs of equal flags within `within`, in order: (flag, index range).
+    pub(crate) fn runs(
+        &self,
+        within: Range<usize>,
+    ) -> impl Iterator<Item = (bool, Range<usize>)> + '_ {
+        runs_of(self, within)
+    }
+}
+
+/// The runs of equal flags of `flags` (owned or borrowed) within `within`, in order.
+fn runs_of<F: std::borrow::Borrow<Flags>>(
+    flags: F,
+    within: Range<usize>,
+) -> impl Iterator<Item = (bool, Range<usize>)> {
+    let end = within.end.min(flags.borrow().len);
+    let mut start = within.start;
     std::iter::from_fn(move || {
-        let missing = values.get(start)?.is_nan();
-        let end = next_change(values, start + 1, missing, &|v: f64| v.is_nan());
-        let run = start..end;
-        start = end;
-        Some((missing, run))
+        if start >= end {
+            return None;
+        }
+        let flags = flags.borrow();
+        let state = flags.get(start);
+        let run = start..flags.next_change(start + 1, state).min(end);
+        start = run.end;
+        Some((state, run))
     })
+}
+
+/// The runs of `values` with and without a value, in order: (missing, index range).
+pub(crate) fn missing_runs(values: &[f64]) -> impl Iterator<Item = (bool, Range<usize>)> {
+    runs_of(Flags::missing(values), 0..values.len())
 }
 
 /// Lowest and highest of the non-NaN `values`; (+∞, −∞) when there is none. Four
@@ -877,23 +1021,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn largest_magnitude_skips_missing_values_in_every_lane() {
-        let nan = f64::NAN;
-        assert_eq!(largest_magnitude(&[]).to_bits(), 0.0_f64.to_bits());
-        assert_eq!(largest_magnitude(&[nan, nan]).to_bits(), 0.0_f64.to_bits());
-        // The largest in each of the four lanes and in the remainder, negative too.
-        for at in 0..9 {
-            let mut values = vec![1.0, nan, -2.0, 3.0, 0.5, nan, 2.5, -1.5, 1.25];
-            values[at] = -7.0;
-            assert_eq!(
-                largest_magnitude(&values).to_bits(),
-                7.0_f64.to_bits(),
-                "at {at}"
-            );
-        }
-    }
-
-    #[test]
     fn whole_values_are_found_as_the_round_trip_finds_them() {
         let every: Vec<f64> = (0..=WHOLE_MG_DL_MAX).map(f64::from).collect();
         let whole = whole_values(&every).expect("all whole");
@@ -1182,6 +1309,53 @@ mod tests {
             let deviations = distribution.iter().map(|(v, c)| ((v - centre).abs(), c)).collect();
             let sorted = 1.4826 * ValueDistribution::of_runs(deviations).median();
             proptest::prop_assert_eq!(distribution.mad().to_bits(), sorted.to_bits());
+        }
+    }
+
+    proptest::proptest! {
+        /// Flags give the runs, changes and counts that testing each value gives: any
+        /// length (a partial last word), missing values, any sub-range.
+        #[test]
+        fn flags_agree_with_testing_each_value(
+            codes in proptest::collection::vec(0_u8..4, 0..300),
+            from in 0_usize..300,
+            length in 0_usize..300,
+        ) {
+            // Runs of a few values: 0 → 50, 1 → 100, 2 → 150, 3 → missing.
+            let values: Vec<f64> = codes
+                .iter()
+                .flat_map(|&c| {
+                    let value = [50.0, 100.0, 150.0, f64::NAN][usize::from(c)];
+                    std::iter::repeat_n(value, usize::from(c) * 5 + 1)
+                })
+                .collect();
+            let n = values.len();
+            let within = from.min(n)..(from + length).min(n);
+            for (flags, test) in [
+                (Flags::below(&values, 100.0), &(|v: f64| v < 100.0) as &dyn Fn(f64) -> bool),
+                (Flags::above(&values, 100.0), &|v: f64| v > 100.0),
+                (Flags::missing(&values), &|v: f64| v.is_nan()),
+            ] {
+                let mut expected: Vec<(bool, Range<usize>)> = Vec::new();
+                for index in within.clone() {
+                    let state = test(values[index]);
+                    match expected.last_mut() {
+                        Some((last, run)) if *last == state => run.end = index + 1,
+                        _ => expected.push((state, index..index + 1)),
+                    }
+                }
+                proptest::prop_assert_eq!(flags.runs(within.clone()).collect::<Vec<_>>(), expected);
+                let count = values[within.clone()].iter().filter(|&&v| test(v)).count();
+                proptest::prop_assert_eq!(flags.count_in(within.clone()), count);
+                for state in [false, true] {
+                    let change = (within.start..n)
+                        .find(|&index| test(values[index]) != state)
+                        .unwrap_or(n);
+                    proptest::prop_assert_eq!(flags.next_change(within.start, state), change);
+                }
+            }
+            let missing: Vec<_> = missing_runs(&values).collect();
+            proptest::prop_assert_eq!(missing, Flags::missing(&values).runs(0..n).collect::<Vec<_>>());
         }
     }
 
