@@ -53,9 +53,7 @@ fn main() {
     time("conga+modd", || {
         (variability::conga(&grid, 1), variability::modd(&grid, 1))
     });
-    time("gvp+mag", || {
-        (variability::gvp(&grid), variability::mag(&grid))
-    });
+    time("gvp+mag", || variability::gvp_and_mag(&grid));
     time("sd_roc", || variability::sd_rate_of_change(&five, 15));
     time("agp", || agp::agp_profile(&series, &Default::default()));
     time("daily", || agp::daily_profiles(&series));

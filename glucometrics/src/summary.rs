@@ -233,6 +233,9 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         None => (Vec::new(), Vec::new()),
     };
     let on_grid = |f: &dyn Fn(&DayByDayGrid) -> f64| grid.as_ref().map_or(f64::NAN, f);
+    // Figures found in pairs (one pass for both): NaN and NaN without a grid.
+    let pair_on_grid =
+        |f: fn(&DayByDayGrid) -> (f64, f64)| grid.as_ref().map_or((f64::NAN, f64::NAN), f);
     let nan_sd = SdMeasures {
         within_days: f64::NAN,
         between_time_points: f64::NAN,
@@ -241,29 +244,28 @@ pub fn summarize_series(series: &GlucoseSeries, config: &SummaryConfig) -> Gluco
         between_days: f64::NAN,
         between_days_corrected: f64::NAN,
     };
-    let (cv_mean_percent, cv_sd_percent) = grid
-        .as_ref()
-        .map_or((f64::NAN, f64::NAN), variability::cv_measures);
+    let (cv_mean_percent, cv_sd_percent) = pair_on_grid(variability::cv_measures);
     let grade = indices::grade_breakdown(&distribution);
     let daily = daily_profiles(series);
     let time_in_ranges = TimeInRanges::from_values(&distribution);
     let (lbgi, hbgi) = indices::risk_indices(&distribution);
-    let gvp = on_grid(&variability::gvp);
+    let (gvp, mag) = pair_on_grid(variability::gvp_and_mag);
+    let (modd, conga_24h) = pair_on_grid(variability::modd_and_conga_24h);
     // IGC is their sum (indices::igc): computed once for the three fields.
     let (hyper_index, hypo_index) = indices::default_excursion_indices(&distribution);
     let research = ResearchIndices {
         mage: five_minute_grid
             .as_ref()
             .map_or(f64::NAN, |g| mage_on_grid(g, &config.mage)),
-        modd: on_grid(&|g| variability::modd(g, 1)),
+        modd,
         conga_1h: on_grid(&|g| variability::conga(g, 1)),
-        conga_24h: on_grid(&|g| variability::conga(g, 24)),
+        conga_24h,
         lbgi,
         hbgi,
         adrr: variability::adrr_of_extremes(daily.iter().map(|day| (day.min, day.max))),
         j_index: indices::j_index(&distribution),
         gvp,
-        mag: on_grid(&variability::mag),
+        mag,
         m_value: indices::m_value(&distribution, 90.0),
         igc: hyper_index + hypo_index,
         hyper_index,

@@ -21,11 +21,16 @@ fn lagged_differences(values: &[f64], lag: usize) -> impl Iterator<Item = f64> +
 /// iglu `conga(n)` (default n = 24). NaN with fewer than two differences.
 #[must_use]
 pub fn conga(grid: &DayByDayGrid, hours: u32) -> f64 {
-    let per_hour = (60.0 / f64::from(grid.step_min())).round() as usize;
     sd_of_moments(stats::moments_present_of_steps(
         grid.values(),
-        per_hour * hours as usize,
+        conga_lag(grid, hours),
     ))
+}
+
+/// CONGA's lag for `hours` hours: grid points in an hour (rounded, as iglu) times hours.
+fn conga_lag(grid: &DayByDayGrid, hours: u32) -> usize {
+    let per_hour = (60.0 / f64::from(grid.step_min())).round() as usize;
+    per_hour * hours as usize
 }
 
 /// Sample SD of differences (changes of glucose over a lag) from their count, sum and
@@ -47,6 +52,29 @@ fn sd_of_moments((count, sum, squares): (usize, f64, f64)) -> f64 {
 pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
     let lag = lag_days as usize * grid.points_per_day();
     let (count, total) = stats::sum_present_of_steps(grid.values(), lag, f64::abs);
+    mean_absolute_change(count, total)
+}
+
+/// [`modd`] over one day and [`conga`] over 24 hours. On a grid whose day holds 24 of
+/// CONGA's hours (any step that divides an hour) both take the changes over one day,
+/// and they are found in one pass: CONGA's moments with the changes' absolute values
+/// beside them. The same figures, bit for bit, as the two functions.
+#[must_use]
+pub fn modd_and_conga_24h(grid: &DayByDayGrid) -> (f64, f64) {
+    let lag = grid.points_per_day();
+    if conga_lag(grid, 24) != lag {
+        return (modd(grid, 1), conga(grid, 24));
+    }
+    let (count, sum, squares, absolute) =
+        stats::moments_present_of_steps_with(grid.values(), lag, f64::abs);
+    (
+        mean_absolute_change(count, absolute),
+        sd_of_moments((count, sum, squares)),
+    )
+}
+
+/// The mean of `count` absolute changes summing to `total`; NaN without changes.
+fn mean_absolute_change(count: usize, total: f64) -> f64 {
     if count == 0 {
         return f64::NAN;
     }
@@ -59,12 +87,7 @@ pub fn modd(grid: &DayByDayGrid, lag_days: u32) -> f64 {
 /// step; 0 when no change can be computed.
 #[must_use]
 pub fn mag(grid: &DayByDayGrid) -> f64 {
-    let (count, total) = stats::sum_present_of_steps(grid.values(), 1, f64::abs);
-    let hours = count as f64 * f64::from(grid.step_min()) / 60.0;
-    if hours == 0.0 {
-        return 0.0;
-    }
-    total / hours
+    gvp_and_mag(grid).1
 }
 
 /// Glycemic Variability Percentage, %: how much longer the glucose trace is than a flat
@@ -73,14 +96,32 @@ pub fn mag(grid: &DayByDayGrid) -> f64 {
 /// doi:10.1089/dia.2017.0187; iglu `gvp`.
 #[must_use]
 pub fn gvp(grid: &DayByDayGrid) -> f64 {
+    gvp_and_mag(grid).0
+}
+
+/// [`gvp`] and [`mag`] from one pass over the changes between consecutive grid values:
+/// GVP's square roots keep the pass busy for several cycles a change, and MAG's
+/// absolute values fit in that time.
+#[must_use]
+pub fn gvp_and_mag(grid: &DayByDayGrid) -> (f64, f64) {
     let step = f64::from(grid.step_min());
-    // A missing difference gives a NaN length, which is skipped.
-    let (count, length) =
-        stats::sum_present_of_steps(grid.values(), 1, |d| (step * step + d * d).sqrt());
-    if count == 0 {
-        return f64::NAN;
-    }
-    (length / (count as f64 * step) - 1.0) * 100.0
+    // A missing change gives a NaN length, which is skipped with its absolute value.
+    let (count, length, absolute_changes) =
+        stats::sum_present_of_steps_with(grid.values(), 1, |d| {
+            ((step * step + d * d).sqrt(), d.abs())
+        });
+    let hours = count as f64 * step / 60.0;
+    let gvp = if count == 0 {
+        f64::NAN
+    } else {
+        (length / (count as f64 * step) - 1.0) * 100.0
+    };
+    let mag = if hours == 0.0 {
+        0.0
+    } else {
+        absolute_changes / hours
+    };
+    (gvp, mag)
 }
 
 /// The six SD subtypes of Rodbard (2009) Diabetes Technol Ther 11:551,
@@ -463,6 +504,47 @@ mod tests {
                 let sd = sd_rate_of_change(&grid, timelag);
                 assert!((sd - expected).abs() <= 1e-12 * expected, "{sd} {expected}");
             }
+        }
+    }
+
+    #[test]
+    fn gvp_and_mag_from_one_pass_equal_their_own_passes() {
+        let grid = crate::synthetic::default_grid(&crate::grid::GridConfig::default());
+        let values = grid.values();
+        assert!(
+            values.iter().any(|v| v.is_nan()),
+            "the grid has gaps to skip"
+        );
+        let step = f64::from(grid.step_min());
+        let (count, length) =
+            stats::sum_present_of_steps(values, 1, |d| (step * step + d * d).sqrt());
+        let (absolute_count, absolute) = stats::sum_present_of_steps(values, 1, f64::abs);
+        assert_eq!(count, absolute_count);
+        let gvp = (length / (count as f64 * step) - 1.0) * 100.0;
+        let mag = absolute / (count as f64 * step / 60.0);
+        let (fused_gvp, fused_mag) = gvp_and_mag(&grid);
+        assert_eq!(fused_gvp.to_bits(), gvp.to_bits());
+        assert_eq!(fused_mag.to_bits(), mag.to_bits());
+    }
+
+    #[test]
+    fn modd_and_conga_from_one_pass_equal_their_own_passes() {
+        // 5 and 15 minutes divide an hour (one pass); 7 does not (CONGA's day is 24 × 9
+        // points, MODD's 205: two passes).
+        for step_min in [5, 15, 7] {
+            let grid = crate::synthetic::default_grid(&crate::grid::GridConfig {
+                step_min: Some(step_min),
+                ..crate::grid::GridConfig::default()
+            });
+            assert!(grid.values().iter().any(|v| v.is_nan()), "gaps to skip");
+            let (modd_24h, conga_24h) = modd_and_conga_24h(&grid);
+            assert_eq!(modd_24h.to_bits(), modd(&grid, 1).to_bits(), "{step_min}");
+            assert_eq!(
+                conga_24h.to_bits(),
+                conga(&grid, 24).to_bits(),
+                "{step_min}"
+            );
+            assert!(modd_24h > 0.0 && conga_24h > 0.0);
         }
     }
 
