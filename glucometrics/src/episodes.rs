@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::grid::DayByDayGrid;
 use crate::series::utc_from_seconds;
-use crate::stats::{self, Flags};
+use crate::stats::{self, Condition, Flags};
 
 /// Hypo- or hyperglycaemia.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -169,7 +169,7 @@ impl EventAnalysis {
         };
         // Point index and run number of every grid index that has a value.
         let mut point_of = vec![usize::MAX; values.len()];
-        for (run_number, (missing, run)) in (1..).zip(stats::missing_runs(values)) {
+        for (run_number, (missing, run)) in (1..).zip(grid.missing_runs()) {
             if missing {
                 continue;
             }
@@ -391,15 +391,18 @@ fn find_spans(
     let (hypo1, hypo2) = (config.hypo_level1_mg_dl, config.hypo_level2_mg_dl);
     let (hyper1, hyper2) = (config.hyper_level1_mg_dl, config.hyper_level2_mg_dl);
 
-    let values = grid.values();
     let mut spans: [Vec<Range<usize>>; 8] = Default::default();
     // Each threshold's points flagged once, for every class and run that tests it.
-    let below_hypo1 = Flags::below(values, hypo1);
-    let below_hypo2 = Flags::below(values, hypo2);
-    let hyper_flags =
-        (!only_hypo).then(|| (Flags::above(values, hyper1), Flags::above(values, hyper2)));
+    let below_hypo1 = grid.flags(Condition::Below(hypo1));
+    let below_hypo2 = grid.flags(Condition::Below(hypo2));
+    let hyper_flags = (!only_hypo).then(|| {
+        (
+            grid.flags(Condition::Above(hyper1)),
+            grid.flags(Condition::Above(hyper2)),
+        )
+    });
     let mut present = 0;
-    for (missing, run) in stats::missing_runs(values) {
+    for (missing, run) in grid.missing_runs() {
         if missing {
             continue;
         }

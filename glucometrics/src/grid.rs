@@ -10,13 +10,13 @@
 //! Consensus metrics that need civil days use readings' local dates instead.
 
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::series::GlucoseSeries;
-use crate::stats;
+use crate::stats::{self, Condition, Flags};
 use crate::MetricsError;
 
 /// Minutes in a day.
@@ -63,6 +63,25 @@ pub struct DayByDayGrid {
     values: Vec<f64>,
     /// Mean and SD of each row, computed when first asked for.
     row_statistics: OnceLock<Vec<RowStatistics>>,
+    /// The values' flags under each condition asked for so far.
+    flags: FlagsMemo,
+}
+
+/// Flags of a grid's values by condition, each found when first asked for. A clone
+/// starts empty and any two compare equal: they follow from the values.
+#[derive(Debug, Default)]
+struct FlagsMemo(Mutex<Vec<(Condition, Arc<Flags>)>>);
+
+impl Clone for FlagsMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for FlagsMemo {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
 }
 
 /// Mean and sample SD (n − 1) of one day's grid values, mg/dL (NaN values skipped; NaN
@@ -158,6 +177,7 @@ impl DayByDayGrid {
             days,
             values: grid,
             row_statistics: OnceLock::new(),
+            flags: FlagsMemo::default(),
         })
     }
 
@@ -216,6 +236,23 @@ impl DayByDayGrid {
                 })
                 .collect()
         })
+    }
+
+    /// The values' flags under `condition`, found once per grid and condition and shared
+    /// by every metric that tests it (the events and PGS's, MAGE's segments).
+    pub(crate) fn flags(&self, condition: Condition) -> Arc<Flags> {
+        let mut memo = self.flags.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, flags)) = memo.iter().find(|(known, _)| *known == condition) {
+            return Arc::clone(flags);
+        }
+        let flags = Arc::new(Flags::meeting(&self.values, condition));
+        memo.push((condition, Arc::clone(&flags)));
+        flags
+    }
+
+    /// The runs of points with and without a value, in order: (missing, index range).
+    pub(crate) fn missing_runs(&self) -> impl Iterator<Item = (bool, Range<usize>)> {
+        stats::runs_of(self.flags(Condition::Missing), 0..self.values.len())
     }
 
     /// The UTC instant of grid point `index` (counting across rows), seconds since the
@@ -408,6 +445,31 @@ mod tests {
             .map(|&(s, v)| GlucoseReading::new(Utc.timestamp_opt(s, 0).unwrap(), v))
             .collect();
         GlucoseSeries::new(&readings, chrono_tz::UTC, &ValidationConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn flags_are_found_once_per_condition_and_match_the_values() {
+        let grid = crate::synthetic::default_grid(&GridConfig::default());
+        let conditions = [
+            Condition::Missing,
+            Condition::Below(70.0),
+            Condition::Below(54.0),
+            Condition::Above(180.0),
+        ];
+        for condition in conditions {
+            let first = grid.flags(condition);
+            assert_eq!(*first, Flags::meeting(grid.values(), condition));
+            assert!(Arc::ptr_eq(&first, &grid.flags(condition)), "{condition:?}");
+        }
+        assert!(!Arc::ptr_eq(
+            &grid.flags(Condition::Below(70.0)),
+            &grid.flags(Condition::Above(70.0))
+        ));
+        let missing: Vec<_> = grid.missing_runs().collect();
+        assert!(missing.iter().any(|(gap, _)| *gap), "the trace has gaps");
+        // A copy finds its own flags, the same.
+        let copy = grid.clone();
+        assert_eq!(copy.missing_runs().collect::<Vec<_>>(), missing);
     }
 
     /// Every point of the 5- and 1-minute grids of `s` equals the interpolation from

@@ -12,6 +12,8 @@
 //!    (MAGE+) and falling (MAGE−) separately;
 //! 5. average MAGE+ and MAGE− of each segment, weighting segments by their duration.
 
+use std::ops::Range;
+
 use crate::grid::{DayByDayGrid, GridConfig};
 use crate::series::GlucoseSeries;
 use crate::stats::{self, WindowSums, WindowTerms};
@@ -64,7 +66,8 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
     }
     let step = f64::from(grid.step_min());
     let (mut weighted, mut total_weight) = (0.0, 0.0);
-    for (start, end) in segments(grid.values(), config.max_gap_min, step) {
+    let n = grid.values().len();
+    for (start, end) in segments(grid.missing_runs(), n, config.max_gap_min, step) {
         let segment = &grid.values()[start..end];
         // Segment duration from its first to its last grid point; the unit cancels.
         let duration = (end - 1 - start) as f64;
@@ -87,13 +90,18 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
 /// Half-open index ranges of the segments: a new segment starts at a value that follows
 /// the previous value by more than `max_gap_min`; each segment runs from a value to the
 /// last value before the next such gap (missing points at its end are dropped, shorter
-/// missing runs inside are kept).
-fn segments(values: &[f64], max_gap_min: f64, step_min: f64) -> Vec<(usize, usize)> {
-    let n = values.len();
+/// missing runs inside are kept). `missing_runs` are the runs of the `n` values with
+/// and without a value, in order ([`DayByDayGrid::missing_runs`]).
+fn segments(
+    missing_runs: impl Iterator<Item = (bool, Range<usize>)>,
+    n: usize,
+    max_gap_min: f64,
+    step_min: f64,
+) -> Vec<(usize, usize)> {
     let mut bounds = Vec::new();
     // The segment being built: its first value and one past its last present value.
     let mut current: Option<(usize, usize)> = None;
-    for (missing, run) in stats::missing_runs(values) {
+    for (missing, run) in missing_runs {
         match current {
             _ if !missing => {
                 current = Some((current.map_or(run.start, |(start, _)| start), run.end));
@@ -542,6 +550,10 @@ mod tests {
 
     #[test]
     fn segments_split_at_long_gaps_only() {
+        let of_values = |values: &[f64]| {
+            let missing = stats::Flags::missing(values);
+            segments(missing.runs(0..values.len()), values.len(), 180.0, 5.0)
+        };
         let mut trace = vec![f64::NAN; 2];
         trace.extend(vec![1.0; 10]);
         trace.extend(vec![f64::NAN; 40]); // 205 min between values at 5 min: splits
@@ -549,7 +561,7 @@ mod tests {
         trace.extend(vec![f64::NAN; 3]); // 20 min: kept inside the segment
         trace.extend(vec![1.0; 5]);
         trace.extend(vec![f64::NAN; 2]);
-        assert_eq!(segments(&trace, 180.0, 5.0), vec![(2, 12), (52, 70)]);
+        assert_eq!(of_values(&trace), vec![(2, 12), (52, 70)]);
         // Gaps around the limit (35 missing = 180 min: kept; 36 = 185 min: split),
         // runs across chunk edges, all missing, none missing, nothing.
         for (pattern, expected) in [
@@ -572,7 +584,7 @@ mod tests {
                     std::iter::repeat_n(if missing { f64::NAN } else { 1.0 }, count)
                 })
                 .collect();
-            assert_eq!(segments(&values, 180.0, 5.0), expected, "{pattern:?}");
+            assert_eq!(of_values(&values), expected, "{pattern:?}");
         }
     }
 
