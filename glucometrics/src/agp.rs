@@ -157,7 +157,8 @@ fn time_of_day_runs(
     let (mut bin, mut run_start) = (-1_i32, 0_usize);
     for (day, readings) in series.local_days() {
         let midnight = day as f64 * 86_400.0;
-        let (mut bin_start, mut bin_end) = (0.0, -1.0);
+        // The bin found last, its bounds and the end of the one after it (none yet).
+        let (mut found, mut bin_start, mut bin_end, mut next_end) = (0, 0.0, -1.0, -1.0);
         for (run, offset) in series.offset_runs(readings) {
             // UTC seconds to seconds into the local day (exact: whole seconds apart).
             let shift = offset - midnight;
@@ -166,12 +167,18 @@ fn time_of_day_runs(
                 if bin_start <= into_day && into_day < bin_end {
                     continue;
                 }
-                let found = bin_of(into_day);
-                bin_start = f64::from(found) * width_s;
-                bin_end = if found == last_bin {
-                    f64::INFINITY
+                // Readings in time order mostly move on to the next bin.
+                found = if bin_end <= into_day && into_day < next_end {
+                    found + 1
                 } else {
-                    bin_start + width_s
+                    bin_of(into_day)
+                };
+                bin_start = f64::from(found) * width_s;
+                (bin_end, next_end) = if found == last_bin {
+                    (f64::INFINITY, -1.0)
+                } else {
+                    let end = bin_start + width_s;
+                    (end, end + width_s)
                 };
                 if found != bin {
                     if let Ok(previous) = usize::try_from(bin) {
@@ -460,6 +467,47 @@ mod tests {
         )
         .unwrap();
         agp_profile(&series, &AgpConfig::default())
+    }
+
+    #[test]
+    fn time_of_day_runs_put_each_reading_in_its_bin() {
+        use chrono::{TimeZone, Utc};
+        // Jittered readings over 14 days, and readings every 7 min 17 s across both of
+        // Europe/Rome's clock changes in 2024 (a 23-hour and a 25-hour day).
+        let jittered = SyntheticTrace {
+            jitter_s: 20,
+            ..SyntheticTrace::default()
+        }
+        .generate();
+        let across_changes = |start| -> Vec<GlucoseReading> {
+            (0..1200)
+                .map(|k| GlucoseReading::new(start + chrono::Duration::seconds(437 * k), 100.0))
+                .collect()
+        };
+        let spring = across_changes(Utc.with_ymd_and_hms(2024, 3, 29, 0, 0, 0).unwrap());
+        let autumn = across_changes(Utc.with_ymd_and_hms(2024, 10, 25, 0, 0, 0).unwrap());
+        for readings in [jittered, spring, autumn] {
+            let series = GlucoseSeries::new(
+                &readings,
+                chrono_tz::Europe::Rome,
+                &ValidationConfig::default(),
+            )
+            .unwrap();
+            for bin_min in [5_u32, 15, 60] {
+                let bins = (1440 / bin_min) as usize;
+                let mut next = 0;
+                for (bin, readings) in time_of_day_runs(&series, bin_min, bins) {
+                    assert_eq!(readings.start, next, "runs in order, none left out");
+                    next = readings.end;
+                    for index in readings {
+                        let minute = series.local_minute_of_day(index);
+                        let expected = ((minute / f64::from(bin_min)) as usize).min(bins - 1);
+                        assert_eq!(bin, expected, "reading {index} at {minute} min");
+                    }
+                }
+                assert_eq!(next, series.len());
+            }
+        }
     }
 
     #[test]
