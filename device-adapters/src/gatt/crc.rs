@@ -98,6 +98,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bytes_whose_two_crcs_agree_verify_as_the_specifications() {
+        // A Session Start Time (0000-02-06 19:51:50, zone unknown, DST +1 h) whose
+        // MCRF4XX and CCITT-FALSE CRCs are both 0x5814, found by the round-trip property
+        // test: written either way the bytes are the same, and they verify as MCRF4XX.
+        let covered = [0x00, 0x00, 0x02, 0x06, 0x13, 0x33, 0x32, 0x80, 0x04];
+        assert_eq!(crc16_mcrf4xx(&covered), 0x5814);
+        assert_eq!(crc16_ccitt_false(&covered), 0x5814);
+        let checked = verify(Characteristic::CgmSessionStartTime, &covered, 0x5814, 9);
+        assert_eq!(checked.unwrap(), CrcCheck::Mcrf4xx);
+    }
+
+    #[test]
     fn check_values() {
         assert_eq!(crc16_mcrf4xx(b"123456789"), 0x6F91);
         assert_eq!(crc16_mcrf4xx(b"A"), 0x5C0A);
