@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use crate::grid::{DayByDayGrid, GridConfig};
 use crate::series::GlucoseSeries;
-use crate::stats::{self, WindowSums, WindowTerms};
+use crate::stats::{self, Condition, WindowSums, WindowTerms};
 
 /// Parameters of the moving-average MAGE (iglu defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,11 +67,16 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
     let step = f64::from(grid.step_min());
     let (mut weighted, mut total_weight) = (0.0, 0.0);
     let n = grid.values().len();
+    let missing = grid.flags(Condition::Missing);
     for (start, end) in segments(grid.missing_runs(), n, config.max_gap_min, step) {
         let segment = &grid.values()[start..end];
+        let gaps: Vec<Range<usize>> = stats::runs_of(&*missing, start..end)
+            .filter(|(missing, _)| *missing)
+            .map(|(_, run)| run.start - start..run.end - start)
+            .collect();
         // Segment duration from its first to its last grid point; the unit cancels.
         let duration = (end - 1 - start) as f64;
-        for amplitude in segment_amplitudes(segment, short, long)
+        for amplitude in segment_amplitudes(segment, &gaps, short, long)
             .into_iter()
             .flatten()
         {
@@ -140,7 +145,14 @@ fn segments(
 /// computes the same signs with 128-bit products. The units count from the segment's
 /// lowest value: taking the same amount from every value takes it from both averages,
 /// and the signs are unchanged.
-fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
+///
+/// `gaps` are the segment's runs of missing values (index ranges, ascending).
+fn moving_average_signs(
+    segment: &[f64],
+    gaps: &[Range<usize>],
+    short: usize,
+    long: usize,
+) -> Vec<i8> {
     let (low, high) = stats::extremes(segment);
     let windows = long.max(short).max(1) as f64;
     // The segment's span in the windows' fixed-point units: below 2⁵² each value's
@@ -156,31 +168,25 @@ fn moving_average_signs(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
         .iter()
         .map(|&v| stats::whole_below_2_52(stats::or_zero(v - low).0 * stats::FIXED_POINT_UNITS))
         .collect();
-    // Most segments have every value: then the counts are the windows' lengths, and
-    // the loop keeps no counts (the same code, with presence a constant 1).
-    if segment.iter().any(|v| v.is_nan()) {
-        let present: Vec<i64> = segment.iter().map(|v| i64::from(!v.is_nan())).collect();
-        narrow_signs(&units, &present[..], short, long)
-    } else {
-        narrow_signs(&units, EveryValuePresent, short, long)
-    }
+    narrow_signs(&units, segment, gaps, short, long)
 }
 
 /// Whether each value of a segment is present (1) or missing (0), for
-/// [`narrow_signs`]: a slice of the flags, or [`EveryValuePresent`].
+/// [`narrow_signs`]: read off the values, or [`EveryValuePresent`] where the windows
+/// hold no missing value.
 trait Presence: Copy {
     /// 1 when value `index` is present, else 0.
     fn at(self, index: usize) -> i64;
 }
 
-impl Presence for &[i64] {
+impl Presence for &[f64] {
     #[inline]
     fn at(self, index: usize) -> i64 {
-        self[index]
+        i64::from(!self[index].is_nan())
     }
 }
 
-/// A segment without missing values.
+/// Stretches of a segment where no missing value enters or leaves a window.
 #[derive(Clone, Copy)]
 struct EveryValuePresent;
 
@@ -192,60 +198,146 @@ impl Presence for EveryValuePresent {
 }
 
 /// [`moving_average_signs`] over the values' fixed-point `units` (a missing value is 0
-/// units and not `present`) in 64-bit sums and counts, without a branch per point.
-fn narrow_signs(units: &[i64], present: impl Presence, short: usize, long: usize) -> Vec<i8> {
+/// units and not present) in 64-bit sums and counts, without a branch per point.
+/// `gaps` are the `segment`'s runs of missing values.
+fn narrow_signs(
+    units: &[i64],
+    segment: &[f64],
+    gaps: &[Range<usize>],
+    short: usize,
+    long: usize,
+) -> Vec<i8> {
     let n = units.len();
     // Sum and count of the first `window` values (or all of them): the leading averages.
     let leading = |window: usize| {
         let filled = window.min(n);
         let total: i64 = units[..filled].iter().sum();
-        let count: i64 = (0..filled).map(|index| present.at(index)).sum();
+        let count: i64 = (0..filled).map(|index| segment.at(index)).sum();
         (filled, total, count)
     };
     let (short_filled, short_fill_total, short_fill_count) = leading(short);
     let (long_filled, long_fill_total, long_fill_count) = leading(long);
-    // Both windows empty give 0 × 0 against 0 × 0: equal, no sign; a present value
-    // in either only with a present value in the long window, which holds the short.
-    let sign = |short_total: i64, short_count: i64, long_total: i64, long_count: i64| {
-        (short_total * long_count).cmp(&(long_total * short_count)) as i8
-    };
     let mut signs = Vec::with_capacity(n);
     // The points before the long window is full: the leading average stands for it.
     let (mut short_total, mut short_count) = (0_i64, 0_i64);
     for index in 0..long_filled {
         short_total += units[index];
-        short_count += present.at(index);
+        short_count += segment.at(index);
         if index >= short {
             short_total -= units[index - short];
-            short_count -= present.at(index - short);
+            short_count -= segment.at(index - short);
         }
         let (total, count) = if index < short_filled {
             (short_fill_total, short_fill_count)
         } else {
             (short_total, short_count)
         };
-        signs.push(sign(total, count, long_fill_total, long_fill_count));
+        signs.push(window_sign([
+            total,
+            count,
+            long_fill_total,
+            long_fill_count,
+        ]));
     }
-    // The rest: each step a value enters both windows and one leaves each.
-    let (mut long_total, mut long_count) = (long_fill_total, long_fill_count);
+    // The rest: each step a value enters both windows and one leaves each. Only the
+    // steps where a missing value enters or leaves change a count; between them the
+    // counts stay as they are, and the loop keeps none (presence a constant 1).
     if n > long {
         let steps = n - long;
-        let entering = &units[long..][..steps];
-        let leaving_short = &units[long - short..][..steps];
-        let leaving_long = &units[..steps];
         // Written in place: a push per point checks the capacity each time.
         signs.resize(n, 0);
-        let out = &mut signs[long..][..steps];
-        for step in 0..steps {
-            let (index, short_out, long_out) = (long + step, long - short + step, step);
-            short_total += entering[step] - leaving_short[step];
-            short_count += present.at(index) - present.at(short_out);
-            long_total += entering[step] - leaving_long[step];
-            long_count += present.at(index) - present.at(long_out);
-            out[step] = sign(short_total, short_count, long_total, long_count);
+        let mut windows = [short_total, short_count, long_fill_total, long_fill_count];
+        let mut slide = |presence_changes: bool, stretch: Range<usize>| {
+            let out = &mut signs[long..][..steps];
+            if presence_changes {
+                slide_windows(units, segment, stretch, [short, long], &mut windows, out);
+            } else {
+                slide_windows(
+                    units,
+                    EveryValuePresent,
+                    stretch,
+                    [short, long],
+                    &mut windows,
+                    out,
+                );
+            }
+        };
+        let mut done = 0;
+        for counted in steps_changing_counts(gaps, [short, long], steps) {
+            slide(false, done..counted.start);
+            slide(true, counted.clone());
+            done = counted.end;
         }
+        slide(false, done..steps);
     }
     signs
+}
+
+/// The sign of the short minus the long average from their windows' `[short total,
+/// short count, long total, long count]`, cross-multiplied. Both windows empty give
+/// 0 × 0 against 0 × 0: equal, no sign; a present value in either only with a present
+/// value in the long window, which holds the short.
+fn window_sign([short_total, short_count, long_total, long_count]: [i64; 4]) -> i8 {
+    (short_total * long_count).cmp(&(long_total * short_count)) as i8
+}
+
+/// Moves both windows of [`narrow_signs`] over the steps `stretch` (step `s` brings in
+/// the value at `long + s` and drops `long − short + s` from the short window and `s`
+/// from the long one), from and into `windows` (as [`window_sign`] takes them), writing
+/// each point's sign to `out[s]`.
+fn slide_windows(
+    units: &[i64],
+    present: impl Presence,
+    stretch: Range<usize>,
+    [short, long]: [usize; 2],
+    windows: &mut [i64; 4],
+    out: &mut [i8],
+) {
+    let length = stretch.len();
+    let entering = &units[long + stretch.start..][..length];
+    let leaving_short = &units[long - short + stretch.start..][..length];
+    let leaving_long = &units[stretch.start..][..length];
+    let out = &mut out[stretch.start..][..length];
+    let [mut short_total, mut short_count, mut long_total, mut long_count] = *windows;
+    for k in 0..length {
+        let step = stretch.start + k;
+        let (index, short_out, long_out) = (long + step, long - short + step, step);
+        short_total += entering[k] - leaving_short[k];
+        short_count += present.at(index) - present.at(short_out);
+        long_total += entering[k] - leaving_long[k];
+        long_count += present.at(index) - present.at(long_out);
+        out[k] = window_sign([short_total, short_count, long_total, long_count]);
+    }
+    *windows = [short_total, short_count, long_total, long_count];
+}
+
+/// The steps of [`slide_windows`] (of `steps`) where a missing value of `gaps` enters
+/// the windows (at `long + s`) or leaves one (at `long − short + s` or `s`), as
+/// ascending disjoint ranges.
+fn steps_changing_counts(
+    gaps: &[Range<usize>],
+    [short, long]: [usize; 2],
+    steps: usize,
+) -> Vec<Range<usize>> {
+    let mut ranges: Vec<Range<usize>> = gaps
+        .iter()
+        .flat_map(|gap| {
+            [long, long - short, 0].map(|offset| {
+                gap.start.saturating_sub(offset).min(steps)
+                    ..gap.end.saturating_sub(offset).min(steps)
+            })
+        })
+        .filter(|range| !range.is_empty())
+        .collect();
+    ranges.sort_unstable_by_key(|range| range.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
 }
 
 /// [`moving_average_signs`] with 128-bit products, for any values: the windows'
@@ -302,13 +394,19 @@ enum Turn {
 /// MAGE+ and MAGE− of one segment (`None` for a direction without excursions); both
 /// `None` when the segment is all missing, shorter than 7 points or the short window,
 /// or has an SD below 1 mg/dL.
-fn segment_amplitudes(segment: &[f64], short: usize, long: usize) -> [Option<f64>; 2] {
+/// `gaps` are the segment's runs of missing values.
+fn segment_amplitudes(
+    segment: &[f64],
+    gaps: &[Range<usize>],
+    short: usize,
+    long: usize,
+) -> [Option<f64>; 2] {
     let n = segment.len();
     let sd = stats::sd(segment);
     if n < 7 || n < short || segment.iter().all(|v| v.is_nan()) || sd.is_nan() || sd < 1.0 {
         return [None, None];
     }
-    let sign = moving_average_signs(segment, short, long);
+    let sign = moving_average_signs(segment, gaps, short, long);
     // The first and last turns follow the sign of the difference (zero or missing: a
     // minimum).
     let turn_of = |sign: i8| {
@@ -478,6 +576,16 @@ fn excursions(extremes: &[f64], sd: f64, direction: Direction) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    /// [`moving_average_signs`] with the segment's gaps found from its values.
+    fn signs_of(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
+        let gaps: Vec<Range<usize>> = stats::Flags::missing(segment)
+            .runs(0..segment.len())
+            .filter(|(missing, _)| *missing)
+            .map(|(_, run)| run)
+            .collect();
+        moving_average_signs(segment, &gaps, short, long)
+    }
+
     #[test]
     fn first_extreme_takes_the_first_of_equal_extremes() {
         // Lengths around the lanes' width, ties in different lanes, missing values.
@@ -525,7 +633,7 @@ mod tests {
                 .collect();
             let long = short + extra;
             proptest::prop_assert_eq!(
-                moving_average_signs(&segment, short, long),
+                signs_of(&segment, short, long),
                 moving_average_signs_wide(&segment, short, long)
             );
         }
@@ -537,15 +645,9 @@ mod tests {
         let values = [1.0, 2.0, 3.0, f64::NAN, 5.0, 5.0, 4.0];
         // Window 2 averages: 1.5 (filled), 1.5, 2.5, 3 (NaN skipped), 5, 5, 4.5.
         // Missing short value, then equal averages: no sign.
-        assert_eq!(
-            moving_average_signs(&values, 1, 2),
-            vec![-1, 1, 1, 0, 0, 0, -1]
-        );
+        assert_eq!(signs_of(&values, 1, 2), vec![-1, 1, 1, 0, 0, 0, -1]);
         // Windows longer than the segment: filled with the average of all of it (4).
-        assert_eq!(
-            moving_average_signs(&[1.0, 3.0, 8.0], 2, 5),
-            vec![-1, -1, 1]
-        );
+        assert_eq!(signs_of(&[1.0, 3.0, 8.0], 2, 5), vec![-1, -1, 1]);
     }
 
     #[test]
