@@ -67,8 +67,9 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
     let step = f64::from(grid.step_min());
     let (mut weighted, mut total_weight) = (0.0, 0.0);
     let n = grid.values().len();
+    // One set of flags gives the segments and each segment's gaps.
     let missing = grid.flags(Condition::Missing);
-    for (start, end) in segments(grid.missing_runs(), n, config.max_gap_min, step) {
+    for (start, end) in segments(missing.runs(0..n), n, config.max_gap_min, step) {
         let segment = &grid.values()[start..end];
         let gaps: Vec<Range<usize>> = stats::runs_of(&*missing, start..end)
             .filter(|(missing, _)| *missing)

@@ -388,6 +388,15 @@ pub(crate) struct Flags {
 }
 
 impl Flags {
+    /// The flags of `values` under `condition`.
+    pub(crate) fn meeting(values: &[f64], condition: Condition) -> Self {
+        match condition {
+            Condition::Missing => Self::missing(values),
+            Condition::Below(threshold) => Self::below(values, threshold),
+            Condition::Above(threshold) => Self::above(values, threshold),
+        }
+    }
+
     /// The values below `threshold` (a missing value is not).
     pub(crate) fn below(values: &[f64], threshold: f64) -> Self {
         let threshold = f64x4::splat(threshold);
@@ -499,17 +508,6 @@ pub(crate) enum Condition {
     Below(f64),
     /// The value is above the threshold, mg/dL (a missing value is not).
     Above(f64),
-}
-
-impl Flags {
-    /// The flags of `values` under `condition`.
-    pub(crate) fn meeting(values: &[f64], condition: Condition) -> Self {
-        match condition {
-            Condition::Missing => Self::missing(values),
-            Condition::Below(threshold) => Self::below(values, threshold),
-            Condition::Above(threshold) => Self::above(values, threshold),
-        }
-    }
 }
 
 /// The runs of equal flags of `flags` (owned, shared or borrowed) within `within`, in
