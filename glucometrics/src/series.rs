@@ -312,16 +312,22 @@ impl GlucoseSeries {
             // UTC seconds to seconds into the local day (exact: whole seconds apart).
             let shift = offset - midnight;
             let times = &self.times_s[run.clone()];
-            points.extend(
-                times
-                    .iter()
-                    .zip(&self.values[run])
-                    .map(|(&time, &value)| (((time + shift) / 60.0) as f32, value as f32)),
-            );
+            points.extend(times.iter().zip(&self.values[run]).map(|(&time, &value)| {
+                (((time + shift) * MINUTES_PER_SECOND) as f32, value as f32)
+            }));
         }
         points
     }
 }
+
+/// A minute per second, for [`GlucoseSeries::day_points`]: multiplying by it rather
+/// than dividing by 60 took a tenth off the daily profiles (the division bound the
+/// loop). The product can differ from the quotient in the last bit of an f64, never in
+/// the f32 that a point keeps: a time into the day is whole microseconds, so its
+/// quotient is either an f32 or, relative to its size, more than 10⁻¹³ from the
+/// midpoint of two, about a thousand times the product's rounding error (checked by
+/// `minutes_by_product_round_as_by_quotient`).
+const MINUTES_PER_SECOND: f64 = 1.0 / 60.0;
 
 /// The instant (µs since the epoch, UTC) and value of `reading` if its value is
 /// plausible; otherwise it is counted in `exclusions` under its reason.
@@ -857,6 +863,27 @@ mod tests {
             assert_eq!(minute.to_bits(), expected_minute.to_bits());
             assert_eq!(value.to_bits(), (series.values()[index] as f32).to_bits());
         }
+    }
+
+    #[test]
+    fn minutes_by_product_round_as_by_quotient() {
+        let same = |seconds: f64| {
+            let (product, quotient) = (seconds * MINUTES_PER_SECOND, seconds / 60.0);
+            assert_eq!(
+                (product as f32).to_bits(),
+                (quotient as f32).to_bits(),
+                "{seconds} s"
+            );
+        };
+        // Every whole second of the longest local day (25 h), and every millisecond of
+        // its first and last hours.
+        (0..=90_000).for_each(|s| same(f64::from(s)));
+        (0..3_600_000).for_each(|ms| same(f64::from(ms) / 1e3));
+        (86_400_000..90_000_000).for_each(|ms| same(f64::from(ms) / 1e3));
+        // Whole microseconds across the day, spread by a multiplicative hash.
+        (0..1_000_000_u64)
+            .map(|k| (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) % 90_000_000_000)
+            .for_each(|us| same(us as f64 / 1e6));
     }
 
     #[test]
