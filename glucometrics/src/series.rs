@@ -408,8 +408,9 @@ fn distinct_in_order(
     let mut clock = MicrosSinceEpoch::default();
     let micros: Vec<i64> = readings.iter().map(|r| clock.of(r.time)).collect();
     let increasing = micros
-        .windows(2)
-        .fold(true, |all, pair| all & (pair[0] < pair[1]));
+        .iter()
+        .zip(micros.get(1..).unwrap_or_default())
+        .fold(true, |all, (earlier, later)| all & (earlier < later));
     if !increasing {
         return None;
     }
