@@ -358,6 +358,9 @@ fn plausible(
 struct MicrosSinceEpoch {
     /// The last date converted and its midnight, µs since the epoch (UTC).
     midnight: Option<(NaiveDate, i64)>,
+    /// The microseconds past the second of every instant converted, or-ed together:
+    /// 0 while each was a whole second, as sensors' timestamps are.
+    fractions: u32,
 }
 
 impl MicrosSinceEpoch {
@@ -376,9 +379,14 @@ impl MicrosSinceEpoch {
         };
         let clock = naive.time();
         // A leap second's nanoseconds run past 10⁹, as chrono counts them.
-        midnight
-            + i64::from(clock.num_seconds_from_midnight()) * 1_000_000
-            + i64::from(clock.nanosecond() / 1_000)
+        let fraction = clock.nanosecond() / 1_000;
+        self.fractions |= fraction;
+        midnight + i64::from(clock.num_seconds_from_midnight()) * 1_000_000 + i64::from(fraction)
+    }
+
+    /// Whether every instant converted so far was a whole second.
+    fn whole_seconds_only(&self) -> bool {
+        self.fractions == 0
     }
 }
 
@@ -414,10 +422,38 @@ fn distinct_in_order(
     if !increasing {
         return None;
     }
-    let times_s = seconds_of_micros(&micros);
+    // Increasing: the first and last are the extremes.
+    let within = |us: &i64| us.unsigned_abs() < WHOLE_SECONDS_EXACT_MICROS;
+    let times_s = if clock.whole_seconds_only()
+        && micros.first().is_some_and(within)
+        && micros.last().is_some_and(within)
+    {
+        whole_seconds_of_micros(&micros)
+    } else {
+        seconds_of_micros(&micros)
+    };
     let values = readings.iter().map(|r| r.mg_dl).collect();
     Some((times_s, values))
 }
+
+/// [`seconds_of_micros`] for instants that are whole seconds, each within
+/// ±[`WHOLE_SECONDS_EXACT_MICROS`]: `µs × 10⁻⁶` lies within 10⁻⁵ s of the whole
+/// second, and rounding it to the nearest whole number gives that second, which is
+/// also what the division gives (the exact quotient is a double). A multiplication and
+/// two additions rather than a division per reading, which bound the validation.
+fn whole_seconds_of_micros(micros: &[i64]) -> Vec<f64> {
+    // From 1.5 × 2⁵² up the doubles are the whole numbers: adding it to a value below
+    // 2⁵¹ in size rounds the value to a whole number (ties to even), both signs.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    micros
+        .iter()
+        .map(|&us| (us as f64 * (1.0 / MICROS_PER_SECOND) + ROUND) - ROUND)
+        .collect()
+}
+
+/// 2⁵³ µs (about 285 years either side of 1970): below it in size every count of
+/// microseconds is a double, exactly, which [`whole_seconds_of_micros`] needs.
+const WHOLE_SECONDS_EXACT_MICROS: u64 = 1 << 53;
 
 /// Seconds since the Unix epoch of each of `micros` (microseconds), `µs / 10⁶` as a
 /// division rounds it ([`crate::stats::quotients`]: one division per reading
@@ -785,12 +821,20 @@ mod tests {
             .collect();
         readings[7].mg_dl = config.min_mg_dl;
         readings[8].mg_dl = config.max_mg_dl;
-        let (times_s, values) = distinct_in_order(&readings, &config).expect("in order");
-        let (merged, exclusions) = merge_in_order(&readings, &config).expect("in order");
-        assert_eq!(exclusions.kept(), readings.len());
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&times_s), bits(&merged.times_s));
-        assert_eq!(bits(&values), bits(&merged.values));
+        let same_as_merged = |readings: &[GlucoseReading]| {
+            let (times_s, values) = distinct_in_order(readings, &config).expect("in order");
+            let (merged, exclusions) = merge_in_order(readings, &config).expect("in order");
+            assert_eq!(exclusions.kept(), readings.len());
+            assert_eq!(bits(&times_s), bits(&merged.times_s));
+            assert_eq!(bits(&values), bits(&merged.values));
+        };
+        same_as_merged(&readings);
+        // Whole seconds take the path without a division, before and after 1970.
+        let whole: Vec<GlucoseReading> = (-1500..1500)
+            .map(|k| GlucoseReading::new(Utc.timestamp_opt(k * 86_461, 0).unwrap(), 100.0))
+            .collect();
+        same_as_merged(&whole);
         // Anything to exclude, merge or sort leaves it to the general path.
         let nudged = |index: usize, change: &dyn Fn(&mut GlucoseReading)| {
             let mut changed = readings.clone();
@@ -804,6 +848,23 @@ mod tests {
         let first_time = readings[0].time;
         assert!(nudged(1, &|r| r.time = first_time), "a duplicate instant");
         assert!(nudged(2999, &|r| r.time = first_time), "out of order");
+    }
+
+    #[test]
+    fn whole_seconds_convert_as_by_division() {
+        let limit = WHOLE_SECONDS_EXACT_MICROS as i64 / 1_000_000;
+        let seconds = (-limit..=limit)
+            .step_by(9_973_331)
+            .chain([-limit, -1, 0, 1, limit])
+            .chain((0..100_000).map(|k| 1_600_000_000 + k * 7));
+        for second in seconds {
+            let micros = [second * 1_000_000];
+            assert_eq!(
+                whole_seconds_of_micros(&micros)[0].to_bits(),
+                seconds_of_micros(&micros)[0].to_bits(),
+                "{second} s"
+            );
+        }
     }
 
     #[test]
