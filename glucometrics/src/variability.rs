@@ -151,23 +151,27 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     // Per time of day: statistics across days, accumulated row by row (two passes as
     // R's `sd`), for the raw values and for the values centred on their day's mean.
     // The column loops are branch-free (a missing value adds zero) so that they run
-    // several columns per instruction.
+    // several columns per instruction, and take rows four at a time
+    // ([`for_row_groups`]) so that each column's sums are loaded and stored once per
+    // four values rather than once per value; each sum still adds its rows in order.
     let mut count = vec![0.0_f64; width];
     let mut sum = vec![0.0; width];
     let mut centred_sum = vec![0.0; width];
-    for (row, row_mean) in grid.rows().zip(row_means()) {
-        let columns = row
-            .iter()
-            .zip(&mut count)
-            .zip(&mut sum)
-            .zip(&mut centred_sum);
-        for (((&value, count), sum), centred_sum) in columns {
-            let (value, present) = stats::or_zero(value);
-            *count += present;
-            *sum += value;
-            *centred_sum += stats::or_zero(value - row_mean * present).0;
+    for_row_groups(grid, |rows, row_means| {
+        let (count, sum, centred_sum) = (
+            &mut count[..width],
+            &mut sum[..width],
+            &mut centred_sum[..width],
+        );
+        for column in 0..width {
+            for (row, &row_mean) in rows.iter().zip(row_means) {
+                let (value, present) = stats::or_zero(row[column]);
+                count[column] += present;
+                sum[column] += value;
+                centred_sum[column] += stats::or_zero(value - row_mean * present).0;
+            }
         }
-    }
+    });
     let mean_of = |total: &[f64]| -> Vec<f64> {
         total
             .iter()
@@ -179,18 +183,19 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let centred_means = mean_of(&centred_sum);
     let mut squares = vec![0.0; width];
     let mut centred_squares = vec![0.0; width];
-    for (row, row_mean) in grid.rows().zip(row_means()) {
-        let columns = row
-            .iter()
-            .zip(column_means.iter().zip(&centred_means))
-            .zip(squares.iter_mut().zip(&mut centred_squares));
-        for ((&value, (column_mean, centred_mean)), (square, centred_square)) in columns {
-            let deviation = stats::or_zero(value - column_mean).0;
-            let centred = stats::or_zero(value - row_mean - centred_mean).0;
-            *square += deviation * deviation;
-            *centred_square += centred * centred;
+    for_row_groups(grid, |rows, row_means| {
+        let (column_means, centred_means) = (&column_means[..width], &centred_means[..width]);
+        let (squares, centred_squares) = (&mut squares[..width], &mut centred_squares[..width]);
+        for column in 0..width {
+            for (row, &row_mean) in rows.iter().zip(row_means) {
+                let value = row[column];
+                let deviation = stats::or_zero(value - column_means[column]).0;
+                let centred = stats::or_zero(value - row_mean - centred_means[column]).0;
+                squares[column] += deviation * deviation;
+                centred_squares[column] += centred * centred;
+            }
         }
-    }
+    });
     let sd_of = |total: &[f64]| -> Vec<f64> {
         total
             .iter()
@@ -220,6 +225,37 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
         daily_means: stats::sd_of_iter(row_means()),
         between_days: stats::mean(&column_sds),
         between_days_corrected: stats::mean(&corrected_sds),
+    }
+}
+
+/// Rows that [`for_row_groups`] hands over at a time.
+const ROW_GROUP: usize = 4;
+
+/// Calls `accumulate` with the grid's rows (each a day's width) and their means
+/// ([`DayByDayGrid::row_statistics`]), [`ROW_GROUP`] at a time in order, so that column
+/// sums are taken down a group in registers. The last group is filled up with rows of
+/// missing values (mean 0), which add +0 to every sum and count: no sum is −0 (each
+/// starts at +0, and a sum of two numbers is −0 only when both are), so +0 changes
+/// none.
+fn for_row_groups(
+    grid: &DayByDayGrid,
+    mut accumulate: impl FnMut(&[&[f64]; ROW_GROUP], &[f64; ROW_GROUP]),
+) {
+    let width = grid.points_per_day();
+    let missing = vec![f64::NAN; width];
+    let mut rows = grid.rows();
+    let mut means = grid.row_statistics().iter().map(|row| row.mean);
+    loop {
+        let group: [Option<(&[f64], f64)>; ROW_GROUP] =
+            std::array::from_fn(|_| rows.next().zip(means.next()));
+        if group[0].is_none() {
+            return;
+        }
+        let filler = (missing.as_slice(), 0.0);
+        accumulate(
+            &group.map(|row| row.unwrap_or(filler).0),
+            &group.map(|row| row.unwrap_or(filler).1),
+        );
     }
 }
 
