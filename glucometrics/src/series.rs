@@ -442,8 +442,9 @@ fn distinct_in_order(
 /// also what the division gives (the exact quotient is a double). A multiplication and
 /// two additions rather than a division per reading, which bound the validation.
 fn whole_seconds_of_micros(micros: &[i64]) -> Vec<f64> {
-    // From 1.5 × 2⁵² up the doubles are the whole numbers: adding it to a value below
-    // 2⁵¹ in size rounds the value to a whole number (ties to even), both signs.
+    // 1.5 × 2⁵²: a value below 2⁵¹ in size added to it lands between 2⁵² and 2⁵³,
+    // where the doubles are the whole numbers, so the sum rounds the value to a whole
+    // number, of either sign.
     const ROUND: f64 = 6_755_399_441_055_744.0;
     micros
         .iter()
