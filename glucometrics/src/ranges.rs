@@ -14,28 +14,29 @@ use crate::stats::ValueSet;
 /// NaN values are skipped; 0 when none remain (as iglu).
 #[must_use]
 pub fn percent_below(values: &(impl ValueSet + ?Sized), threshold: f64) -> f64 {
-    percent_where(values, |v| v < threshold)
+    percent_of(values, values.count_below(threshold))
 }
 
 /// Percentage of values strictly above `threshold` mg/dL (iglu `above_percent`).
 #[must_use]
 pub fn percent_above(values: &(impl ValueSet + ?Sized), threshold: f64) -> f64 {
-    percent_where(values, |v| v > threshold)
+    percent_of(values, values.count_above(threshold))
 }
 
 /// Percentage of values in `[low, high]` mg/dL, both ends included
 /// (iglu `in_range_percent`).
 #[must_use]
 pub fn percent_in_range(values: &(impl ValueSet + ?Sized), low: f64, high: f64) -> f64 {
-    percent_where(values, |v| v >= low && v <= high)
+    percent_of(values, values.count_between(low, high))
 }
 
-fn percent_where(values: &(impl ValueSet + ?Sized), predicate: impl Fn(f64) -> bool) -> f64 {
+/// `count` as a percentage of the (non-NaN) values; 0 without values.
+fn percent_of(values: &(impl ValueSet + ?Sized), count: usize) -> f64 {
     let total = values.present();
     if total == 0 {
         0.0
     } else {
-        values.count_where(predicate) as f64 / total as f64 * 100.0
+        count as f64 / total as f64 * 100.0
     }
 }
 

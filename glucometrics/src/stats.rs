@@ -779,6 +779,21 @@ pub trait ValueSet {
     fn present(&self) -> usize;
     /// Number of (non-NaN) values for which `predicate` holds.
     fn count_where(&self, predicate: impl Fn(f64) -> bool) -> usize;
+
+    /// Number of values strictly below `threshold` (`v < threshold`).
+    fn count_below(&self, threshold: f64) -> usize {
+        self.count_where(|v| v < threshold)
+    }
+
+    /// Number of values strictly above `threshold` (`v > threshold`).
+    fn count_above(&self, threshold: f64) -> usize {
+        self.count_where(|v| v > threshold)
+    }
+
+    /// Number of values from `low` to `high`, both included.
+    fn count_between(&self, low: f64, high: f64) -> usize {
+        self.count_where(|v| v >= low && v <= high)
+    }
 }
 
 impl ValueSet for [f64] {
@@ -803,6 +818,30 @@ impl ValueSet for ValueDistribution {
             .filter(|&(value, _)| predicate(value))
             .map(|(_, count)| count as usize)
             .sum()
+    }
+
+    // The threshold counts by binary search on the ascending distinct values and their
+    // cumulative counts, not a pass over every value: the time in ranges, GRI and COGI
+    // ask for a dozen of them per summary.
+
+    fn count_below(&self, threshold: f64) -> usize {
+        self.count_before(self.values.partition_point(|&v| v < threshold))
+    }
+
+    fn count_above(&self, threshold: f64) -> usize {
+        if threshold.is_nan() {
+            return 0;
+        }
+        self.count() - self.count_before(self.values.partition_point(|&v| v <= threshold))
+    }
+
+    fn count_between(&self, low: f64, high: f64) -> usize {
+        if low.is_nan() || high.is_nan() {
+            return 0;
+        }
+        let up_to_high = self.count_before(self.values.partition_point(|&v| v <= high));
+        // Empty (and so 0) when `low` is above `high`.
+        up_to_high.saturating_sub(self.count_below(low))
     }
 }
 
@@ -883,6 +922,15 @@ impl ValueDistribution {
             distribution.push(value, count);
         }
         distribution
+    }
+
+    /// Readings with one of the distinct values before the `index`-th (ascending).
+    fn count_before(&self, index: usize) -> usize {
+        index
+            .checked_sub(1)
+            .and_then(|last| self.cumulative.get(last))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Adds `count` readings of `value`, which is not below any value so far: a value
@@ -1368,6 +1416,47 @@ mod tests {
                         .find(|&index| test(values[index]) != state)
                         .unwrap_or(n);
                     proptest::prop_assert_eq!(flags.next_change(within.start, state), change);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The threshold counts by binary search equal counting every value: whole and
+        /// half values, thresholds on them, between them, infinite and NaN, empty and
+        /// inverted ranges.
+        #[test]
+        fn threshold_counts_equal_counting_each_value(
+            halves in proptest::collection::vec(0_u16..40, 0..60),
+            low_half in 0_u16..44,
+            high_half in 0_u16..44,
+        ) {
+            let values: Vec<f64> = halves.iter().map(|&h| 60.0 + f64::from(h) / 2.0).collect();
+            let distribution = ValueDistribution::of(&values);
+            let half = |h: u16| 59.0 + f64::from(h) / 2.0;
+            let thresholds = [
+                half(low_half),
+                half(high_half),
+                half(low_half) + 0.25,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+            ];
+            for &t in &thresholds {
+                proptest::prop_assert_eq!(
+                    distribution.count_below(t),
+                    distribution.count_where(|v| v < t)
+                );
+                proptest::prop_assert_eq!(
+                    distribution.count_above(t),
+                    distribution.count_where(|v| v > t)
+                );
+                proptest::prop_assert_eq!(distribution.count_below(t), values.count_below(t));
+                for &u in &thresholds {
+                    proptest::prop_assert_eq!(
+                        distribution.count_between(t, u),
+                        values.count_where(|v| v >= t && v <= u)
+                    );
                 }
             }
         }
