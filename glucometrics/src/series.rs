@@ -645,9 +645,14 @@ fn median_interval_min(times_s: &[f64]) -> f64 {
         return crate::stats::ValueDistribution::of_runs(runs_min).median();
     }
     // Selected in seconds and only the median's neighbours turned into minutes: a
-    // division per interval was a third of the selection's time.
-    let mut seconds: Vec<f64> = times_s.windows(2).map(|w| w[1] - w[0]).collect();
-    crate::stats::quantile_unsorted_of(&mut seconds, 0.5, |interval_s| interval_s / 60.0)
+    // division per interval was a third of the selection's time. The instants
+    // increase, so every interval is positive and selects by its bit pattern.
+    let mut seconds: Vec<u64> = times_s
+        .iter()
+        .zip(times_s.get(1..).unwrap_or_default())
+        .map(|(earlier, later)| (later - earlier).to_bits())
+        .collect();
+    crate::stats::quantile_of_positive_bits(&mut seconds, 0.5, |interval_s| interval_s / 60.0)
 }
 
 /// The intervals between consecutive `times_s` as runs of equal intervals (seconds,

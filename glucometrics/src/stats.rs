@@ -640,6 +640,32 @@ pub fn quantile_unsorted_of(values: &mut [f64], p: f64, scale: impl Fn(f64) -> f
     low + fraction * (high - low)
 }
 
+/// [`quantile_unsorted_of`] for values that are all positive or +0 and not NaN (the
+/// intervals between increasing instants), given as their bit patterns
+/// ([`f64::to_bits`]): for such values the patterns, as integers, order as the values
+/// do, and integers select in a fraction of the time that [`f64::total_cmp`] takes. The
+/// same result, bit for bit.
+#[must_use]
+pub(crate) fn quantile_of_positive_bits(
+    bits: &mut [u64],
+    p: f64,
+    scale: impl Fn(f64) -> f64,
+) -> f64 {
+    if bits.is_empty() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    let (low_index, fraction) = type7_position(bits.len(), p);
+    let (_, low, upper) = bits.select_nth_unstable(low_index);
+    let low = scale(f64::from_bits(*low));
+    if fraction == 0.0 || upper.is_empty() {
+        return low;
+    }
+    let high = scale(f64::from_bits(
+        upper.iter().copied().fold(u64::MAX, u64::min),
+    ));
+    low + fraction * (high - low)
+}
+
 /// Type 7 quantile ([`ValueDistribution::quantile`]) of values already sorted ascending
 /// and free of NaN.
 #[must_use]
@@ -1418,6 +1444,32 @@ mod tests {
                     proptest::prop_assert_eq!(flags.next_change(within.start, state), change);
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Quantiles selected on the bit patterns of positive values equal those selected
+        /// on the values, bit for bit: ties, +0, tiny and huge values, any p.
+        #[test]
+        fn positive_bits_select_as_the_values(
+            codes in proptest::collection::vec(0_u32..200, 1..120),
+            p_thousandths in 0_u32..=1000,
+        ) {
+            let values: Vec<f64> = codes
+                .iter()
+                .map(|&c| match c % 4 {
+                    0 => f64::from(c),
+                    1 => f64::from(c) * 1e-300,
+                    2 => f64::from(c) * 1e300,
+                    _ => f64::from(c) / 7.0,
+                })
+                .collect();
+            let p = f64::from(p_thousandths) / 1000.0;
+            let scale = |v: f64| v / 60.0;
+            let mut bits: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
+            let by_bits = quantile_of_positive_bits(&mut bits, p, scale);
+            let by_values = quantile_unsorted_of(&mut values.clone(), p, scale);
+            proptest::prop_assert_eq!(by_bits.to_bits(), by_values.to_bits());
         }
     }
 
