@@ -164,12 +164,15 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
             &mut centred_sum[..width],
         );
         for column in 0..width {
+            // Held in locals down the group: stored once, not once per row.
+            let (mut n, mut total, mut centred) = (count[column], sum[column], centred_sum[column]);
             for (row, &row_mean) in rows.iter().zip(row_means) {
                 let (value, present) = stats::or_zero(row[column]);
-                count[column] += present;
-                sum[column] += value;
-                centred_sum[column] += stats::or_zero(value - row_mean * present).0;
+                n += present;
+                total += value;
+                centred += stats::or_zero(value - row_mean * present).0;
             }
+            (count[column], sum[column], centred_sum[column]) = (n, total, centred);
         }
     });
     let mean_of = |total: &[f64]| -> Vec<f64> {
@@ -187,13 +190,16 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
         let (column_means, centred_means) = (&column_means[..width], &centred_means[..width]);
         let (squares, centred_squares) = (&mut squares[..width], &mut centred_squares[..width]);
         for column in 0..width {
+            let (column_mean, centred_mean) = (column_means[column], centred_means[column]);
+            let (mut square, mut centred_square) = (squares[column], centred_squares[column]);
             for (row, &row_mean) in rows.iter().zip(row_means) {
                 let value = row[column];
-                let deviation = stats::or_zero(value - column_means[column]).0;
-                let centred = stats::or_zero(value - row_mean - centred_means[column]).0;
-                squares[column] += deviation * deviation;
-                centred_squares[column] += centred * centred;
+                let deviation = stats::or_zero(value - column_mean).0;
+                let centred = stats::or_zero(value - row_mean - centred_mean).0;
+                square += deviation * deviation;
+                centred_square += centred * centred;
             }
+            (squares[column], centred_squares[column]) = (square, centred_square);
         }
     });
     let sd_of = |total: &[f64]| -> Vec<f64> {
