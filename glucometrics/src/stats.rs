@@ -627,16 +627,37 @@ pub fn quantile_unsorted(values: &mut [f64], p: f64) -> f64 {
 /// same, bit for bit, as scaling first.
 #[must_use]
 pub fn quantile_unsorted_of(values: &mut [f64], p: f64, scale: impl Fn(f64) -> f64) -> f64 {
-    if values.is_empty() || !(0.0..=1.0).contains(&p) {
+    quantile_by_selection(
+        values,
+        p,
+        f64::total_cmp,
+        |upper| upper.iter().copied().fold(f64::INFINITY, f64::min),
+        scale,
+    )
+}
+
+/// The type 7 quantile of `items` by selection: the order statistic at the lower rank
+/// (`order` ranks them) and, when the quantile lies past it, the `lowest` of those
+/// above, each turned into a value by `value` — the one mechanism behind
+/// [`quantile_unsorted_of`] and [`quantile_of_positive_bits`]. NaN when empty or `p` is
+/// outside \[0, 1\].
+fn quantile_by_selection<T: Copy>(
+    items: &mut [T],
+    p: f64,
+    order: impl FnMut(&T, &T) -> std::cmp::Ordering,
+    lowest: impl FnOnce(&[T]) -> T,
+    value: impl Fn(T) -> f64,
+) -> f64 {
+    if items.is_empty() || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
     }
-    let (low_index, fraction) = type7_position(values.len(), p);
-    let (_, low, upper) = values.select_nth_unstable_by(low_index, f64::total_cmp);
-    let low = scale(*low);
+    let (low_index, fraction) = type7_position(items.len(), p);
+    let (_, low, upper) = items.select_nth_unstable_by(low_index, order);
+    let low = value(*low);
     if fraction == 0.0 || upper.is_empty() {
         return low;
     }
-    let high = scale(upper.iter().copied().fold(f64::INFINITY, f64::min));
+    let high = value(lowest(upper));
     low + fraction * (high - low)
 }
 
@@ -651,19 +672,13 @@ pub(crate) fn quantile_of_positive_bits(
     p: f64,
     scale: impl Fn(f64) -> f64,
 ) -> f64 {
-    if bits.is_empty() || !(0.0..=1.0).contains(&p) {
-        return f64::NAN;
-    }
-    let (low_index, fraction) = type7_position(bits.len(), p);
-    let (_, low, upper) = bits.select_nth_unstable(low_index);
-    let low = scale(f64::from_bits(*low));
-    if fraction == 0.0 || upper.is_empty() {
-        return low;
-    }
-    let high = scale(f64::from_bits(
-        upper.iter().copied().fold(u64::MAX, u64::min),
-    ));
-    low + fraction * (high - low)
+    quantile_by_selection(
+        bits,
+        p,
+        u64::cmp,
+        |upper| upper.iter().copied().fold(u64::MAX, u64::min),
+        |bits| scale(f64::from_bits(bits)),
+    )
 }
 
 /// Type 7 quantile ([`ValueDistribution::quantile`]) of values already sorted ascending
@@ -1471,9 +1486,7 @@ mod tests {
             let by_values = quantile_unsorted_of(&mut values.clone(), p, scale);
             proptest::prop_assert_eq!(by_bits.to_bits(), by_values.to_bits());
         }
-    }
 
-    proptest::proptest! {
         /// The threshold counts by binary search equal counting every value: whole and
         /// half values, thresholds on them, between them, infinite and NaN, empty and
         /// inverted ranges.
