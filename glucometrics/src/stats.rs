@@ -530,28 +530,31 @@ pub(crate) fn runs_of<F: std::borrow::Borrow<Flags>>(
     })
 }
 
-/// Lowest and highest of the non-NaN `values`; (+∞, −∞) when there is none. Four
-/// lanes without branches: `f64::min` keeps NaN semantics at a cost, and one running
-/// extreme waits on the previous comparison.
+/// Lowest and highest of the non-NaN `values`; (+∞, −∞) when there is none. Eight
+/// lanes without branches: `f64::min` keeps NaN semantics at a cost, and a running
+/// extreme waits on the previous comparison (four cycles), so eight lanes, two packed
+/// registers a side, keep two comparisons of each kind in flight.
 #[must_use]
 pub fn extremes(values: &[f64]) -> (f64, f64) {
-    let mut lows = [f64::INFINITY; 4];
-    let mut highs = [f64::NEG_INFINITY; 4];
+    let mut lows = [f64::INFINITY; 8];
+    let mut highs = [f64::NEG_INFINITY; 8];
     // A comparison with NaN is false: a missing value changes nothing.
     let mut take = |lane: usize, v: f64| {
         lows[lane] = if v < lows[lane] { v } else { lows[lane] };
         highs[lane] = if v > highs[lane] { v } else { highs[lane] };
     };
-    let mut chunks = values.chunks_exact(4);
+    let mut chunks = values.chunks_exact(8);
     for chunk in &mut chunks {
         for (lane, &v) in chunk.iter().enumerate() {
             take(lane, v);
         }
     }
-    for &v in chunks.remainder() {
-        take(0, v);
+    for (lane, &v) in chunks.remainder().iter().enumerate() {
+        take(lane, v);
     }
     let pick = |a: f64, b: f64, lower: bool| if (a < b) == lower { a } else { b };
+    let lows: [f64; 4] = std::array::from_fn(|lane| pick(lows[lane], lows[lane + 4], true));
+    let highs: [f64; 4] = std::array::from_fn(|lane| pick(highs[lane], highs[lane + 4], false));
     (
         pick(
             pick(lows[0], lows[1], true),
