@@ -63,6 +63,8 @@ pub struct DayByDayGrid {
     values: Vec<f64>,
     /// Mean and SD of each row, computed when first asked for.
     row_statistics: OnceLock<Vec<RowStatistics>>,
+    /// Lowest and highest value, mg/dL, found when first asked for.
+    extremes: OnceLock<(f64, f64)>,
     /// The values' flags under each condition asked for so far.
     flags: FlagsMemo,
 }
@@ -177,6 +179,7 @@ impl DayByDayGrid {
             days,
             values: grid,
             row_statistics: OnceLock::new(),
+            extremes: OnceLock::new(),
             flags: FlagsMemo::default(),
         })
     }
@@ -236,6 +239,14 @@ impl DayByDayGrid {
                 })
                 .collect()
         })
+    }
+
+    /// Lowest and highest value, mg/dL ((+∞, −∞) when every value is missing): found
+    /// once per grid and shared by the metrics that scale the values to fixed point
+    /// (MAGE's moving averages, the one-hour SDs).
+    #[must_use]
+    pub fn extremes(&self) -> (f64, f64) {
+        *self.extremes.get_or_init(|| stats::extremes(&self.values))
     }
 
     /// The values' flags under `condition`, found once per grid and condition and shared
@@ -465,6 +476,7 @@ mod tests {
             &grid.flags(Condition::Below(70.0)),
             &grid.flags(Condition::Above(70.0))
         ));
+        assert_eq!(grid.extremes(), stats::extremes(grid.values()));
         let missing: Vec<_> = grid.missing_runs().collect();
         assert!(missing.iter().any(|(gap, _)| *gap), "the trace has gaps");
         // A copy finds its own flags, the same.

@@ -77,7 +77,7 @@ pub fn mage_on_grid(grid: &DayByDayGrid, config: &MageConfig) -> f64 {
             .collect();
         // Segment duration from its first to its last grid point; the unit cancels.
         let duration = (end - 1 - start) as f64;
-        for amplitude in segment_amplitudes(segment, &gaps, short, long)
+        for amplitude in segment_amplitudes(segment, grid.extremes(), &gaps, short, long)
             .into_iter()
             .flatten()
         {
@@ -140,23 +140,24 @@ fn segments(
 /// averages differ by far more than the rounding of a floating-point mean, so the
 /// signs are those that iglu's floating-point differences have.
 ///
-/// When the products fit in 64 bits (a segment spanning less than 2³⁰ / `long`² mg/dL:
-/// 2²⁰ for iglu's windows) the sums are kept in `i64` over the segment's units and
-/// counts, without a branch per point; otherwise [`moving_average_signs_wide`]
-/// computes the same signs with 128-bit products. The units count from the segment's
-/// lowest value: taking the same amount from every value takes it from both averages,
-/// and the signs are unchanged.
+/// `(low, high)` bound the segment's values: the grid's [`DayByDayGrid::extremes`],
+/// found once for all segments and shared with the one-hour SDs. When the products fit
+/// in 64 bits (bounds less than 2³⁰ / `long`² mg/dL apart: 2²⁰ for iglu's windows) the
+/// sums are kept in `i64` over the values' units and counts, without a branch per
+/// point; otherwise [`moving_average_signs_wide`] computes the same signs with 128-bit
+/// products. The units count from `low`: taking the same amount from every value takes
+/// it from both averages, and the signs are unchanged.
 ///
 /// `gaps` are the segment's runs of missing values (index ranges, ascending).
 fn moving_average_signs(
     segment: &[f64],
+    (low, high): (f64, f64),
     gaps: &[Range<usize>],
     short: usize,
     long: usize,
 ) -> Vec<i8> {
-    let (low, high) = stats::extremes(segment);
     let windows = long.max(short).max(1) as f64;
-    // The segment's span in the windows' fixed-point units: below 2⁵² each value's
+    // The bounds' span in the windows' fixed-point units: below 2⁵² each value's
     // units are found by adding 2⁵² (no saturating cast per value), and below
     // 2⁶² / windows² no sum of products overflows. (No value: NaN, the wide path.)
     let span_units = (high - low) * stats::FIXED_POINT_UNITS;
@@ -395,9 +396,11 @@ enum Turn {
 /// MAGE+ and MAGE− of one segment (`None` for a direction without excursions); both
 /// `None` when the segment is all missing, shorter than 7 points or the short window,
 /// or has an SD below 1 mg/dL.
-/// `gaps` are the segment's runs of missing values.
+/// `bounds` hold the segment's values and `gaps` are its runs of missing values
+/// ([`moving_average_signs`]).
 fn segment_amplitudes(
     segment: &[f64],
+    bounds: (f64, f64),
     gaps: &[Range<usize>],
     short: usize,
     long: usize,
@@ -407,7 +410,7 @@ fn segment_amplitudes(
     if n < 7 || n < short || segment.iter().all(|v| v.is_nan()) || sd.is_nan() || sd < 1.0 {
         return [None, None];
     }
-    let sign = moving_average_signs(segment, gaps, short, long);
+    let sign = moving_average_signs(segment, bounds, gaps, short, long);
     // The first and last turns follow the sign of the difference (zero or missing: a
     // minimum).
     let turn_of = |sign: i8| {
@@ -577,14 +580,21 @@ fn excursions(extremes: &[f64], sd: f64, direction: Direction) -> Vec<f64> {
 mod tests {
     use super::*;
 
-    /// [`moving_average_signs`] with the segment's gaps found from its values.
+    /// [`moving_average_signs`] with the segment's gaps found from its values and its
+    /// own extremes as the bounds.
     fn signs_of(segment: &[f64], short: usize, long: usize) -> Vec<i8> {
+        signs_within(segment, stats::extremes(segment), short, long)
+    }
+
+    /// [`moving_average_signs`] with the segment's gaps found from its values and the
+    /// given bounds on them.
+    fn signs_within(segment: &[f64], bounds: (f64, f64), short: usize, long: usize) -> Vec<i8> {
         let gaps: Vec<Range<usize>> = stats::Flags::missing(segment)
             .runs(0..segment.len())
             .filter(|(missing, _)| *missing)
             .map(|(_, run)| run)
             .collect();
-        moving_average_signs(segment, &gaps, short, long)
+        moving_average_signs(segment, bounds, &gaps, short, long)
     }
 
     #[test]
@@ -620,22 +630,27 @@ mod tests {
     proptest::proptest! {
         /// The 64-bit sums give the signs of the 128-bit ones: values from a few levels
         /// (so that averages tie), fractions, missing values, windows longer than the
-        /// segment.
+        /// segment; and the same signs when the bounds are wider than the segment's
+        /// values (the grid's, for a segment of it).
         #[test]
         fn narrow_moving_average_signs_equal_wide_ones(
             levels in proptest::collection::vec(0_u8..12, 0..90),
             fraction in proptest::sample::select(vec![0.0, 0.25, 0.1, 1.0 / 3.0]),
             short in 1_usize..7,
             extra in 0_usize..40,
+            (below, above) in (0.0_f64..400.0, 0.0_f64..400.0),
         ) {
             let segment: Vec<f64> = levels
                 .iter()
                 .map(|&level| if level == 11 { f64::NAN } else { 40.0 * f64::from(level) + fraction })
                 .collect();
             let long = short + extra;
+            let wide = moving_average_signs_wide(&segment, short, long);
+            proptest::prop_assert_eq!(&signs_of(&segment, short, long), &wide);
+            let (low, high) = stats::extremes(&segment);
             proptest::prop_assert_eq!(
-                signs_of(&segment, short, long),
-                moving_average_signs_wide(&segment, short, long)
+                &signs_within(&segment, (low - below, high + above), short, long),
+                &wide
             );
         }
     }

@@ -220,7 +220,8 @@ pub fn sd_measures(grid: &DayByDayGrid) -> SdMeasures {
     let corrected_sds = sd_of(&centred_squares);
 
     let window = (60.0 / f64::from(grid.step_min())).round() as usize;
-    let (window_sd_sum, window_sd_count) = sliding_window_sds(grid.values(), window);
+    let (window_sd_sum, window_sd_count) =
+        sliding_window_sds(grid.values(), grid.extremes(), window);
     SdMeasures {
         within_days: stats::mean_of_iter(row_statistics.iter().map(|row| row.sd)),
         between_time_points: stats::sd(&column_means),
@@ -271,10 +272,10 @@ fn for_row_groups(
 /// pads with missing values); windows with fewer than two values are skipped. The
 /// windows' exact fixed-point sums slide along: linear in the series length. In 64-bit
 /// units when the values' range allows a resolution of 2⁻¹⁶ mg/dL or finer
-/// ([`narrow_units_per_value`]), else in [`WindowSums`]' 128-bit squares.
-fn sliding_window_sds(values: &[f64], window: usize) -> (f64, usize) {
+/// ([`narrow_units_per_value`]), else in [`WindowSums`]' 128-bit squares. `(low, high)`
+/// are the values' [`stats::extremes`].
+fn sliding_window_sds(values: &[f64], (low, high): (f64, f64), window: usize) -> (f64, usize) {
     let window = window.max(1);
-    let (low, high) = stats::extremes(values);
     match narrow_units_per_value(high - low, window) {
         Some(units_per_value) => narrow_window_sds(values, window, low, units_per_value),
         None => wide_window_sds(values, window),
@@ -681,7 +682,7 @@ mod tests {
         let values: Vec<f64> = (0..180)
             .map(|i| if i % 2 == 0 { 20.0 } else { 1043.0 })
             .collect();
-        let (total, windows) = sliding_window_sds(&values, 60);
+        let (total, windows) = sliding_window_sds(&values, stats::extremes(&values), 60);
         let (expected, expected_windows) = two_pass_window_sds(&values, 60);
         assert_eq!(windows, expected_windows);
         assert!(
@@ -706,7 +707,7 @@ mod tests {
             // The narrow path rounds to 1/units, the wide one truncates to 2⁻³².
             let bound = |units: f64| expected_windows as f64 * 2.0_f64.sqrt() / (2.0 * units);
             let units = narrow_units_per_value(high - low, window).unwrap_or(stats::FIXED_POINT_UNITS);
-            let (narrow, narrow_windows) = sliding_window_sds(&values, window);
+            let (narrow, narrow_windows) = sliding_window_sds(&values, (low, high), window);
             let (wide, wide_windows) = wide_window_sds(&values, window);
             proptest::prop_assert_eq!(narrow_windows, expected_windows);
             proptest::prop_assert_eq!(wide_windows, expected_windows);
