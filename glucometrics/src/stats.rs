@@ -609,11 +609,14 @@ pub fn variance_of_iter(values: impl Iterator<Item = f64>) -> f64 {
 /// `h = (count − 1)·p`. The one definition behind every quantile of the engine.
 #[must_use]
 pub(crate) fn type7_position(count: usize, p: f64) -> (usize, f64) {
-    let h = (count - 1) as f64 * p;
+    // Conversions through i64, one instruction each on baseline x86-64 (an unsigned
+    // one is several, and these sat on the AGP's chain of percentile searches): counts
+    // of values in memory are below 2⁶³.
+    let h = (count as i64 - 1) as f64 * p;
     // `h` is within [0, count − 1] for p in [0, 1]: truncation is the floor, without
-    // `f64::floor`'s library call on baseline x86-64.
-    let lower = h as usize;
-    (lower, h - lower as f64)
+    // `f64::floor`'s library call.
+    let lower = (h as i64).max(0);
+    (lower as usize, h - lower as f64)
 }
 
 /// Type 7 quantile ([`ValueDistribution::quantile`]) of NaN-free `values` by selection,
