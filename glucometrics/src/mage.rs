@@ -482,44 +482,35 @@ fn segment_amplitudes(
 }
 
 /// Index and value of the first largest (for a maximum) or smallest (for a minimum)
-/// present value of `values`; `None` when all are missing. Branch-free: the turning
-/// points' values go up and down unpredictably, and a branch per comparison was the
-/// costliest step of MAGE. Four lanes keep their own first extreme (a single one waits
-/// on the previous comparison); the lanes' best is the highest, the first on ties.
+/// present value of `values`; `None` when all are missing. Two branch-free passes: the
+/// extreme by [`stats::extremes`] (packed, eight lanes), then the first value equal to
+/// it, eight values compared at a time. The turning points' values go up and down
+/// unpredictably, and a branch per comparison was the costliest step of MAGE; keeping
+/// each lane's index beside its extreme made every comparison a chain of three steps.
 fn first_extreme(values: &[f64], turn: Turn) -> Option<(usize, f64)> {
-    const LANES: usize = 4;
-    // A minimum is the maximum of the negated values; negation is exact.
-    let sign = if turn == Turn::Maximum { 1.0 } else { -1.0 };
-    let mut best = [f64::NEG_INFINITY; LANES];
-    let mut best_index = [usize::MAX; LANES];
-    // NaN compares false: missing values are never taken; ties keep the first.
-    let mut consider = |lane: usize, index: usize, value: f64| {
-        let signed = sign * value;
-        let take = signed > best[lane];
-        best_index[lane] = if take { index } else { best_index[lane] };
-        best[lane] = if take { signed } else { best[lane] };
+    const CHUNK: usize = 8;
+    let (lowest, highest) = stats::extremes(values);
+    let extreme = if turn == Turn::Maximum {
+        highest
+    } else {
+        lowest
     };
-    let mut chunks = values.chunks_exact(LANES);
-    for (chunk_number, chunk) in (&mut chunks).enumerate() {
-        for (lane, &value) in chunk.iter().enumerate() {
-            consider(lane, chunk_number * LANES + lane, value);
+    // No present value leaves ±∞, which no value equals (values are finite or NaN).
+    #[expect(
+        clippy::float_cmp,
+        reason = "the extreme is one of the values, exactly"
+    )]
+    let is_extreme = |v: &f64| *v == extreme;
+    let mut chunks = values.chunks_exact(CHUNK);
+    let mut start = 0;
+    for chunk in &mut chunks {
+        if chunk.iter().fold(false, |any, v| any | is_extreme(v)) {
+            break;
         }
+        start += CHUNK;
     }
-    let tail_start = values.len() - chunks.remainder().len();
-    for (lane, &value) in chunks.remainder().iter().enumerate() {
-        consider(lane, tail_start + lane, value);
-    }
-    let mut found: Option<(usize, f64)> = None;
-    for (&index, &value) in best_index.iter().zip(&best) {
-        #[expect(clippy::float_cmp, reason = "ties between lanes go to the first index")]
-        let better = |(known_index, known): (usize, f64)| {
-            value > known || (value == known && index < known_index)
-        };
-        if index != usize::MAX && found.is_none_or(better) {
-            found = Some((index, value));
-        }
-    }
-    found.map(|(index, value)| (index, sign * value))
+    let index = start + values[start..].iter().position(is_extreme)?;
+    Some((index, values[index]))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -599,15 +590,24 @@ mod tests {
 
     #[test]
     fn first_extreme_takes_the_first_of_equal_extremes() {
-        // Lengths around the lanes' width, ties in different lanes, missing values.
+        // Lengths around the lanes' and the search's width (8), ties in different lanes
+        // and chunks, extremes first and last in a chunk, missing values.
         let nan = f64::NAN;
-        let cases: [&[f64]; 6] = [
+        let cases: [&[f64]; 8] = [
             &[],
             &[nan, nan, nan],
             &[3.0, 1.0, 3.0, 2.0, 1.0, 3.0, 0.5],
             &[nan, 2.0, 7.0, 7.0, nan, 7.0, 1.0, 0.5, 0.5],
             &[5.0],
             &[1.0, 2.0, 3.0, 4.0, 5.0, 9.0, 9.0, 9.0, 9.0, 0.0, 0.0, 0.0],
+            &[
+                5.0, 6.0, 7.0, 1.0, 2.0, 3.0, 4.0, 4.0, 9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0,
+                0.5, 9.0, 0.5, 2.0,
+            ],
+            &[
+                nan, 6.0, 7.0, 1.0, 2.0, 3.0, 4.0, 8.0, nan, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 1.0,
+                8.0, nan,
+            ],
         ];
         for values in cases {
             for turn in [Turn::Maximum, Turn::Minimum] {
