@@ -351,12 +351,12 @@ fn plausible(
     None
 }
 
-/// [`DateTime::timestamp_micros`] for many instants, remembering the last date's
-/// midnight: readings come days at a time, and turning a date into a day count was
-/// the largest part of validating a reading.
+/// [`DateTime::timestamp_micros`] (and whole seconds) for many instants, remembering
+/// the last date's midnight: readings come days at a time, and turning a date into a
+/// day count was the largest part of validating a reading.
 #[derive(Debug, Default)]
 struct MicrosSinceEpoch {
-    /// The last date converted and its midnight, µs since the epoch (UTC).
+    /// The last date converted and its midnight, seconds since the epoch (UTC).
     midnight: Option<(NaiveDate, i64)>,
     /// The microseconds past the second of every instant converted, or-ed together:
     /// 0 while each was a whole second, as sensors' timestamps are.
@@ -366,22 +366,37 @@ struct MicrosSinceEpoch {
 impl MicrosSinceEpoch {
     /// Microseconds since the Unix epoch of `time`, as `time.timestamp_micros()`.
     fn of(&mut self, time: DateTime<Utc>) -> i64 {
+        let (second, fraction) = self.second_and_fraction(time);
+        second * 1_000_000 + i64::from(fraction)
+    }
+
+    /// The whole seconds since the Unix epoch of `time` (its microseconds past the
+    /// second are only or-ed into [`Self::whole_seconds_only`]).
+    fn whole_seconds_of(&mut self, time: DateTime<Utc>) -> i64 {
+        self.second_and_fraction(time).0
+    }
+
+    /// Seconds since the Unix epoch of `time` and microseconds past that second.
+    fn second_and_fraction(&mut self, time: DateTime<Utc>) -> (i64, u32) {
         // The UTC fields as stored: no offset arithmetic.
         let naive = time.naive_utc();
         let date = naive.date();
         let midnight = match self.midnight {
-            Some((known, micros)) if known == date => micros,
+            Some((known, seconds)) if known == date => seconds,
             _ => {
-                let micros = date.and_time(NaiveTime::MIN).and_utc().timestamp_micros();
-                self.midnight = Some((date, micros));
-                micros
+                let seconds = date.and_time(NaiveTime::MIN).and_utc().timestamp();
+                self.midnight = Some((date, seconds));
+                seconds
             }
         };
         let clock = naive.time();
         // A leap second's nanoseconds run past 10⁹, as chrono counts them.
         let fraction = clock.nanosecond() / 1_000;
         self.fractions |= fraction;
-        midnight + i64::from(clock.num_seconds_from_midnight()) * 1_000_000 + i64::from(fraction)
+        (
+            midnight + i64::from(clock.num_seconds_from_midnight()),
+            fraction,
+        )
     }
 
     /// Whether every instant converted so far was a whole second.
@@ -413,48 +428,48 @@ fn distinct_in_order(
     if !plausible {
         return None;
     }
+    // Whole seconds first, as sensors give them: exact as doubles within
+    // ±WHOLE_SECONDS_EXACT (checked on the first and last, the extremes when the
+    // instants increase), and what the division of their microseconds gives.
     let mut clock = MicrosSinceEpoch::default();
-    let micros: Vec<i64> = readings.iter().map(|r| clock.of(r.time)).collect();
-    let increasing = micros
+    let seconds: Vec<i64> = readings
         .iter()
-        .zip(micros.get(1..).unwrap_or_default())
-        .fold(true, |all, (earlier, later)| all & (earlier < later));
-    if !increasing {
-        return None;
-    }
-    // Increasing: the first and last are the extremes.
-    let within = |us: &i64| us.unsigned_abs() < WHOLE_SECONDS_EXACT_MICROS;
+        .map(|r| clock.whole_seconds_of(r.time))
+        .collect();
+    let within = |s: &i64| s.unsigned_abs() <= WHOLE_SECONDS_EXACT;
     let times_s = if clock.whole_seconds_only()
-        && micros.first().is_some_and(within)
-        && micros.last().is_some_and(within)
+        && seconds.first().is_some_and(within)
+        && seconds.last().is_some_and(within)
     {
-        whole_seconds_of_micros(&micros)
+        if !strictly_increasing(&seconds) {
+            return None;
+        }
+        seconds.iter().map(|&s| s as f64).collect()
     } else {
+        let micros: Vec<i64> = readings.iter().map(|r| clock.of(r.time)).collect();
+        if !strictly_increasing(&micros) {
+            return None;
+        }
         seconds_of_micros(&micros)
     };
     let values = readings.iter().map(|r| r.mg_dl).collect();
     Some((times_s, values))
 }
 
-/// [`seconds_of_micros`] for instants that are whole seconds, each within
-/// ±[`WHOLE_SECONDS_EXACT_MICROS`]: `µs × 10⁻⁶` lies within 10⁻⁵ s of the whole
-/// second, and rounding it to the nearest whole number gives that second, which is
-/// also what the division gives (the exact quotient is a double). A multiplication and
-/// two additions rather than a division per reading, which bound the validation.
-fn whole_seconds_of_micros(micros: &[i64]) -> Vec<f64> {
-    // 1.5 × 2⁵²: a value below 2⁵¹ in size added to it lands between 2⁵² and 2⁵³,
-    // where the doubles are the whole numbers, so the sum rounds the value to a whole
-    // number, of either sign.
-    const ROUND: f64 = 6_755_399_441_055_744.0;
-    micros
+/// Whether each of `instants` comes strictly after the one before: one pass without a
+/// branch per instant.
+fn strictly_increasing(instants: &[i64]) -> bool {
+    instants
         .iter()
-        .map(|&us| (us as f64 * (1.0 / MICROS_PER_SECOND) + ROUND) - ROUND)
-        .collect()
+        .zip(instants.get(1..).unwrap_or_default())
+        .fold(true, |all, (earlier, later)| all & (earlier < later))
 }
 
-/// 2⁵³ µs (about 285 years either side of 1970): below it in size every count of
-/// microseconds is a double, exactly, which [`whole_seconds_of_micros`] needs.
-const WHOLE_SECONDS_EXACT_MICROS: u64 = 1 << 53;
+/// 2⁵⁹ µs in whole seconds (about 18,000 years either side of 1970): a whole second's
+/// microseconds are a multiple of 2⁶ (10⁶ = 2⁶ × 15,625), and below 2⁵⁹ such a
+/// multiple is a double exactly, so dividing it by 10⁶ gives the second itself, as
+/// [`distinct_in_order`] takes it without the division. (chrono reaches 262,143 years.)
+const WHOLE_SECONDS_EXACT: u64 = (1 << 59) / 1_000_000;
 
 /// Seconds since the Unix epoch of each of `micros` (microseconds), `µs / 10⁶` as a
 /// division rounds it ([`crate::stats::quotients`]: one division per reading
@@ -841,6 +856,15 @@ mod tests {
             .map(|k| GlucoseReading::new(Utc.timestamp_opt(k * 86_461, 0).unwrap(), 100.0))
             .collect();
         same_as_merged(&whole);
+        // Whole seconds too far from 1970 for their microseconds to be doubles exactly
+        // (after the year 18,000) take the division, as the merging paths do.
+        let far: Vec<GlucoseReading> = (0..100)
+            .map(|k| {
+                let second = WHOLE_SECONDS_EXACT as i64 + 2 * k - 100;
+                GlucoseReading::new(Utc.timestamp_opt(second, 0).unwrap(), 100.0)
+            })
+            .collect();
+        same_as_merged(&far);
         // Anything to exclude, merge or sort leaves it to the general path.
         let nudged = |index: usize, change: &dyn Fn(&mut GlucoseReading)| {
             let mut changed = readings.clone();
@@ -858,7 +882,7 @@ mod tests {
 
     #[test]
     fn whole_seconds_convert_as_by_division() {
-        let limit = WHOLE_SECONDS_EXACT_MICROS as i64 / 1_000_000;
+        let limit = WHOLE_SECONDS_EXACT as i64;
         let seconds = (-limit..=limit)
             .step_by(9_973_331)
             .chain([-limit, -1, 0, 1, limit])
@@ -866,7 +890,7 @@ mod tests {
         for second in seconds {
             let micros = [second * 1_000_000];
             assert_eq!(
-                whole_seconds_of_micros(&micros)[0].to_bits(),
+                (second as f64).to_bits(),
                 seconds_of_micros(&micros)[0].to_bits(),
                 "{second} s"
             );
