@@ -158,7 +158,13 @@ impl DayByDayGrid {
         let within = &mut grid[inside.clone()];
         for (block_number, out) in within.chunks_mut(ReadingSearch::BLOCK).enumerate() {
             let first = inside.start + block_number * ReadingSearch::BLOCK;
-            let instants = (first..first + out.len()).map(instant);
+            // Each instant one step after the one before: whole seconds, so the sums
+            // are exact and equal `instant(k)` (an addition, not a conversion and a
+            // multiplication, per point).
+            let instants = (0..out.len()).scan(instant(first) - step_s, |at, _| {
+                *at += step_s;
+                Some(*at)
+            });
             let mut slots = out.iter_mut();
             let mut each = |at: f64, left: usize| {
                 if let Some(slot) = slots.next() {
