@@ -358,9 +358,6 @@ fn plausible(
 struct MicrosSinceEpoch {
     /// The last date converted and its midnight, seconds since the epoch (UTC).
     midnight: Option<(NaiveDate, i64)>,
-    /// The microseconds past the second of every instant converted, or-ed together:
-    /// 0 while each was a whole second, as sensors' timestamps are.
-    fractions: u32,
 }
 
 impl MicrosSinceEpoch {
@@ -370,13 +367,8 @@ impl MicrosSinceEpoch {
         second * 1_000_000 + i64::from(fraction)
     }
 
-    /// The whole seconds since the Unix epoch of `time` (its microseconds past the
-    /// second are only or-ed into [`Self::whole_seconds_only`]).
-    fn whole_seconds_of(&mut self, time: DateTime<Utc>) -> i64 {
-        self.second_and_fraction(time).0
-    }
-
-    /// Seconds since the Unix epoch of `time` and microseconds past that second.
+    /// Seconds since the Unix epoch of `time` and microseconds past that second (0 for
+    /// a whole second, as sensors' timestamps are).
     fn second_and_fraction(&mut self, time: DateTime<Utc>) -> (i64, u32) {
         // The UTC fields as stored: no offset arithmetic.
         let naive = time.naive_utc();
@@ -389,20 +381,17 @@ impl MicrosSinceEpoch {
                 seconds
             }
         };
-        let clock = naive.time();
-        // A leap second's nanoseconds run past 10⁹, as chrono counts them.
-        let fraction = clock.nanosecond() / 1_000;
-        self.fractions |= fraction;
         (
-            midnight + i64::from(clock.num_seconds_from_midnight()),
-            fraction,
+            midnight + i64::from(naive.time().num_seconds_from_midnight()),
+            micros_past_second(time),
         )
     }
+}
 
-    /// Whether every instant converted so far was a whole second.
-    fn whole_seconds_only(&self) -> bool {
-        self.fractions == 0
-    }
+/// The microseconds of `time` past its whole second. A leap second's nanoseconds run
+/// past 10⁹, as chrono counts them, and so do these past 10⁶.
+fn micros_past_second(time: DateTime<Utc>) -> u32 {
+    time.naive_utc().time().nanosecond() / 1_000
 }
 
 /// The order that makes a series independent of its input's order: by instant, then
@@ -430,14 +419,21 @@ fn distinct_in_order(
     }
     // Whole seconds first, as sensors give them: exact as doubles within
     // ±WHOLE_SECONDS_EXACT (checked on the first and last, the extremes when the
-    // instants increase), and what the division of their microseconds gives.
+    // instants increase), and what the division of their microseconds gives. The
+    // fractions of a second are or-ed together on the way: any left, the microseconds
+    // are the seconds' and the fractions' (read again, without the dates).
     let mut clock = MicrosSinceEpoch::default();
+    let mut fractions = 0;
     let seconds: Vec<i64> = readings
         .iter()
-        .map(|r| clock.whole_seconds_of(r.time))
+        .map(|r| {
+            let (second, fraction) = clock.second_and_fraction(r.time);
+            fractions |= fraction;
+            second
+        })
         .collect();
     let within = |s: &i64| s.unsigned_abs() <= WHOLE_SECONDS_EXACT;
-    let times_s = if clock.whole_seconds_only()
+    let times_s = if fractions == 0
         && seconds.first().is_some_and(within)
         && seconds.last().is_some_and(within)
     {
@@ -446,7 +442,11 @@ fn distinct_in_order(
         }
         seconds.iter().map(|&s| s as f64).collect()
     } else {
-        let micros: Vec<i64> = readings.iter().map(|r| clock.of(r.time)).collect();
+        let micros: Vec<i64> = seconds
+            .iter()
+            .zip(readings)
+            .map(|(&second, r)| second * 1_000_000 + i64::from(micros_past_second(r.time)))
+            .collect();
         if !strictly_increasing(&micros) {
             return None;
         }
