@@ -157,27 +157,29 @@ fn time_of_day_runs(
     let (mut bin, mut run_start) = (-1_i32, 0_usize);
     for (day, readings) in series.local_days() {
         let midnight = day as f64 * 86_400.0;
-        // The bin found last, its bounds and the end of the one after it (none yet).
-        let (mut found, mut bin_start, mut bin_end, mut next_end) = (0, 0.0, -1.0, -1.0);
         for (run, offset) in series.offset_runs(readings) {
             // UTC seconds to seconds into the local day (exact: whole seconds apart).
             let shift = offset - midnight;
+            // The bin found last, its end and the end of the one after it (none yet).
+            // Within a day and an offset the readings' local times ascend, so a reading
+            // is never before the bin found last: below its end, it is in it; else at
+            // or past its end, and below the next end it is in the next bin.
+            let (mut found, mut bin_end, mut next_end) = (0, -1.0, -1.0);
             for index in run {
                 let into_day = times_s[index] + shift;
-                if bin_start <= into_day && into_day < bin_end {
+                if into_day < bin_end {
                     continue;
                 }
                 // Readings in time order mostly move on to the next bin.
-                found = if bin_end <= into_day && into_day < next_end {
+                found = if into_day < next_end {
                     found + 1
                 } else {
                     bin_of(into_day)
                 };
-                bin_start = f64::from(found) * width_s;
                 (bin_end, next_end) = if found == last_bin {
                     (f64::INFINITY, -1.0)
                 } else {
-                    let end = bin_start + width_s;
+                    let end = f64::from(found + 1) * width_s;
                     (end, end + width_s)
                 };
                 if found != bin {
