@@ -364,7 +364,7 @@ impl MicrosSinceEpoch {
     /// Microseconds since the Unix epoch of `time`, as `time.timestamp_micros()`.
     fn of(&mut self, time: DateTime<Utc>) -> i64 {
         let (second, fraction) = self.second_and_fraction(time);
-        second * 1_000_000 + i64::from(fraction)
+        micros_of(second, fraction)
     }
 
     /// Seconds since the Unix epoch of `time` and microseconds past that second (0 for
@@ -386,6 +386,11 @@ impl MicrosSinceEpoch {
             micros_past_second(time),
         )
     }
+}
+
+/// Microseconds since the Unix epoch from whole seconds and the microseconds past them.
+fn micros_of(second: i64, fraction: u32) -> i64 {
+    second * 1_000_000 + i64::from(fraction)
 }
 
 /// The microseconds of `time` past its whole second. A leap second's nanoseconds run
@@ -445,7 +450,7 @@ fn distinct_in_order(
         let micros: Vec<i64> = seconds
             .iter()
             .zip(readings)
-            .map(|(&second, r)| second * 1_000_000 + i64::from(micros_past_second(r.time)))
+            .map(|(&second, r)| micros_of(second, micros_past_second(r.time)))
             .collect();
         if !strictly_increasing(&micros) {
             return None;
