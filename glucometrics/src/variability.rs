@@ -351,27 +351,41 @@ fn narrow_window_sds(values: &[f64], window: usize, low: f64, units: f64) -> (f6
     };
     let first = window.min(n);
     let mut count: i64 = present[..first].iter().map(|&p| i64::from(p)).sum();
-    let mut sum = scaled[..first]
+    let sum = scaled[..first]
         .iter()
         .fold(0_i64, |total, &u| total.wrapping_add(u));
-    let mut squares = scaled[..first]
+    let squares = scaled[..first]
         .iter()
         .fold(0_i64, |total, &u| total.wrapping_add(u.wrapping_mul(u)));
     if n == 0 {
         return (0.0, 0);
     }
+    // The window's sum and sum of squares, slid along with its count.
+    let mut sums = (sum, squares);
     let first_sd = variance(count, sum, squares, per_pair_of(count)).sqrt();
     let mut windows = usize::from(count >= 2);
     // Window `start` gains the value at `start + window − 1` and loses `start − 1`:
-    // each step slides the sums (and the count, when `present` says so).
-    let mut slide_sums = |unit_in: i64, unit_out: i64| {
-        sum = sum.wrapping_add(unit_in.wrapping_sub(unit_out));
-        squares = squares.wrapping_add(
+    // each step slides the sums, giving them back.
+    let slide_sums = |(sum, squares): &mut (i64, i64), unit_in: i64, unit_out: i64| {
+        *sum = sum.wrapping_add(unit_in.wrapping_sub(unit_out));
+        *squares = squares.wrapping_add(
             unit_in
                 .wrapping_add(unit_out)
                 .wrapping_mul(unit_in.wrapping_sub(unit_out)),
         );
-        (sum, squares)
+        (*sum, *squares)
+    };
+    // A step that slides the count too (a missing value may enter or leave), counting
+    // the window when it holds two values; gives the window's variance.
+    let counted_step = |sums: &mut (i64, i64),
+                        count: &mut i64,
+                        windows: &mut usize,
+                        (unit_in, unit_out): (i64, i64),
+                        (present_in, present_out): (u8, u8)| {
+        *count += i64::from(present_in) - i64::from(present_out);
+        *windows += usize::from(*count >= 2);
+        let (sum, squares) = slide_sums(sums, unit_in, unit_out);
+        variance(*count, sum, squares, per_pair_of(*count))
     };
     let steps = n - 1;
     let (units_in, units_out) = (&scaled[window..][..steps], &scaled[..steps]);
@@ -393,15 +407,18 @@ fn narrow_window_sds(values: &[f64], window: usize, low: f64, units: f64) -> (f6
             let per_pair = per_pair_of(count);
             windows += 4 * usize::from(count >= 2);
             std::array::from_fn(|k| {
-                let (sum, squares) = slide_sums(unit_in[k], unit_out[k]);
+                let (sum, squares) = slide_sums(&mut sums, unit_in[k], unit_out[k]);
                 variance(count, sum, squares, per_pair)
             })
         } else {
             std::array::from_fn(|k| {
-                count += i64::from(present_in[k]) - i64::from(present_out[k]);
-                windows += usize::from(count >= 2);
-                let (sum, squares) = slide_sums(unit_in[k], unit_out[k]);
-                variance(count, sum, squares, per_pair_of(count))
+                counted_step(
+                    &mut sums,
+                    &mut count,
+                    &mut windows,
+                    (unit_in[k], unit_out[k]),
+                    (present_in[k], present_out[k]),
+                )
             })
         };
         lanes += f64x4::from(four).sqrt();
@@ -414,10 +431,14 @@ fn narrow_window_sds(values: &[f64], window: usize, low: f64, units: f64) -> (f6
         .zip(present_in_rest)
         .zip(present_out_rest)
     {
-        count += i64::from(present_in) - i64::from(present_out);
-        windows += usize::from(count >= 2);
-        let (sum, squares) = slide_sums(unit_in, unit_out);
-        total += variance(count, sum, squares, per_pair_of(count)).sqrt();
+        total += counted_step(
+            &mut sums,
+            &mut count,
+            &mut windows,
+            (unit_in, unit_out),
+            (present_in, present_out),
+        )
+        .sqrt();
     }
     (total, windows)
 }
