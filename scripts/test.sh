@@ -2,7 +2,7 @@
 # Runs every test of the workspace: fetches the reference data the glucometrics tests
 # compare against, installs the Python test tools and the FHIR validator and server
 # (once each; see scripts/fetch-reference-data.sh, scripts/install-test-tools.sh and
-# scripts/install-fhir-tools.sh — the last builds for ~30 minutes the first time),
+# scripts/install-fhir-tools.sh — the last builds for ~20 minutes the first time),
 # then `cargo test`,
 # and closes with the total over every test binary: "tests: N passed, N failed".
 set -euo pipefail
